@@ -1,7 +1,74 @@
-//! tinyalloc (stub while the core lands).
-use core::alloc::{GlobalAlloc, Layout};
-pub struct TinyAlloc;
-unsafe impl GlobalAlloc for TinyAlloc {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 { std::alloc::System.alloc(layout) }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) { std::alloc::System.dealloc(ptr, layout) }
+//! tinyalloc: a lock-free, concurrent memory allocator.
+//!
+//! ```no_run
+//! #[global_allocator]
+//! static GLOBAL: tinyalloc::TinyAlloc = tinyalloc::TinyAlloc;
+//! ```
+//!
+//! # Layers (imports only point down)
+//!
+//! ```text
+//!  global (GlobalAlloc)      api (shared with the C ABI)
+//!                 \          /
+//!        thread ── heap ── page          large
+//!                    \                    /
+//!                     segment ── segment_cache
+//!                        |
+//!                      arena
+//!                        |
+//!   ds (bitmap, tagged_stack, remote_list)     os (the only kernel door)
+//!                        |
+//!                      sync (std or loom atomics)
+//! ```
+//!
+//! - [`os`]: reserve / purge / release; the only module that calls the kernel.
+//! - [`sync`]: the only module that names atomic types (loom swaps them).
+//! - [`ds`]: lock-free building blocks with no allocator knowledge.
+//! - [`arena`]: reserved ranges whose segment slots are claimed in bitmaps.
+//! - [`segment_cache`]: freed regions kept for reuse, bounded, purged late.
+//! - `segment`, `page`, `heap`, `thread`, `large`, `api`, `global`: the
+//!   allocator proper (not built under the `loom` feature, whose models drive
+//!   the protocol modules directly).
+//!
+//! Nothing on an allocation path allocates through the global allocator.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, clippy::undocumented_unsafe_blocks)]
+
+pub mod arena;
+pub mod ds;
+pub mod os;
+pub mod segment_cache;
+pub mod size_class;
+pub mod sync;
+
+#[cfg(not(feature = "loom"))]
+mod api;
+#[cfg(not(feature = "loom"))]
+mod global;
+#[cfg(not(feature = "loom"))]
+mod heap;
+#[cfg(not(feature = "loom"))]
+mod large;
+#[cfg(not(feature = "loom"))]
+mod page;
+#[cfg(not(feature = "loom"))]
+mod segment;
+#[cfg(not(feature = "loom"))]
+mod stats;
+#[cfg(not(feature = "loom"))]
+mod thread;
+
+#[cfg(not(feature = "loom"))]
+pub use api::{collect, usable_size};
+#[cfg(not(feature = "loom"))]
+pub use global::TinyAlloc;
+#[cfg(not(feature = "loom"))]
+pub use stats::{stats, Stats};
+
+/// Raw entry points for the C ABI and for tests (the same ones `TinyAlloc` uses).
+#[cfg(not(feature = "loom"))]
+pub mod raw {
+    pub use crate::api::{allocate, allocate_zeroed, deallocate, reallocate, MAX_CLASS_ALIGN, MIN_ALIGN};
+    pub use crate::segment::set_cache_limit;
 }

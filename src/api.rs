@@ -1,0 +1,205 @@
+//! The allocation entry points shared by the `GlobalAlloc` front and the C ABI.
+//!
+//! Routing: a request whose size (rounded up to its alignment) fits a size
+//! class and whose alignment is at most [`MAX_CLASS_ALIGN`] is served by the
+//! calling thread's heap; everything else is a large block. Classes serve
+//! alignment naturally: a size rounded up to a power-of-two alignment maps to
+//! a class whose block size is a multiple of it (see `size_class`), and pages
+//! start on 64 KiB boundaries, so every block of such a class is aligned.
+//!
+//! A free finds its segment by masking and takes one of three paths: the
+//! owner's local free (no atomics), a remote free (one CAS), or a large free.
+
+use crate::heap;
+use crate::large;
+use crate::page::Page;
+use crate::segment::{self, KIND_LARGE};
+use crate::size_class::{class_of, MAX_CLASS_SIZE};
+use crate::sync::Ordering;
+use crate::thread;
+use core::ptr;
+
+/// Alignments up to this are served by size classes (the small page size).
+pub const MAX_CLASS_ALIGN: usize = 1 << segment::SMALL_PAGE_SHIFT;
+/// Alignment every block has, whatever was asked.
+pub const MIN_ALIGN: usize = 8;
+
+/// Allocate `size` bytes aligned to `align` (a power of two). Null when out of
+/// memory or when no block of that size and alignment can exist.
+///
+/// # Safety
+/// `align` must be a power of two.
+#[inline(always)]
+pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
+    if align <= MIN_ALIGN && size <= MAX_CLASS_SIZE {
+        // SAFETY: the current heap is this thread's.
+        return unsafe { heap::alloc(thread::current_heap(), class_of(size)) };
+    }
+    // SAFETY: forwarded.
+    unsafe { allocate_aligned_or_large(size, align, false) }
+}
+
+#[cold]
+#[inline(never)]
+unsafe fn allocate_aligned_or_large(size: usize, align: usize, zero: bool) -> *mut u8 {
+    if align <= MAX_CLASS_ALIGN {
+        // Cannot overflow: both terms are far below usize::MAX here.
+        let rounded = if size <= MAX_CLASS_SIZE { size.next_multiple_of(align) } else { size };
+        if rounded <= MAX_CLASS_SIZE {
+            // SAFETY: the current heap is this thread's.
+            let block = unsafe { heap::alloc(thread::current_heap(), class_of(rounded)) };
+            if zero && !block.is_null() {
+                // SAFETY: the block is ours and at least `size` bytes.
+                unsafe { zero_small(block, size) };
+            }
+            return block;
+        }
+    }
+    if size > isize::MAX as usize || align > isize::MAX as usize / 2 + 1 {
+        return ptr::null_mut();
+    }
+    // SAFETY: `align` is a power of two.
+    unsafe { large::allocate(size, align, zero) }
+}
+
+/// Allocate zeroed memory; like [`allocate`].
+///
+/// # Safety
+/// `align` must be a power of two.
+#[inline]
+pub unsafe fn allocate_zeroed(size: usize, align: usize) -> *mut u8 {
+    if align <= MIN_ALIGN && size <= MAX_CLASS_SIZE {
+        // SAFETY: the current heap is this thread's.
+        let block = unsafe { heap::alloc(thread::current_heap(), class_of(size)) };
+        if !block.is_null() {
+            // SAFETY: the block is ours and at least `size` bytes.
+            unsafe { zero_small(block, size) };
+        }
+        return block;
+    }
+    // SAFETY: forwarded.
+    unsafe { allocate_aligned_or_large(size, align, true) }
+}
+
+/// Zero a block just allocated from a page: only its link word if the list it
+/// came from held fresh blocks, else `size` bytes.
+///
+/// # Safety
+/// `block` was just allocated by this thread from a class page.
+#[inline]
+unsafe fn zero_small(block: *mut u8, size: usize) {
+    // SAFETY: the block's page belongs to this thread's heap; `free_is_zero`
+    // describes the list the block was popped from.
+    unsafe {
+        let page: *mut Page = segment::page_of(segment::segment_of(block), block);
+        if (*page).free_is_zero {
+            block.cast::<usize>().write(0);
+        } else {
+            ptr::write_bytes(block, 0, size);
+        }
+    }
+}
+
+/// Free `ptr` (null is ignored).
+///
+/// # Safety
+/// `ptr` is null or a live block from this allocator, not used afterwards.
+#[inline(always)]
+pub unsafe fn deallocate(ptr: *mut u8) {
+    if ptr.is_null() {
+        return;
+    }
+    let segment = segment::segment_of(ptr);
+    // SAFETY: a live block's segment header is live; `kind`, `page_shift` and
+    // the page's `block_size` are fixed while the block is live.
+    unsafe {
+        if (*segment).kind == KIND_LARGE {
+            return large::free(segment);
+        }
+        let page = segment::page_of(segment, ptr);
+        let heap = thread::current_heap();
+        // Relaxed: the owner field equals our heap only if we set it, in
+        // program order before this load.
+        if (*segment).owner.load(Ordering::Relaxed) == heap as usize {
+            heap::free_local(heap, page, ptr);
+        } else {
+            free_remote(segment, page, ptr);
+        }
+    }
+}
+
+/// Free a block that another heap owns (or that an abandoned segment holds).
+#[cold]
+#[inline(never)]
+unsafe fn free_remote(segment: *mut segment::SegmentHeader, page: *mut Page, ptr: *mut u8) {
+    // SAFETY: the block is live and ours to give up; page metadata is live.
+    unsafe {
+        if (*page).remote.push(ptr) {
+            // The owner parked this page: tell it. The push's Acquire saw the
+            // park's Release, so this load sees the owner that parked (or a
+            // later one). Heap memory is never unmapped, so a stale owner is
+            // harmless: it only scans its parked pages for nothing.
+            let owner = (*segment).owner.load(Ordering::Acquire) as *mut heap::Heap;
+            if !owner.is_null() {
+                (*owner).full_has_remote.store(true, Ordering::Release);
+            }
+        }
+    }
+}
+
+/// Bytes usable at `ptr` (at least what was asked for).
+///
+/// # Safety
+/// `ptr` is a live block from this allocator.
+pub unsafe fn usable_size(ptr: *mut u8) -> usize {
+    let segment = segment::segment_of(ptr);
+    // SAFETY: a live block's header and page metadata are live.
+    unsafe {
+        if (*segment).kind == KIND_LARGE {
+            large::usable_size(segment)
+        } else {
+            (*segment::page_of(segment, ptr)).block_size
+        }
+    }
+}
+
+/// Resize `ptr` (allocated with `align`) to `new_size`, in place when the block
+/// allows, else by moving. Null (with `ptr` still valid) when out of memory.
+///
+/// # Safety
+/// `ptr` is a live block allocated with alignment `align`; `old_size` is at
+/// most its usable size.
+pub unsafe fn reallocate(ptr: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
+    let segment = segment::segment_of(ptr);
+    // SAFETY: the block is live and ours.
+    unsafe {
+        if (*segment).kind == KIND_LARGE {
+            if new_size > MAX_CLASS_SIZE && large::resize_in_place(segment, new_size) {
+                return ptr;
+            }
+        } else {
+            let block_size = (*segment::page_of(segment, ptr)).block_size;
+            // Keep the block if it fits and would not waste more than half.
+            if new_size <= block_size && new_size >= block_size / 2 {
+                return ptr;
+            }
+        }
+        let moved = allocate(new_size, align);
+        if !moved.is_null() {
+            ptr::copy_nonoverlapping(ptr, moved, old_size.min(new_size));
+            deallocate(ptr);
+        }
+        moved
+    }
+}
+
+/// Return free memory now: empty pages of this thread, abandoned segments
+/// whose blocks were all freed, and every cached region (purged to the kernel).
+pub fn collect() {
+    let heap = thread::current_heap();
+    if !thread::is_sentinel(heap) {
+        // SAFETY: the current heap is this thread's.
+        unsafe { heap::collect(heap, true) };
+    }
+    segment::purge_cache(u64::MAX);
+}

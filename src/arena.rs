@@ -1,0 +1,214 @@
+//! Arenas: large reserved ranges cut into segment-sized slots.
+//!
+//! An arena is one `ARENA_SIZE` reservation, aligned to [`SEGMENT_SIZE`], whose
+//! slots are claimed by CAS in an [`AtomicBitmap`] (one slot for a segment, a
+//! run of slots for a large region) and released by clearing their bits.
+//! Arenas sit in a fixed table; a thread that finds every installed arena full
+//! reserves a new one and installs it by CAS into the first empty table entry.
+//! Two threads growing at once both install their arena (at different
+//! entries): no reservation is wasted and nothing is locked.
+//!
+//! Invariants:
+//! - a table entry goes from empty to an arena once and never changes again;
+//!   arenas are never unmapped, so segment headers are type-stable memory;
+//! - a free slot's memory reads as zero: it is untouched since the arena was
+//!   reserved, or it was purged before it was released ([`ArenaTable::release`]).
+//!
+//! `loom-tests/arena.rs` checks concurrent growth; the bitmap has its own model.
+
+use crate::ds::bitmap::AtomicBitmap;
+use crate::os;
+use crate::sync::{maybe_const_fn, AtomicUsize, Ordering, StatCounter, StatOrdering};
+
+/// log2 of [`SEGMENT_SIZE`].
+#[cfg(not(feature = "loom"))]
+pub const SEGMENT_SHIFT: usize = 22;
+/// log2 of [`SEGMENT_SIZE`] (small under loom, to keep models cheap).
+#[cfg(feature = "loom")]
+pub const SEGMENT_SHIFT: usize = 16;
+/// Size and alignment of a segment, and of an arena slot: 4 MiB.
+pub const SEGMENT_SIZE: usize = 1 << SEGMENT_SHIFT;
+
+#[cfg(not(feature = "loom"))]
+const BITMAP_WORDS: usize = 4;
+#[cfg(feature = "loom")]
+const BITMAP_WORDS: usize = 2;
+/// Slots per arena.
+pub const ARENA_SLOTS: usize = BITMAP_WORDS * 64;
+/// Bytes per arena (1 GiB).
+pub const ARENA_SIZE: usize = ARENA_SLOTS * SEGMENT_SIZE;
+
+/// Entries in the arena table (1 TiB of arenas).
+#[cfg(not(feature = "loom"))]
+pub const MAX_ARENAS: usize = 1024;
+/// Entries in the arena table.
+#[cfg(feature = "loom")]
+pub const MAX_ARENAS: usize = 3;
+
+/// A run of slots claimed from one arena.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SlotRun {
+    /// Address of the first slot (segment aligned).
+    pub base: *mut u8,
+    /// Index of the arena in its table.
+    pub arena: u32,
+    /// Index of the first slot in the arena.
+    pub first: u32,
+    /// Number of slots.
+    pub count: u32,
+}
+
+struct Arena {
+    /// Address of the reservation, or 0 while the entry is empty.
+    base: AtomicUsize,
+    slots: AtomicBitmap<BITMAP_WORDS>,
+}
+
+/// A fixed table of arenas that grows by CAS.
+pub struct ArenaTable {
+    arenas: [Arena; MAX_ARENAS],
+    /// A hint: no entry below it is empty.
+    installed: AtomicUsize,
+}
+
+static SLOTS_IN_USE: StatCounter = StatCounter::new(0);
+
+impl ArenaTable {
+    maybe_const_fn! {
+        /// A table with no arenas yet.
+        pub fn new() -> Self {
+            #[cfg(not(feature = "loom"))]
+            let arenas = [const { Arena { base: AtomicUsize::new(0), slots: AtomicBitmap::new() } }; MAX_ARENAS];
+            #[cfg(feature = "loom")]
+            let arenas = core::array::from_fn(|_| Arena { base: AtomicUsize::new(0), slots: AtomicBitmap::new() });
+            Self { arenas, installed: AtomicUsize::new(0) }
+        }
+    }
+
+    /// Claim `count` consecutive slots (`1 <= count <= ARENA_SLOTS`), growing
+    /// the table if every installed arena is full. `None` when the table is
+    /// full or the kernel refuses a new arena.
+    pub fn claim(&self, count: usize) -> Option<SlotRun> {
+        debug_assert!(count >= 1 && count <= ARENA_SLOTS);
+        let mut index = 0;
+        loop {
+            if let Some(run) = self.claim_in_installed(index, count) {
+                return Some(run);
+            }
+            index = self.installed.load(Ordering::Acquire);
+            if index >= MAX_ARENAS {
+                return None;
+            }
+            self.grow()?;
+        }
+    }
+
+    /// Try every installed arena from `from` on.
+    fn claim_in_installed(&self, from: usize, count: usize) -> Option<SlotRun> {
+        for (index, arena) in self.arenas.iter().enumerate().skip(from) {
+            // Acquire pairs with the Release CAS in `grow`: the arena's
+            // reservation happens-before we hand out its memory.
+            let base = arena.base.load(Ordering::Acquire);
+            if base == 0 {
+                return None;
+            }
+            if let Some(first) = arena.slots.claim_run(count) {
+                SLOTS_IN_USE.fetch_add(count, StatOrdering::Relaxed);
+                return Some(SlotRun {
+                    base: (base + first * SEGMENT_SIZE) as *mut u8,
+                    arena: index as u32,
+                    first: first as u32,
+                    count: count as u32,
+                });
+            }
+        }
+        None
+    }
+
+    /// Reserve a new arena and install it in the first empty entry.
+    fn grow(&self) -> Option<()> {
+        let base = os::reserve_aligned(ARENA_SIZE, SEGMENT_SIZE, 0)? as usize;
+        let mut index = self.installed.load(Ordering::Relaxed);
+        while index < MAX_ARENAS {
+            // Release pairs with the Acquire loads in `claim_in_installed`.
+            match self.arenas[index].base.compare_exchange(0, base, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => {
+                    self.installed.fetch_max(index + 1, Ordering::Release);
+                    return Some(());
+                }
+                // Someone installed theirs here: ours goes in a later entry.
+                Err(_) => index += 1,
+            }
+        }
+        // SAFETY: the reservation was never published; nobody else can see it.
+        unsafe { os::release(base as *mut u8, ARENA_SIZE, SEGMENT_SIZE) };
+        None
+    }
+
+    /// Return a run to its arena.
+    ///
+    /// # Safety
+    /// `run` must come from [`claim`](Self::claim) on this table, be released
+    /// once, hold no live data, and read as zero (untouched or purged).
+    pub unsafe fn release(&self, run: SlotRun) {
+        SLOTS_IN_USE.fetch_sub(run.count as usize, StatOrdering::Relaxed);
+        self.arenas[run.arena as usize].slots.release(run.first as usize, run.count as usize);
+    }
+
+    /// Grow `run` in place to `new_count` slots by claiming the slots right
+    /// after it. Returns the grown run, or `None` if they are taken or past
+    /// the arena's end.
+    pub fn try_grow(&self, run: SlotRun, new_count: usize) -> Option<SlotRun> {
+        let end = run.first as usize + run.count as usize;
+        let extra = new_count.checked_sub(run.count as usize)?;
+        if extra == 0 || run.first as usize + new_count > ARENA_SLOTS {
+            return None;
+        }
+        self.arenas[run.arena as usize].slots.claim_exact(end, extra).then(|| {
+            SLOTS_IN_USE.fetch_add(extra, StatOrdering::Relaxed);
+            SlotRun { count: new_count as u32, ..run }
+        })
+    }
+
+    /// Shrink `run` to its first `new_count` slots, releasing the rest.
+    ///
+    /// # Safety
+    /// As for [`release`](Self::release), for the slots past `new_count`.
+    pub unsafe fn shrink(&self, run: SlotRun, new_count: usize) -> SlotRun {
+        debug_assert!(new_count >= 1 && new_count < run.count as usize);
+        let tail = SlotRun {
+            base: run.base.wrapping_add(new_count * SEGMENT_SIZE),
+            arena: run.arena,
+            first: run.first + new_count as u32,
+            count: run.count - new_count as u32,
+        };
+        // SAFETY: forwarded from the caller.
+        unsafe { self.release(tail) };
+        SlotRun { count: new_count as u32, ..run }
+    }
+
+    /// Number of arenas installed.
+    pub fn arena_count(&self) -> usize {
+        self.arenas.iter().take_while(|a| a.base.load(Ordering::Relaxed) != 0).count()
+    }
+
+    /// Slots claimed across the table (a snapshot).
+    pub fn claimed_slots(&self) -> usize {
+        self.arenas.iter().map(|a| a.slots.count_claimed()).sum()
+    }
+}
+
+impl Default for ArenaTable {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Slots in use across every table (statistics).
+pub fn slots_in_use() -> usize {
+    SLOTS_IN_USE.load(StatOrdering::Relaxed)
+}
+
+/// The process-wide arena table.
+#[cfg(not(feature = "loom"))]
+pub static ARENAS: ArenaTable = ArenaTable::new();

@@ -1,0 +1,155 @@
+//! The remote-free list: an intrusive multi-producer, single-consumer list.
+//!
+//! Any thread frees a block it does not own by pushing it with one CAS; the
+//! owner takes the whole list with one swap and merges it at leisure. Blocks
+//! link through their first word, which the pusher owns until its CAS lands.
+//!
+//! The word also carries one flag bit, [`FULL`] (blocks are 8-aligned, so bit 0
+//! is spare): the owner sets it, by CAS from the empty list, when it parks a
+//! page that has no free block. A pusher that finds the flag learns from its
+//! own CAS that the owner is not looking at this page and must be told; the
+//! flag stays until the owner takes the list. Because flag and list share one
+//! word, "the owner parked the page" and "a block arrived" cannot pass each
+//! other unseen.
+//!
+//! Invariants (checked by `loom-tests/remote_list.rs`): every pushed block is
+//! taken exactly once; the producer's writes to a block happen-before the
+//! owner's reads after taking it; a push onto a parked list reports it.
+
+use crate::sync::{AtomicUsize, Ordering};
+
+/// The "owner parked this page" flag in the list word.
+pub const FULL: usize = 1;
+
+/// The head of a remote-free list.
+#[repr(transparent)]
+pub struct RemoteFreeList {
+    head: AtomicUsize,
+}
+
+impl RemoteFreeList {
+    crate::sync::maybe_const_fn! {
+        /// An empty, unflagged list.
+        pub fn new() -> Self {
+            Self { head: AtomicUsize::new(0) }
+        }
+    }
+
+    /// Push `block`. Returns true if the owner had parked the list (flag set).
+    ///
+    /// # Safety
+    /// `block` must be valid for writes of one `usize`, 8-aligned, and owned by
+    /// the caller, who gives it up to the list's owner.
+    #[inline]
+    pub unsafe fn push(&self, block: *mut u8) -> bool {
+        let mut current = self.head.load(Ordering::Relaxed);
+        loop {
+            // SAFETY: the caller owns `block` until the CAS below publishes it.
+            unsafe { block.cast::<usize>().write(current & !FULL) };
+            // Release pairs with the Acquire in `take_all`: our writes to the
+            // block (its contents and its link) happen-before the owner's reads.
+            // Acquire pairs with the Release in `try_park`: when we see FULL we
+            // also see what the parking owner published before parking.
+            match self.head.compare_exchange_weak(
+                current,
+                block as usize | (current & FULL),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return current & FULL != 0,
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Take every pushed block (a null-terminated chain through first words)
+    /// and clear the flag. Owner only.
+    #[inline]
+    pub fn take_all(&self) -> *mut u8 {
+        if self.head.load(Ordering::Relaxed) == 0 {
+            return core::ptr::null_mut();
+        }
+        // Acquire pairs with each push's Release.
+        (self.head.swap(0, Ordering::Acquire) & !FULL) as *mut u8
+    }
+
+    /// Park the list: set [`FULL`] if no block is pending. Returns false (and
+    /// changes nothing) if a block arrived, which the owner should take instead.
+    pub fn try_park(&self) -> bool {
+        // Release pairs with the Acquire of the push that will see the flag.
+        self.head.compare_exchange(0, FULL, Ordering::Release, Ordering::Relaxed).is_ok()
+    }
+
+    /// Whether any block is pending (a snapshot; owner's hint only).
+    #[inline]
+    pub fn has_blocks(&self) -> bool {
+        self.head.load(Ordering::Relaxed) & !FULL != 0
+    }
+
+    /// Whether the list is parked (a snapshot).
+    pub fn is_parked(&self) -> bool {
+        self.head.load(Ordering::Relaxed) & FULL != 0
+    }
+
+    /// Reset to empty and unparked. Only when no block can be pending and no
+    /// pusher can reach the list (a page being reinitialised).
+    pub fn reset(&self) {
+        self.head.store(0, Ordering::Relaxed);
+    }
+}
+
+/// Walk a chain from [`RemoteFreeList::take_all`]: its last block and length.
+///
+/// # Safety
+/// `first` must be a non-null chain the caller owns.
+#[inline]
+pub unsafe fn chain_tail_and_len(first: *mut u8) -> (*mut u8, usize) {
+    let mut tail = first;
+    let mut len = 1;
+    loop {
+        // SAFETY: every block in an owned chain is valid and links through its
+        // first word.
+        let next = unsafe { tail.cast::<*mut u8>().read() };
+        if next.is_null() {
+            return (tail, len);
+        }
+        tail = next;
+        len += 1;
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pushes_come_back_newest_first_and_once() {
+        let mut blocks = [[0usize; 2]; 3];
+        let list = RemoteFreeList::new();
+        for b in blocks.iter_mut() {
+            // SAFETY: each block is ours and 8-aligned.
+            assert!(!unsafe { list.push(b.as_mut_ptr().cast()) });
+        }
+        let chain = list.take_all();
+        // SAFETY: we own the chain.
+        let (tail, len) = unsafe { chain_tail_and_len(chain) };
+        assert_eq!(len, 3);
+        assert_eq!(chain, blocks[2].as_mut_ptr().cast());
+        assert_eq!(tail, blocks[0].as_mut_ptr().cast());
+        assert!(list.take_all().is_null(), "a second take must find nothing");
+    }
+
+    #[test]
+    fn parking_is_refused_with_pending_blocks_and_reported_to_pushers() {
+        let mut block = [0usize; 2];
+        let list = RemoteFreeList::new();
+        assert!(list.try_park());
+        assert!(list.is_parked());
+        // SAFETY: the block is ours.
+        assert!(unsafe { list.push(block.as_mut_ptr().cast()) }, "push must see the park");
+        assert!(list.is_parked() && list.has_blocks());
+        assert!(!list.try_park(), "cannot park over pending blocks");
+        assert_eq!(list.take_all(), block.as_mut_ptr().cast());
+        assert!(!list.is_parked(), "take_all clears the flag");
+    }
+}

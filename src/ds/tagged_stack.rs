@@ -1,0 +1,205 @@
+//! A Treiber stack (R. K. Treiber, "Systems Programming: Coping with
+//! Parallelism", IBM RJ 5118, 1986) whose head carries an ABA tag.
+//!
+//! The head is one `u64`: the node address in the low 48 bits and a 16-bit
+//! tag, bumped by every successful update, in the high bits. A popper that
+//! read head `A` and `next = B`, was stalled while `A` and `B` were popped and
+//! `A` pushed back, fails its CAS because the tag moved on.
+//!
+//! Nodes are intrusive: each carries an atomic link word. Memory safety rests
+//! on *type-stable* nodes: a node's memory stays mapped, and its link stays an
+//! atomic, for as long as the stack exists, even after it has been popped and
+//! reused. A stalled popper may then read a stale link, which is harmless
+//! because its CAS then fails. Segment headers and heaps satisfy this: their
+//! memory is never unmapped.
+//!
+//! Invariants (checked by `loom-tests/tagged_stack.rs`): a node pushed once is
+//! popped at most once; no pushed node is lost; the ABA schedule above cannot
+//! hand out a node twice.
+
+use crate::sync::{maybe_const_fn, AtomicU64, AtomicUsize, Ordering};
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+
+const ADDRESS_BITS: u32 = 48;
+const ADDRESS_MASK: u64 = (1 << ADDRESS_BITS) - 1;
+
+/// A node that can sit on a [`TaggedStack`].
+///
+/// # Safety
+/// `link` must return the same atomic word for the node's whole life, and the
+/// node's memory must stay mapped (type-stable) while any stack can reach it.
+pub unsafe trait StackNode {
+    /// The node's link word (the address of the next node, or 0).
+    fn link(&self) -> &AtomicUsize;
+}
+
+/// A lock-free LIFO of `T` nodes with an ABA-tagged head.
+pub struct TaggedStack<T: StackNode> {
+    head: AtomicU64,
+    _nodes: PhantomData<*mut T>,
+}
+
+// SAFETY: the stack only moves node addresses between threads through atomics;
+// the nodes themselves are `StackNode`s the caller shares on purpose.
+unsafe impl<T: StackNode> Sync for TaggedStack<T> {}
+// SAFETY: as above.
+unsafe impl<T: StackNode> Send for TaggedStack<T> {}
+
+fn pack(address: usize, tag: u64) -> u64 {
+    debug_assert!(address as u64 <= ADDRESS_MASK, "address beyond 48 bits");
+    (address as u64) | (tag << ADDRESS_BITS)
+}
+
+fn address_of(head: u64) -> usize {
+    (head & ADDRESS_MASK) as usize
+}
+
+fn next_tag(head: u64) -> u64 {
+    (head >> ADDRESS_BITS).wrapping_add(1) & 0xffff
+}
+
+impl<T: StackNode> TaggedStack<T> {
+    maybe_const_fn! {
+        /// An empty stack.
+        pub fn new() -> Self {
+            Self { head: AtomicU64::new(0), _nodes: PhantomData }
+        }
+    }
+
+    /// Push `node`.
+    ///
+    /// # Safety
+    /// `node` must be valid, not on any stack, and type-stable (see [`StackNode`]).
+    pub unsafe fn push(&self, node: NonNull<T>) {
+        // SAFETY: the caller guarantees `node` is valid.
+        let link = unsafe { node.as_ref() }.link();
+        let mut head = self.head.load(Ordering::Relaxed);
+        loop {
+            link.store(address_of(head), Ordering::Relaxed);
+            // Release pairs with the Acquire in `pop`: the pusher's writes to
+            // the node (and its link) happen-before the popper's reads.
+            match self.head.compare_exchange_weak(
+                head,
+                pack(node.as_ptr() as usize, next_tag(head)),
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Pop the most recently pushed node, if any.
+    pub fn pop(&self) -> Option<NonNull<T>> {
+        // Acquire pairs with the Release of the push that published the node.
+        let mut head = self.head.load(Ordering::Acquire);
+        loop {
+            let top = NonNull::new(address_of(head) as *mut T)?;
+            // SAFETY: nodes are type-stable, so `top` is mapped and its link is
+            // an atomic even if another thread popped and reused it since we
+            // read `head`; then the tag has moved and the CAS below fails.
+            let next = unsafe { top.as_ref() }.link().load(Ordering::Relaxed);
+            match self.head.compare_exchange_weak(
+                head,
+                pack(next, next_tag(head)),
+                Ordering::Acquire,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return Some(top),
+                Err(now) => head = now,
+            }
+        }
+    }
+
+    /// Whether the stack looked empty (a snapshot).
+    pub fn is_empty(&self) -> bool {
+        address_of(self.head.load(Ordering::Relaxed)) == 0
+    }
+}
+
+impl<T: StackNode> Default for TaggedStack<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    struct Node {
+        link: AtomicUsize,
+        value: usize,
+    }
+    // SAFETY: nodes live in a Vec that outlives the stack in each test.
+    unsafe impl StackNode for Node {
+        fn link(&self) -> &AtomicUsize {
+            &self.link
+        }
+    }
+
+    #[test]
+    fn pops_in_reverse_push_order_and_then_runs_dry() {
+        let nodes: Vec<Node> = (0..5).map(|value| Node { link: AtomicUsize::new(0), value }).collect();
+        let stack = TaggedStack::new();
+        for node in &nodes {
+            // SAFETY: each node is pushed once and outlives the stack.
+            unsafe { stack.push(NonNull::from(node)) };
+        }
+        for expected in (0..5).rev() {
+            let node = stack.pop().expect("stack ran dry early");
+            // SAFETY: the node is alive in `nodes`.
+            assert_eq!(unsafe { node.as_ref() }.value, expected);
+        }
+        assert!(stack.pop().is_none() && stack.is_empty());
+    }
+
+    #[test]
+    fn every_update_moves_the_tag() {
+        let node = Node { link: AtomicUsize::new(0), value: 0 };
+        let stack = TaggedStack::new();
+        let before = stack.head.load(Ordering::Relaxed);
+        // SAFETY: `node` outlives the stack.
+        unsafe { stack.push(NonNull::from(&node)) };
+        stack.pop();
+        let after = stack.head.load(Ordering::Relaxed);
+        assert_eq!(address_of(before), address_of(after));
+        assert_ne!(before, after, "push+pop must leave a different tag");
+    }
+
+    #[test]
+    fn concurrent_push_pop_hands_out_each_node_once() {
+        use std::sync::atomic::AtomicBool;
+        const PER_THREAD: usize = 2000;
+        let nodes: Vec<Node> = (0..4 * PER_THREAD).map(|value| Node { link: AtomicUsize::new(0), value }).collect();
+        let held: Vec<AtomicBool> = (0..nodes.len()).map(|_| AtomicBool::new(false)).collect();
+        let stack = TaggedStack::new();
+        for node in &nodes {
+            // SAFETY: each node pushed once; all outlive the stack.
+            unsafe { stack.push(NonNull::from(node)) };
+        }
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..20_000 {
+                        if let Some(node) = stack.pop() {
+                            // SAFETY: nodes outlive the stack.
+                            let value = unsafe { node.as_ref() }.value;
+                            assert!(!held[value].swap(true, std::sync::atomic::Ordering::SeqCst), "node {value} popped twice");
+                            held[value].store(false, std::sync::atomic::Ordering::SeqCst);
+                            // SAFETY: we hold the node exclusively; push it back.
+                            unsafe { stack.push(node) };
+                        }
+                    }
+                });
+            }
+        });
+        let mut count = 0;
+        while stack.pop().is_some() {
+            count += 1;
+        }
+        assert_eq!(count, nodes.len(), "nodes lost or duplicated");
+    }
+}

@@ -1,0 +1,515 @@
+//! Per-thread heaps: the allocation fast paths and the page queues behind them.
+//!
+//! A heap owns paged segments and, per size class, a queue of pages with room.
+//! `current[class]` is the page the fast path pops from: a load, a test, a
+//! pop. It is never null: a class with no page points at [`EMPTY_PAGE`],
+//! whose free list is always empty, so the "list empty?" test is the only
+//! branch of the fast path and also routes first use into the slow path.
+//!
+//! Pages with no block to hand out are *parked* on the heap's `full` list
+//! (their remote list carries the FULL flag, see `ds::remote_list`). A remote
+//! free onto a parked page sets `full_has_remote`, and the next slow path
+//! moves such pages back. A local free onto a parked page moves it back at once.
+//!
+//! Invariants (all fields owner-only except `full_has_remote` and `pool_link`):
+//! - every page in `queues[c]` or `full` is in use, of class `c`, in a segment
+//!   this heap owns; `in_full` is true exactly for pages on `full`;
+//! - `current[c]` is `EMPTY_PAGE` or a page of `queues[c]`;
+//! - `segments[k]` lists every segment of kind `k` this heap owns.
+
+use crate::page::{self, next_block, Page};
+use crate::segment::{self, SegmentHeader, KIND_MEDIUM, KIND_SMALL, SMALL_BLOCK_MAX};
+use crate::size_class::{class_size, CLASS_COUNT};
+use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::thread;
+use core::ptr;
+
+/// The page every empty class points at; never written.
+pub struct EmptyPage(Page);
+// SAFETY: nothing ever writes `EMPTY_PAGE`; readers only see null lists.
+unsafe impl Sync for EmptyPage {}
+/// See [`EmptyPage`].
+pub static EMPTY_PAGE: EmptyPage = EmptyPage(Page::EMPTY);
+
+const fn empty_page() -> *mut Page {
+    ptr::addr_of!(EMPTY_PAGE.0) as *mut Page
+}
+
+/// How many abandoned segments one slow path may adopt.
+const ADOPT_PER_SLOW_PATH: usize = 4;
+
+/// A doubly linked queue of pages (through `Page::prev/next`).
+#[derive(Clone, Copy)]
+pub struct PageQueue {
+    first: *mut Page,
+    last: *mut Page,
+}
+
+impl PageQueue {
+    const EMPTY: PageQueue = PageQueue { first: ptr::null_mut(), last: ptr::null_mut() };
+
+    /// # Safety
+    /// `page` is owned by the caller and on no queue.
+    unsafe fn push_front(&mut self, page: *mut Page) {
+        // SAFETY: the caller owns `page` and every page on the queue.
+        unsafe {
+            (*page).prev = ptr::null_mut();
+            (*page).next = self.first;
+            if self.first.is_null() {
+                self.last = page;
+            } else {
+                (*self.first).prev = page;
+            }
+        }
+        self.first = page;
+    }
+
+    /// # Safety
+    /// `page` is on this queue.
+    unsafe fn remove(&mut self, page: *mut Page) {
+        // SAFETY: the caller owns `page` and every page on the queue.
+        unsafe {
+            let (prev, next) = ((*page).prev, (*page).next);
+            if prev.is_null() {
+                self.first = next;
+            } else {
+                (*prev).next = next;
+            }
+            if next.is_null() {
+                self.last = prev;
+            } else {
+                (*next).prev = prev;
+            }
+            (*page).prev = ptr::null_mut();
+            (*page).next = ptr::null_mut();
+        }
+    }
+}
+
+/// A thread's heap.
+#[repr(C)]
+pub struct Heap {
+    /// The page each class allocates from (fast path).
+    current: [*mut Page; CLASS_COUNT],
+    /// Pages of each class that may have room.
+    queues: [PageQueue; CLASS_COUNT],
+    /// Parked pages, all classes.
+    full: PageQueue,
+    /// Owned segments by kind (small, medium), linked through `heap_prev/next`.
+    segments: [*mut SegmentHeader; 2],
+    /// Set by a remote free onto a parked page of this heap.
+    pub full_has_remote: AtomicBool,
+    /// Link word for the heap pool (see `thread`).
+    pub pool_link: AtomicUsize,
+}
+
+impl Heap {
+    /// A heap with no pages: every class points at the empty page.
+    pub const fn new() -> Heap {
+        Heap {
+            current: [empty_page(); CLASS_COUNT],
+            queues: [PageQueue::EMPTY; CLASS_COUNT],
+            full: PageQueue::EMPTY,
+            segments: [ptr::null_mut(); 2],
+            full_has_remote: AtomicBool::new(false),
+            pool_link: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Default for Heap {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Allocate a block of `class` from `heap`: the fast path.
+///
+/// # Safety
+/// `heap` is the calling thread's heap (or the sentinel).
+#[inline(always)]
+pub unsafe fn alloc(heap: *mut Heap, class: usize) -> *mut u8 {
+    // SAFETY: `heap` is this thread's; `current` is never null and its page
+    // is this heap's (or the never-written empty page).
+    unsafe {
+        let page = (*heap).current[class];
+        let block = (*page).free;
+        if block.is_null() {
+            return alloc_slow(heap, class);
+        }
+        (*page).free = next_block(block);
+        (*page).used += 1;
+        block
+    }
+}
+
+/// Free `block` of `page`, which this heap owns: the fast path.
+///
+/// # Safety
+/// `heap` is the calling thread's heap and owns `page`'s segment; `block` is a
+/// live block of `page`.
+#[inline(always)]
+pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
+    // SAFETY: the caller guarantees ownership of page and block.
+    unsafe {
+        page::set_next_block(block, (*page).local_free);
+        (*page).local_free = block;
+        (*page).used -= 1;
+        if (*page).used == 0 || (*page).in_full {
+            free_local_slow(heap, page);
+        }
+    }
+}
+
+/// A local free emptied a page or landed on a parked one.
+#[cold]
+#[inline(never)]
+unsafe fn free_local_slow(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: the caller owns `page` and `heap`.
+    unsafe {
+        if (*page).in_full {
+            unpark(heap, page);
+        }
+        if (*page).used == 0 {
+            retire(heap, page, false);
+        }
+    }
+}
+
+/// Move a parked page back to its class queue, taking its remote frees.
+unsafe fn unpark(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: the caller owns `heap` and `page`, which is on `full`.
+    unsafe {
+        (*heap).full.remove(page);
+        (*page).in_full = false;
+        // Takes the remote list, which also clears the FULL flag.
+        page::collect_all(page);
+        (*heap).queues[(*page).class].push_front(page);
+    }
+}
+
+/// Give an empty page back to its segment, unless it is the last page of its
+/// class and `force` is false (keeping it avoids thrashing on alloc/free loops).
+unsafe fn retire(heap: *mut Heap, page: *mut Page, force: bool) {
+    // SAFETY: the caller owns `heap` and `page` (queued, used == 0).
+    unsafe {
+        let class = (*page).class;
+        let queue = &mut (*heap).queues[class];
+        if !force && queue.first == page && queue.last == page {
+            return;
+        }
+        queue.remove(page);
+        if (*heap).current[class] == page {
+            (*heap).current[class] = empty_page();
+        }
+        let segment = segment::segment_of((*page).start);
+        if segment::free_page(segment, page) {
+            unlink_segment(heap, segment);
+            segment::release_region(segment);
+        }
+    }
+}
+
+/// The slow path: find or make a page of `class` with a free block.
+#[cold]
+#[inline(never)]
+unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
+    // SAFETY: `heap` is this thread's heap or the sentinel.
+    unsafe {
+        let mut heap = heap;
+        if thread::is_sentinel(heap) {
+            heap = thread::init_heap();
+            if thread::is_sentinel(heap) {
+                return ptr::null_mut();
+            }
+        }
+        if (*heap).full_has_remote.load(Ordering::Relaxed) {
+            rescue_parked(heap);
+        }
+        let page = find_page(heap, class);
+        if page.is_null() {
+            return ptr::null_mut();
+        }
+        let block = (*page).free;
+        (*page).free = next_block(block);
+        (*page).used += 1;
+        block
+    }
+}
+
+/// Move parked pages that received remote frees back to their queues.
+unsafe fn rescue_parked(heap: *mut Heap) {
+    // SAFETY: the caller owns `heap` and its pages.
+    unsafe {
+        // Acquire pairs with the Release store of the remote freer that set
+        // the flag (after its push, which `collect_all` then sees).
+        if !(*heap).full_has_remote.swap(false, Ordering::Acquire) {
+            return;
+        }
+        let mut page = (*heap).full.first;
+        while !page.is_null() {
+            let next = (*page).next;
+            if (*page).remote.has_blocks() {
+                unpark(heap, page);
+                if (*page).used == 0 {
+                    retire(heap, page, false);
+                }
+            }
+            page = next;
+        }
+    }
+}
+
+/// A page of `class` with a free block, made current; null if out of memory.
+unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
+    // SAFETY: the caller owns `heap` and its pages.
+    unsafe {
+        let mut adopted = 0;
+        loop {
+            let mut page = (*heap).queues[class].first;
+            while !page.is_null() {
+                if page::collect(page) || page::extend(page) {
+                    make_current(heap, class, page);
+                    return page;
+                }
+                // Nothing to hand out: park it, unless a remote free just arrived.
+                if (*page).remote.try_park() {
+                    let next = (*page).next;
+                    (*heap).queues[class].remove(page);
+                    (*page).in_full = true;
+                    (*heap).full.push_front(page);
+                    page = next;
+                }
+            }
+            (*heap).current[class] = empty_page();
+            // No queued page has room: adopt an abandoned segment (it may hold
+            // pages of this class) or take a fresh page.
+            let kind = kind_of_class(class);
+            if adopted < ADOPT_PER_SLOW_PATH {
+                if let Some(segment) = segment::pop_abandoned(kind) {
+                    adopt(heap, segment);
+                    adopted += 1;
+                    continue;
+                }
+            }
+            let page = fresh_page(heap, class, kind);
+            if page.is_null() {
+                return page;
+            }
+            (*heap).queues[class].push_front(page);
+            let carved = page::extend(page);
+            debug_assert!(carved);
+            make_current(heap, class, page);
+            return page;
+        }
+    }
+}
+
+fn kind_of_class(class: usize) -> u8 {
+    if class_size(class) <= SMALL_BLOCK_MAX {
+        KIND_SMALL
+    } else {
+        KIND_MEDIUM
+    }
+}
+
+/// Put `page` at the front of its queue and make it the class's current page.
+unsafe fn make_current(heap: *mut Heap, class: usize, page: *mut Page) {
+    // SAFETY: the caller owns `heap` and `page`, which is on `queues[class]`.
+    unsafe {
+        let queue = &mut (*heap).queues[class];
+        if queue.first != page {
+            queue.remove(page);
+            queue.push_front(page);
+        }
+        (*heap).current[class] = page;
+    }
+}
+
+/// An unused page for `class` from an owned segment of `kind`, or a new one.
+unsafe fn fresh_page(heap: *mut Heap, class: usize, kind: u8) -> *mut Page {
+    // SAFETY: the caller owns `heap` and its segments.
+    unsafe {
+        let block_size = class_size(class);
+        let mut segment = (*heap).segments[(kind - KIND_SMALL) as usize];
+        while !segment.is_null() {
+            if segment::has_free_page(segment) {
+                return segment::claim_page(segment, class, block_size);
+            }
+            segment = (*segment).heap_next;
+        }
+        let Some(segment) = segment::new_paged(kind, heap as usize) else {
+            return ptr::null_mut();
+        };
+        link_segment(heap, segment);
+        segment::claim_page(segment, class, block_size)
+    }
+}
+
+unsafe fn link_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
+    // SAFETY: the caller owns both.
+    unsafe {
+        let list = &mut (*heap).segments[((*segment).kind - KIND_SMALL) as usize];
+        (*segment).heap_prev = ptr::null_mut();
+        (*segment).heap_next = *list;
+        if !list.is_null() {
+            (**list).heap_prev = segment;
+        }
+        *list = segment;
+    }
+}
+
+unsafe fn unlink_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
+    // SAFETY: the caller owns both; `segment` is on the heap's list.
+    unsafe {
+        let (prev, next) = ((*segment).heap_prev, (*segment).heap_next);
+        if prev.is_null() {
+            (*heap).segments[((*segment).kind - KIND_SMALL) as usize] = next;
+        } else {
+            (*prev).heap_next = next;
+        }
+        if !next.is_null() {
+            (*next).heap_prev = prev;
+        }
+        (*segment).heap_prev = ptr::null_mut();
+        (*segment).heap_next = ptr::null_mut();
+    }
+}
+
+/// Take over an abandoned segment: claim it, take its remote frees, and queue
+/// its pages (empty ones are freed; an empty segment is released).
+unsafe fn adopt(heap: *mut Heap, segment: *mut SegmentHeader) {
+    // SAFETY: popping the segment off the abandoned stack made it ours; the
+    // previous owner's writes to it happen-before (stack Release/Acquire).
+    unsafe {
+        // Relaxed is enough for the owner's own later loads; remote freers
+        // that need to see it synchronise through the FULL flag (`try_park`
+        // is a Release after this store).
+        (*segment).owner.store(heap as usize, Ordering::Relaxed);
+        link_segment(heap, segment);
+        let pages = ptr::addr_of_mut!((*segment).pages).cast::<Page>();
+        for index in 1..(*segment).page_count {
+            let page = pages.add(index);
+            if !(*page).in_use {
+                continue;
+            }
+            page::collect_all(page);
+            (*page).in_full = false;
+            (*page).prev = ptr::null_mut();
+            (*page).next = ptr::null_mut();
+            if (*page).used == 0 {
+                segment::free_page(segment, page);
+            } else if !page::is_exhausted(page) || !(*page).remote.try_park() {
+                (*heap).queues[(*page).class].push_front(page);
+            } else {
+                (*page).in_full = true;
+                (*heap).full.push_front(page);
+            }
+        }
+        if (*segment).used_pages == 0 {
+            unlink_segment(heap, segment);
+            segment::release_region(segment);
+        }
+    }
+}
+
+/// Give up every segment of `heap` (thread exit): empty pages and segments go
+/// back, segments with live blocks are abandoned for others to adopt. The
+/// heap is left empty, ready for reuse. Nothing here allocates.
+///
+/// # Safety
+/// `heap` is owned by the caller and no longer the thread's current heap.
+pub unsafe fn abandon_all(heap: *mut Heap) {
+    // SAFETY: the caller owns the heap and all its segments.
+    unsafe {
+        for kind in 0..2 {
+            let mut segment = (*heap).segments[kind];
+            while !segment.is_null() {
+                let next = (*segment).heap_next;
+                release_or_abandon(segment);
+                segment = next;
+            }
+        }
+        reset(heap);
+    }
+}
+
+/// Empty every list of `heap`, leaving its atomics to atomic stores (a stale
+/// pool popper may still read `pool_link`).
+unsafe fn reset(heap: *mut Heap) {
+    // SAFETY: the caller owns the heap.
+    unsafe {
+        (*heap).current = [empty_page(); CLASS_COUNT];
+        (*heap).queues = [PageQueue::EMPTY; CLASS_COUNT];
+        (*heap).full = PageQueue::EMPTY;
+        (*heap).segments = [ptr::null_mut(); 2];
+        (*heap).full_has_remote.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Free the empty pages of an owned segment; release it if that empties it,
+/// else abandon it.
+unsafe fn release_or_abandon(segment: *mut SegmentHeader) {
+    // SAFETY: the caller owns the segment.
+    unsafe {
+        let pages = ptr::addr_of_mut!((*segment).pages).cast::<Page>();
+        for index in 1..(*segment).page_count {
+            let page = pages.add(index);
+            if (*page).in_use {
+                page::collect_all(page);
+                (*page).in_full = false;
+                if (*page).used == 0 {
+                    segment::free_page(segment, page);
+                }
+            }
+        }
+        (*segment).heap_prev = ptr::null_mut();
+        (*segment).heap_next = ptr::null_mut();
+        if (*segment).used_pages == 0 {
+            segment::release_region(segment);
+        } else {
+            // Release pairs with remote freers' Acquire load of `owner` after
+            // they saw a FULL flag set before this point.
+            (*segment).owner.store(0, Ordering::Release);
+            segment::abandon(segment);
+        }
+    }
+}
+
+/// Return every empty page (including the ones kept against thrashing) and,
+/// with `adopt_abandoned`, adopt abandoned segments so their free memory can
+/// be released too.
+///
+/// # Safety
+/// `heap` is the calling thread's heap.
+pub unsafe fn collect(heap: *mut Heap, adopt_abandoned: bool) {
+    // SAFETY: the caller owns `heap`.
+    unsafe {
+        if adopt_abandoned {
+            for kind in [KIND_SMALL, KIND_MEDIUM] {
+                while let Some(segment) = segment::pop_abandoned(kind) {
+                    adopt(heap, segment);
+                }
+            }
+        }
+        let mut page = (*heap).full.first;
+        while !page.is_null() {
+            let next = (*page).next;
+            if (*page).remote.has_blocks() {
+                unpark(heap, page);
+            }
+            page = next;
+        }
+        for class in 0..CLASS_COUNT {
+            let mut page = (*heap).queues[class].first;
+            while !page.is_null() {
+                let next = (*page).next;
+                page::collect_all(page);
+                if (*page).used == 0 {
+                    retire(heap, page, true);
+                }
+                page = next;
+            }
+        }
+    }
+}

@@ -1,0 +1,134 @@
+//! Large blocks: requests beyond the largest size class.
+//!
+//! A large block gets a region of its own: a run of arena slots (or, beyond an
+//! arena or for alignments of a segment and more, a direct kernel mapping)
+//! whose [`SegmentHeader`] says `KIND_LARGE` and records the size, so a free
+//! finds it in O(1) by masking, like every other block. Freed regions go to
+//! the segment cache, so repeated large allocations of similar sizes do not
+//! enter the kernel; the cache purges what sits unused (see `segment`).
+//!
+//! Layout: the block starts at `large_offset` = max(header size, alignment)
+//! from the region start. For an alignment of a whole segment or more the
+//! block starts exactly one segment in, on an `align` boundary, and the header
+//! sits one segment below it (where `segment_of` looks for it).
+//!
+//! Zeroing: a region fresh from an arena or the kernel reads as zero; a
+//! recycled one is zeroed only up to its `dirty_bytes`.
+
+use crate::arena::{ARENAS, SEGMENT_SHIFT, SEGMENT_SIZE};
+use crate::os;
+use crate::segment::{self, Origin, Region, SegmentHeader, KIND_LARGE, LARGE_HEADER_SIZE};
+use core::ptr;
+
+/// Slots needed for a block of `size` at `offset`.
+fn slots_for(offset: usize, size: usize) -> Option<usize> {
+    Some(offset.checked_add(size)?.div_ceil(SEGMENT_SIZE))
+}
+
+/// Allocate a large block; null if out of memory or the request is impossible.
+///
+/// # Safety
+/// `align` is a power of two.
+pub unsafe fn allocate(size: usize, align: usize, zero: bool) -> *mut u8 {
+    let (region, offset) = if align >= SEGMENT_SIZE {
+        // Header one segment below an `align` boundary.
+        let Some(span) = size.checked_next_multiple_of(os::PAGE_SIZE).and_then(|s| s.checked_add(SEGMENT_SIZE)) else {
+            return ptr::null_mut();
+        };
+        let Some(region) = segment::acquire_direct_aligned(span, align, SEGMENT_SIZE % align) else {
+            return ptr::null_mut();
+        };
+        (region, SEGMENT_SIZE)
+    } else {
+        let offset = align.max(LARGE_HEADER_SIZE);
+        let Some(slots) = slots_for(offset, size) else {
+            return ptr::null_mut();
+        };
+        let Some(region) = segment::acquire_region(slots) else {
+            return ptr::null_mut();
+        };
+        (region, offset)
+    };
+    // SAFETY: the region is exclusively ours.
+    unsafe { init(&region, size, offset, zero) }
+}
+
+/// Write a large header into `region` and return its block.
+///
+/// # Safety
+/// `region` is exclusively the caller's and spans `offset + size` bytes.
+unsafe fn init(region: &Region, size: usize, offset: usize, zero: bool) -> *mut u8 {
+    // SAFETY: the region is ours and large enough.
+    unsafe {
+        let header = segment::init_header(region, KIND_LARGE, 0);
+        (*header).large_size = size;
+        (*header).large_offset = offset;
+        let block = region.base.add(offset);
+        if zero && region.dirty_bytes > offset {
+            ptr::write_bytes(block, 0, size.min(region.dirty_bytes - offset));
+        }
+        (*header).dirty_bytes = region.dirty_bytes.max(offset + size);
+        block
+    }
+}
+
+/// Free the large block whose header is `header`.
+///
+/// # Safety
+/// `header` heads a live large region; its block is not used afterwards.
+pub unsafe fn free(header: *mut SegmentHeader) {
+    // SAFETY: forwarded; the region is ours to give up.
+    unsafe { segment::release_region(header) }
+}
+
+/// Bytes usable in the block of `header`.
+///
+/// # Safety
+/// `header` heads a live large region.
+pub unsafe fn usable_size(header: *mut SegmentHeader) -> usize {
+    // SAFETY: the header is live.
+    unsafe { (*header).origin.size() - (*header).large_offset }
+}
+
+/// Resize the block of `header` to `new_size` without moving it, if its region
+/// has room or can grow into the arena slots right after it. Shrinking by
+/// whole segments returns them to the arena.
+///
+/// # Safety
+/// `header` heads a live large region owned by the caller's block.
+pub unsafe fn resize_in_place(header: *mut SegmentHeader, new_size: usize) -> bool {
+    // SAFETY: the caller owns the block, hence the region.
+    unsafe {
+        let offset = (*header).large_offset;
+        let Some(needed) = slots_for(offset, new_size) else {
+            return false;
+        };
+        let origin = (*header).origin;
+        let have = origin.size() >> SEGMENT_SHIFT;
+        match origin {
+            Origin::Arena(run) if needed < have => {
+                // Purge the tail before giving it back (free slots read zero).
+                let keep = needed << SEGMENT_SHIFT;
+                let dirty = (*header).dirty_bytes;
+                if dirty > keep {
+                    let tail = (*header).origin.size().min(dirty.next_multiple_of(os::PAGE_SIZE)) - keep;
+                    let base = header.cast::<u8>().add(keep);
+                    if !os::purge(base, tail) {
+                        ptr::write_bytes(base, 0, tail);
+                    }
+                    (*header).dirty_bytes = keep;
+                }
+                (*header).origin = Origin::Arena(ARENAS.shrink(run, needed));
+            }
+            Origin::Arena(run) if needed > have => match ARENAS.try_grow(run, needed) {
+                Some(grown) => (*header).origin = Origin::Arena(grown),
+                None => return false,
+            },
+            Origin::Direct { .. } if needed > have => return false,
+            _ => {}
+        }
+        (*header).large_size = new_size;
+        (*header).dirty_bytes = (*header).dirty_bytes.max(offset + new_size);
+        true
+    }
+}

@@ -1,0 +1,231 @@
+//! The kernel door: the only module that maps, unmaps or purges memory.
+//!
+//! Contract (the rest of the crate relies on exactly this):
+//! - [`reserve`] returns read-write, zero-filled memory mapped with
+//!   `MAP_NORESERVE`: pages commit on first touch, so there is never an
+//!   `mprotect` to commit. Failure is `None`, never a panic or an abort.
+//! - [`purge`] drops the pages' contents (`MADV_DONTNEED`): the range stays
+//!   mapped and reads back as zero, so a purged range is as good as fresh.
+//! - [`release`] unmaps a range that [`reserve`] returned, whole.
+//! - No function here allocates through the global allocator.
+//!
+//! Under Miri and loom the kernel is replaced by a mock over `std::alloc::System`
+//! (Miri only supports simple anonymous mappings; loom models need no kernel).
+//! Every call is counted, so tests can assert how often the kernel was entered.
+
+use crate::sync::{StatCounter, StatOrdering};
+
+/// The granularity of purging and of committed-extent bookkeeping.
+pub const PAGE_SIZE: usize = 4096;
+
+static MAP_CALLS: StatCounter = StatCounter::new(0);
+static UNMAP_CALLS: StatCounter = StatCounter::new(0);
+static PURGE_CALLS: StatCounter = StatCounter::new(0);
+static MAPPED_BYTES: StatCounter = StatCounter::new(0);
+static INJECTED_FAILURES: StatCounter = StatCounter::new(0);
+
+/// How often the kernel was entered, and how much is mapped now.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OsCounters {
+    /// Successful and failed `mmap` calls.
+    pub map_calls: usize,
+    /// `munmap` calls (including the trims of an aligned reservation).
+    pub unmap_calls: usize,
+    /// `madvise` calls.
+    pub purge_calls: usize,
+    /// Bytes currently mapped by tinyalloc.
+    pub mapped_bytes: usize,
+}
+
+/// A snapshot of the kernel-call counters.
+pub fn counters() -> OsCounters {
+    OsCounters {
+        map_calls: MAP_CALLS.load(StatOrdering::Relaxed),
+        unmap_calls: UNMAP_CALLS.load(StatOrdering::Relaxed),
+        purge_calls: PURGE_CALLS.load(StatOrdering::Relaxed),
+        mapped_bytes: MAPPED_BYTES.load(StatOrdering::Relaxed),
+    }
+}
+
+/// Make the next `count` reservations fail as if the kernel were out of memory
+/// (for out-of-memory tests).
+pub fn inject_reserve_failures(count: usize) {
+    INJECTED_FAILURES.store(count, StatOrdering::Relaxed);
+}
+
+fn take_injected_failure() -> bool {
+    let mut left = INJECTED_FAILURES.load(StatOrdering::Relaxed);
+    while left > 0 {
+        match INJECTED_FAILURES.compare_exchange_weak(
+            left,
+            left - 1,
+            StatOrdering::Relaxed,
+            StatOrdering::Relaxed,
+        ) {
+            Ok(_) => return true,
+            Err(now) => left = now,
+        }
+    }
+    false
+}
+
+/// Reserve `size` bytes (a multiple of [`PAGE_SIZE`]) whose address plus
+/// `offset` is a multiple of `align` (a power of two, at least [`PAGE_SIZE`];
+/// `offset` a multiple of [`PAGE_SIZE`], less than `align`).
+pub fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
+    debug_assert!(align.is_power_of_two() && align >= PAGE_SIZE);
+    debug_assert!(size % PAGE_SIZE == 0 && offset % PAGE_SIZE == 0 && offset < align);
+    if size == 0 || take_injected_failure() {
+        return None;
+    }
+    let ptr = backend::reserve_aligned(size, align, offset)?;
+    MAPPED_BYTES.fetch_add(size, StatOrdering::Relaxed);
+    Some(ptr)
+}
+
+/// Unmap `[ptr, ptr + size)`, a range [`reserve_aligned`] returned.
+///
+/// # Safety
+/// The range must be exactly one earlier reservation (same `size` and `align`),
+/// and nothing may touch it afterwards.
+pub unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
+    // SAFETY: forwarded from the caller's contract.
+    unsafe { backend::release(ptr, size, align) };
+    MAPPED_BYTES.fetch_sub(size, StatOrdering::Relaxed);
+}
+
+/// Drop the contents of `[ptr, ptr + size)` (page aligned); the range stays
+/// mapped and reads as zero afterwards. Returns false if the kernel refused.
+///
+/// # Safety
+/// The range must lie inside one reservation and hold nothing anyone still reads.
+pub unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
+    debug_assert!(ptr as usize % PAGE_SIZE == 0 && size % PAGE_SIZE == 0);
+    if size == 0 {
+        return true;
+    }
+    // SAFETY: forwarded from the caller's contract.
+    unsafe { backend::purge(ptr, size) }
+}
+
+/// Milliseconds on a monotonic clock, cheap enough for slow paths.
+pub fn now_millis() -> u64 {
+    backend::now_millis()
+}
+
+#[cfg(not(any(miri, feature = "loom")))]
+mod backend {
+    use super::{StatOrdering, MAP_CALLS, PAGE_SIZE, PURGE_CALLS, UNMAP_CALLS};
+
+    fn map(size: usize) -> Option<*mut u8> {
+        MAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        // SAFETY: an anonymous private mapping at a kernel-chosen address
+        // touches no existing memory.
+        let ptr = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            None
+        } else {
+            Some(ptr.cast())
+        }
+    }
+
+    fn unmap(ptr: *mut u8, size: usize) {
+        if size == 0 {
+            return;
+        }
+        UNMAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        // SAFETY: callers pass a page-aligned range inside a mapping they own.
+        unsafe { libc::munmap(ptr.cast(), size) };
+    }
+
+    pub(super) fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
+        // Try the exact size first: the kernel often hands out aligned
+        // addresses when earlier reservations were aligned.
+        let ptr = map(size)?;
+        if (ptr as usize + offset) % align == 0 {
+            return Some(ptr);
+        }
+        unmap(ptr, size);
+        let padded = size.checked_add(align - PAGE_SIZE)?;
+        let raw = map(padded)?;
+        let start = raw as usize;
+        let aligned = (start + offset).next_multiple_of(align) - offset;
+        let head = aligned - start;
+        let tail = padded - head - size;
+        unmap(raw, head);
+        unmap((aligned + size) as *mut u8, tail);
+        Some(aligned as *mut u8)
+    }
+
+    pub(super) unsafe fn release(ptr: *mut u8, size: usize, _align: usize) {
+        unmap(ptr, size);
+    }
+
+    pub(super) unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
+        PURGE_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        // SAFETY: the caller owns the range and reads nothing from it; on a
+        // private anonymous mapping DONTNEED makes it read back as zero.
+        unsafe { libc::madvise(ptr.cast(), size, libc::MADV_DONTNEED) == 0 }
+    }
+
+    pub(super) fn now_millis() -> u64 {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid out-pointer; the coarse clock is a vDSO read.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
+        ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    }
+}
+
+#[cfg(any(miri, feature = "loom"))]
+mod backend {
+    //! A kernel stand-in over `System`: zeroed, aligned blocks.
+    use super::{StatOrdering, MAP_CALLS, PURGE_CALLS, UNMAP_CALLS};
+    use std::alloc::{GlobalAlloc, Layout, System};
+
+    pub(super) fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
+        MAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        // The mock can only honour offset 0 exactly; a non-zero offset is
+        // served by aligning the block to `align` and reserving `offset` less
+        // than a full alignment unit in front.
+        let (size, lead) = if offset == 0 { (size, 0) } else { (size + align - offset, align - offset) };
+        let layout = Layout::from_size_align(size, align).ok()?;
+        // SAFETY: `size` is non-zero.
+        let ptr = unsafe { System.alloc_zeroed(layout) };
+        if ptr.is_null() {
+            None
+        } else {
+            // SAFETY: `lead < size`, inside the block.
+            Some(unsafe { ptr.add(lead) })
+        }
+    }
+
+    pub(super) unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
+        UNMAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        let lead = ptr as usize % align;
+        let (base, size) = (ptr.wrapping_sub(lead), size + lead);
+        // SAFETY: `base`/`size`/`align` rebuild the layout `reserve_aligned` used.
+        unsafe { System.dealloc(base, Layout::from_size_align_unchecked(size, align)) };
+    }
+
+    pub(super) unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
+        PURGE_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        // SAFETY: the caller owns the range.
+        unsafe { core::ptr::write_bytes(ptr, 0, size) };
+        true
+    }
+
+    pub(super) fn now_millis() -> u64 {
+        // A tick per call: each purge pass sees time move on.
+        static TICKS: crate::sync::StatCounter = crate::sync::StatCounter::new(0);
+        TICKS.fetch_add(1, StatOrdering::Relaxed) as u64
+    }
+}

@@ -1,0 +1,224 @@
+//! Pages: runs of blocks of one size class inside a segment.
+//!
+//! A page keeps three free lists (free-list sharding, as in mimalloc):
+//! - `free`: blocks the owner allocates from (the fast path pops here);
+//! - `local_free`: blocks the owner freed (the fast free path pushes here);
+//! - `remote`: blocks other threads freed, an MPSC [`RemoteFreeList`].
+//!
+//! The owner merges `local_free` and `remote` into `free` only when `free` runs
+//! dry ([`collect`]), so neither fast path touches another list. Blocks are
+//! carved lazily, a few KiB at a time ([`extend`]), so a fresh page commits
+//! only what it hands out.
+//!
+//! Invariants (owner's view): `used` counts blocks handed out and not yet
+//! merged back; `used == 0` means every block is free; `capacity <= reserved`
+//! and blocks past `capacity` were never touched. Only `remote` is shared with
+//! other threads; every other field is owner-only.
+
+use crate::ds::remote_list::{chain_tail_and_len, RemoteFreeList};
+use core::ptr;
+
+/// Blocks carved per [`extend`] call, in bytes (at least one block).
+const EXTEND_BYTES: usize = 16 * 1024;
+
+/// Page metadata, kept in the segment header (never in the page itself).
+#[repr(C)]
+pub struct Page {
+    /// Blocks ready to allocate (owner only). Hot: first field.
+    pub free: *mut u8,
+    /// Blocks handed out and not yet merged back.
+    pub used: u32,
+    /// Whether the page sits in its heap's full list.
+    pub in_full: bool,
+    /// Whether the page is assigned to a size class.
+    pub in_use: bool,
+    /// Whether every block on `free` is zero apart from its link word.
+    pub free_is_zero: bool,
+    /// Whether the page's memory past `capacity` blocks reads as zero (it is
+    /// fresh from the kernel or purged).
+    pub memory_is_zero: bool,
+    /// Blocks the owner freed since the last [`collect`].
+    pub local_free: *mut u8,
+    /// Blocks carved so far.
+    pub capacity: u32,
+    /// Blocks that fit in the page.
+    pub reserved: u32,
+    /// Size of each block.
+    pub block_size: usize,
+    /// The size class (index into the heap's queues).
+    pub class: usize,
+    /// First block.
+    pub start: *mut u8,
+    /// Blocks freed by other threads.
+    pub remote: RemoteFreeList,
+    /// Links in the owner heap's page queue.
+    pub prev: *mut Page,
+    /// Links in the owner heap's page queue.
+    pub next: *mut Page,
+}
+
+impl Page {
+    /// A page with no blocks and no class: its `free` is always empty, so the
+    /// allocation fast path falls to the slow path on it.
+    pub const EMPTY: Page = Page {
+        free: ptr::null_mut(),
+        used: 0,
+        in_full: false,
+        in_use: false,
+        free_is_zero: false,
+        memory_is_zero: false,
+        local_free: ptr::null_mut(),
+        capacity: 0,
+        reserved: 0,
+        block_size: 0,
+        class: 0,
+        start: ptr::null_mut(),
+        remote: RemoteFreeList::new(),
+        prev: ptr::null_mut(),
+        next: ptr::null_mut(),
+    };
+}
+
+/// Read a block's link word.
+///
+/// # Safety
+/// `block` must be a free block (its first word is a link).
+#[inline(always)]
+pub unsafe fn next_block(block: *mut u8) -> *mut u8 {
+    // SAFETY: per the contract, the first word of a free block is its link.
+    unsafe { block.cast::<*mut u8>().read() }
+}
+
+/// Write a block's link word.
+///
+/// # Safety
+/// `block` must be a block the caller is freeing or carving.
+#[inline(always)]
+pub unsafe fn set_next_block(block: *mut u8, next: *mut u8) {
+    // SAFETY: the caller owns `block`, which is at least 8 bytes, 8-aligned.
+    unsafe { block.cast::<*mut u8>().write(next) }
+}
+
+/// Assign `page` to `class` with blocks of `block_size` over `page_size` bytes
+/// at `start`.
+///
+/// # Safety
+/// `page` must be a page of a segment the caller owns, not in use, with no
+/// pending remote frees (an unused page has no live blocks).
+/// `memory_is_zero` is kept: it describes the page's memory, not its class.
+pub unsafe fn init(page: *mut Page, class: usize, block_size: usize, start: *mut u8, page_size: usize) {
+    // SAFETY: the caller owns the page's metadata.
+    unsafe {
+        (*page).free = ptr::null_mut();
+        (*page).used = 0;
+        (*page).in_full = false;
+        (*page).in_use = true;
+        (*page).free_is_zero = false;
+        (*page).local_free = ptr::null_mut();
+        (*page).capacity = 0;
+        (*page).reserved = (page_size / block_size) as u32;
+        (*page).block_size = block_size;
+        (*page).class = class;
+        (*page).start = start;
+        (*page).remote.reset();
+        (*page).prev = ptr::null_mut();
+        (*page).next = ptr::null_mut();
+    }
+}
+
+/// Carve the next batch of never-used blocks onto `free` (which must be empty).
+/// Returns false if every block was already carved.
+///
+/// # Safety
+/// The caller owns `page`, which is in use.
+pub unsafe fn extend(page: *mut Page) -> bool {
+    // SAFETY: the caller owns the page (metadata and uncarved blocks).
+    unsafe {
+        debug_assert!((*page).free.is_null());
+        let capacity = (*page).capacity as usize;
+        let left = (*page).reserved as usize - capacity;
+        if left == 0 {
+            return false;
+        }
+        let size = (*page).block_size;
+        let count = left.min((EXTEND_BYTES / size).max(1));
+        let first = (*page).start.add(capacity * size);
+        let mut block = first;
+        for _ in 1..count {
+            let next = block.add(size);
+            set_next_block(block, next);
+            block = next;
+        }
+        set_next_block(block, ptr::null_mut());
+        (*page).free = first;
+        (*page).free_is_zero = (*page).memory_is_zero;
+        (*page).capacity = (capacity + count) as u32;
+        true
+    }
+}
+
+/// Merge `local_free` and the remote list into `free` (when `free` is empty).
+/// Returns true if `free` now has a block.
+///
+/// # Safety
+/// The caller owns `page`.
+pub unsafe fn collect(page: *mut Page) -> bool {
+    // SAFETY: the caller owns the page; remote chains belong to the owner once
+    // taken.
+    unsafe {
+        if !(*page).free.is_null() {
+            return true;
+        }
+        if !(*page).local_free.is_null() {
+            (*page).free = (*page).local_free;
+            (*page).local_free = ptr::null_mut();
+            (*page).free_is_zero = false;
+        }
+        let chain = (*page).remote.take_all();
+        if !chain.is_null() {
+            let (tail, len) = chain_tail_and_len(chain);
+            set_next_block(tail, (*page).free);
+            (*page).free = chain;
+            (*page).used -= len as u32;
+            (*page).free_is_zero = false;
+        }
+        !(*page).free.is_null()
+    }
+}
+
+/// Move every free block into `free`, including remote ones, for a heap that
+/// is letting the page go (abandonment) or adopting it.
+///
+/// # Safety
+/// The caller owns `page`.
+pub unsafe fn collect_all(page: *mut Page) {
+    // SAFETY: as for `collect`.
+    unsafe {
+        let local = (*page).local_free;
+        if !local.is_null() {
+            let (tail, _) = chain_tail_and_len(local);
+            set_next_block(tail, (*page).free);
+            (*page).free = local;
+            (*page).local_free = ptr::null_mut();
+            (*page).free_is_zero = false;
+        }
+        let chain = (*page).remote.take_all();
+        if !chain.is_null() {
+            let (tail, len) = chain_tail_and_len(chain);
+            set_next_block(tail, (*page).free);
+            (*page).free = chain;
+            (*page).used -= len as u32;
+            (*page).free_is_zero = false;
+        }
+    }
+}
+
+/// Whether every block of `page` has been carved and handed out with none
+/// back on any owner list (remote frees may still be pending).
+///
+/// # Safety
+/// The caller owns `page`.
+pub unsafe fn is_exhausted(page: *mut Page) -> bool {
+    // SAFETY: the caller owns the page.
+    unsafe { (*page).free.is_null() && (*page).local_free.is_null() && (*page).capacity == (*page).reserved }
+}

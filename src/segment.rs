@@ -1,0 +1,411 @@
+//! Segments: segment-aligned regions whose header sits at their start.
+//!
+//! Every block tinyalloc hands out lies in a region that starts on a
+//! [`SEGMENT_SIZE`] boundary, with a [`SegmentHeader`] there, so the owner of
+//! any pointer is found by masking: [`segment_of`]. A *paged* segment (small or
+//! medium) is cut into equal pages, page 0 holding the header; the page of a
+//! block is `(ptr - segment) >> page_shift`. A *large* region holds one block
+//! at `large_offset`.
+//!
+//! Regions come from the [`SegmentCache`] first, then from an arena, and for
+//! requests beyond an arena from the kernel directly. Freed regions go back to
+//! the cache; a region that does not fit there, or that sat in it longer than
+//! [`PURGE_DELAY_MS`], is purged and returned to its arena (or unmapped).
+//!
+//! Abandoned segments (their thread exited while blocks were live) wait on a
+//! [`TaggedStack`] per kind until a heap adopts them.
+//!
+//! Invariants:
+//! - `owner` is the address of the owning heap, or 0: paged segments are owned
+//!   by exactly one heap or sit on an abandoned stack; large regions have no
+//!   owner (any thread frees them directly);
+//! - `stack_link` is only ever written atomically: a stalled stack popper may
+//!   read it long after the segment was reused (type-stable memory);
+//! - `dirty_bytes` bounds the prefix of the region that may be non-zero.
+
+use crate::arena::{SlotRun, ARENAS, ARENA_SLOTS, SEGMENT_SHIFT, SEGMENT_SIZE};
+use crate::ds::tagged_stack::{StackNode, TaggedStack};
+use crate::os;
+use crate::page::{self, Page};
+use crate::segment_cache::SegmentCache;
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, StatCounter, StatOrdering};
+use core::ptr;
+
+/// Segment kind: small pages.
+pub const KIND_SMALL: u8 = 1;
+/// Segment kind: medium pages.
+pub const KIND_MEDIUM: u8 = 2;
+/// Segment kind: one large block.
+pub const KIND_LARGE: u8 = 3;
+
+/// Small pages are 64 KiB.
+pub const SMALL_PAGE_SHIFT: usize = 16;
+/// Medium pages are 512 KiB.
+pub const MEDIUM_PAGE_SHIFT: usize = 19;
+/// Blocks up to this size live in small pages; larger ones in medium pages.
+pub const SMALL_BLOCK_MAX: usize = 8 * 1024;
+/// Pages per small segment (page 0 holds the header).
+pub const SMALL_PAGES: usize = SEGMENT_SIZE >> SMALL_PAGE_SHIFT;
+/// Pages per medium segment (page 0 holds the header).
+pub const MEDIUM_PAGES: usize = SEGMENT_SIZE >> MEDIUM_PAGE_SHIFT;
+/// Bytes reserved for the header in front of a large block.
+pub const LARGE_HEADER_SIZE: usize = 8 * 1024;
+
+/// How long a free region may sit in the cache before it is purged.
+pub const PURGE_DELAY_MS: u64 = 100;
+/// How often a slow path may run a purge pass.
+const PURGE_INTERVAL_MS: u64 = 10;
+/// The cache bound before it scales with use.
+const CACHE_BASE_LIMIT: usize = 32 << 20;
+
+/// Where a region's memory came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// A run of arena slots.
+    Arena(SlotRun),
+    /// A direct kernel mapping of `size` bytes aligned to `align`.
+    Direct { size: usize, align: usize },
+}
+
+impl Origin {
+    /// Bytes the region spans.
+    pub fn size(&self) -> usize {
+        match *self {
+            Origin::Arena(run) => (run.count as usize) << SEGMENT_SHIFT,
+            Origin::Direct { size, .. } => size,
+        }
+    }
+}
+
+/// The header at the start of every region.
+#[repr(C)]
+pub struct SegmentHeader {
+    /// The owning heap's address, or 0 (abandoned, or a large region).
+    pub owner: AtomicUsize,
+    /// Link word for the abandoned stacks (see [`StackNode`]).
+    pub stack_link: AtomicUsize,
+    /// `KIND_SMALL`, `KIND_MEDIUM` or `KIND_LARGE`.
+    pub kind: u8,
+    /// log2 of the page size (paged segments).
+    pub page_shift: usize,
+    /// Pages in the segment, including the header page.
+    pub page_count: usize,
+    /// Pages in use, not counting the header page (owner only).
+    pub used_pages: usize,
+    /// Where the memory came from.
+    pub origin: Origin,
+    /// Bytes from the start that may be non-zero.
+    pub dirty_bytes: usize,
+    /// Links in the owner heap's segment list.
+    pub heap_prev: *mut SegmentHeader,
+    /// Links in the owner heap's segment list.
+    pub heap_next: *mut SegmentHeader,
+    /// The requested size of a large block.
+    pub large_size: usize,
+    /// Offset of a large block from the region start.
+    pub large_offset: usize,
+    /// Page metadata (paged segments).
+    pub pages: [Page; SMALL_PAGES],
+}
+
+const _: () = assert!(core::mem::size_of::<SegmentHeader>() <= LARGE_HEADER_SIZE);
+const _: () = assert!(core::mem::size_of::<SegmentHeader>() <= 1 << SMALL_PAGE_SHIFT);
+
+// SAFETY: `stack_link` is the node's one link word for its whole life, and
+// segment memory is never unmapped while a stack can reach it (arena memory is
+// never unmapped; direct mappings are large regions, never on a stack).
+unsafe impl StackNode for SegmentHeader {
+    fn link(&self) -> &AtomicUsize {
+        &self.stack_link
+    }
+}
+
+/// The header of the region holding `ptr`.
+///
+/// `ptr - 1` rather than `ptr`: a block is never at offset 0 of its own region
+/// (the header is there), so this finds the right header for every block,
+/// including a large block with an alignment of a whole segment or more, whose
+/// header sits one segment below it.
+#[inline(always)]
+pub fn segment_of(ptr: *mut u8) -> *mut SegmentHeader {
+    ptr.wrapping_sub(1).map_addr(|a| a & !(SEGMENT_SIZE - 1)).cast()
+}
+
+/// The page of a paged segment that holds `ptr`.
+///
+/// # Safety
+/// `segment` must be the paged segment holding `ptr`.
+#[inline(always)]
+pub unsafe fn page_of(segment: *mut SegmentHeader, ptr: *mut u8) -> *mut Page {
+    // SAFETY: `ptr` lies in the segment, so the index is below `page_count`.
+    unsafe {
+        let index = (ptr as usize - segment as usize) >> (*segment).page_shift;
+        ptr::addr_of_mut!((*segment).pages).cast::<Page>().add(index)
+    }
+}
+
+static CACHE: SegmentCache = SegmentCache::new(CACHE_BASE_LIMIT);
+static CACHE_LIMIT_FIXED: AtomicBool = AtomicBool::new(false);
+static NEXT_PURGE_AT: AtomicU64 = AtomicU64::new(0);
+static ABANDONED: [TaggedStack<SegmentHeader>; 2] = [TaggedStack::new(), TaggedStack::new()];
+static LIVE_SEGMENTS: StatCounter = StatCounter::new(0);
+static ABANDONED_COUNT: StatCounter = StatCounter::new(0);
+
+/// A region just acquired: exclusively the caller's.
+pub struct Region {
+    /// Segment-aligned start.
+    pub base: *mut u8,
+    /// Where it came from.
+    pub origin: Origin,
+    /// Bytes from `base` that may be non-zero.
+    pub dirty_bytes: usize,
+}
+
+/// Acquire a region of `slots` segments: from the cache, an arena, or (beyond
+/// an arena) the kernel. `None` when out of memory.
+pub fn acquire_region(slots: usize) -> Option<Region> {
+    maybe_purge();
+    if slots <= ARENA_SLOTS {
+        if let Some(cached) = CACHE.take(slots) {
+            let header = cached.base.cast::<SegmentHeader>();
+            LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
+            // SAFETY: the cache handed us the region exclusively; its header
+            // was written by the previous holder before it was inserted
+            // (happens-before through the cache's Release/Acquire).
+            return Some(unsafe { Region { base: cached.base, origin: (*header).origin, dirty_bytes: (*header).dirty_bytes } });
+        }
+        if let Some(run) = ARENAS.claim(slots) {
+            LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
+            return Some(Region { base: run.base, origin: Origin::Arena(run), dirty_bytes: 0 });
+        }
+    }
+    let size = slots.checked_mul(SEGMENT_SIZE)?;
+    let base = os::reserve_aligned(size, SEGMENT_SIZE, 0)?;
+    LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
+    Some(Region { base, origin: Origin::Direct { size, align: SEGMENT_SIZE }, dirty_bytes: 0 })
+}
+
+/// Map a region of `size` bytes whose address plus `offset` is `align`-aligned,
+/// straight from the kernel (for huge alignments).
+pub fn acquire_direct_aligned(size: usize, align: usize, offset: usize) -> Option<Region> {
+    let base = os::reserve_aligned(size, align, offset)?;
+    LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
+    Some(Region { base, origin: Origin::Direct { size, align }, dirty_bytes: 0 })
+}
+
+/// Give a region back: to the cache if it fits, else purged to its arena or
+/// unmapped.
+///
+/// # Safety
+/// `header` must start a region the caller owns exclusively, with an accurate
+/// `origin` and `dirty_bytes`; nothing may use it afterwards.
+pub unsafe fn release_region(header: *mut SegmentHeader) {
+    LIVE_SEGMENTS.fetch_sub(1, StatOrdering::Relaxed);
+    // SAFETY: the caller owns the region and its header.
+    let origin = unsafe { (*header).origin };
+    if let Origin::Arena(run) = origin {
+        update_cache_limit();
+        if CACHE.insert(run.base, run.count as usize, os::now_millis()) {
+            return;
+        }
+    }
+    // SAFETY: the caller gave up the region; the cache did not take it.
+    unsafe { purge_and_return(header.cast(), origin, (*header).dirty_bytes) };
+    maybe_purge();
+}
+
+/// Purge a region's dirty prefix and return it to its arena, or unmap it.
+///
+/// # Safety
+/// The caller owns the region exclusively and gives it up.
+unsafe fn purge_and_return(base: *mut u8, origin: Origin, dirty_bytes: usize) {
+    match origin {
+        Origin::Arena(run) => {
+            let dirty = dirty_bytes.next_multiple_of(os::PAGE_SIZE).min(origin.size());
+            // SAFETY: the caller owns the region; nobody reads it any more.
+            unsafe {
+                if !os::purge(base, dirty) {
+                    // The arena promises zeroed slots: keep the promise by hand.
+                    ptr::write_bytes(base, 0, dirty);
+                }
+                ARENAS.release(run);
+            }
+        }
+        // SAFETY: a direct mapping is one reservation of exactly this shape.
+        Origin::Direct { size, align } => unsafe { os::release(base, size, align) },
+    }
+}
+
+/// The cache bound tracks use: a base amount plus an eighth of what is in use.
+fn update_cache_limit() {
+    if !CACHE_LIMIT_FIXED.load(Ordering::Relaxed) {
+        let in_use = crate::arena::slots_in_use() << SEGMENT_SHIFT;
+        CACHE.set_limit(CACHE_BASE_LIMIT + in_use / 8);
+    }
+}
+
+/// Fix the cache's byte bound (0 disables caching).
+pub fn set_cache_limit(bytes: usize) {
+    CACHE_LIMIT_FIXED.store(true, Ordering::Relaxed);
+    CACHE.set_limit(bytes);
+}
+
+/// Run a purge pass if the last one was long enough ago.
+fn maybe_purge() {
+    let now = os::now_millis();
+    let due = NEXT_PURGE_AT.load(Ordering::Relaxed);
+    if now < due {
+        return;
+    }
+    // One thread wins the pass; the others go on.
+    if NEXT_PURGE_AT.compare_exchange(due, now + PURGE_INTERVAL_MS, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+        purge_cache(now.saturating_sub(PURGE_DELAY_MS));
+    }
+}
+
+/// Purge and return every cached region inserted at or before `cutoff`.
+pub fn purge_cache(cutoff: u64) -> usize {
+    CACHE.purge_older_than(cutoff, |region| {
+        let header = region.base.cast::<SegmentHeader>();
+        // SAFETY: the purge took the region exclusively from the cache; its
+        // header is intact (cached regions are not purged in place).
+        unsafe { purge_and_return(region.base, (*header).origin, (*header).dirty_bytes) }
+    })
+}
+
+/// Bytes in the cache now.
+pub fn cached_bytes() -> usize {
+    CACHE.cached_bytes()
+}
+
+/// Regions (segments and large regions) live now.
+pub fn live_segments() -> usize {
+    LIVE_SEGMENTS.load(StatOrdering::Relaxed)
+}
+
+/// Segments on the abandoned stacks now.
+pub fn abandoned_segments() -> usize {
+    ABANDONED_COUNT.load(StatOrdering::Relaxed)
+}
+
+/// Write the common header fields of a region the caller just acquired.
+///
+/// # Safety
+/// `region` must be exclusively the caller's.
+pub unsafe fn init_header(region: &Region, kind: u8, owner: usize) -> *mut SegmentHeader {
+    let header = region.base.cast::<SegmentHeader>();
+    // SAFETY: the region is ours; fields are written one by one so that the
+    // atomics (which a stale stack reader may load) are only written atomically.
+    unsafe {
+        (*header).owner.store(owner, Ordering::Relaxed);
+        (*header).kind = kind;
+        (*header).origin = region.origin;
+        (*header).dirty_bytes = region.dirty_bytes;
+        (*header).heap_prev = ptr::null_mut();
+        (*header).heap_next = ptr::null_mut();
+        (*header).used_pages = 0;
+        (*header).page_shift = 0;
+        (*header).page_count = 0;
+        (*header).large_size = 0;
+        (*header).large_offset = 0;
+    }
+    header
+}
+
+/// A new paged segment of `kind`, owned by `owner`.
+pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
+    let region = acquire_region(1)?;
+    let zeroed = region.dirty_bytes == 0;
+    let (shift, count) = if kind == KIND_SMALL { (SMALL_PAGE_SHIFT, SMALL_PAGES) } else { (MEDIUM_PAGE_SHIFT, MEDIUM_PAGES) };
+    // SAFETY: the region is exclusively ours.
+    unsafe {
+        let header = init_header(&region, kind, owner);
+        (*header).page_shift = shift;
+        (*header).page_count = count;
+        // The whole segment may be written from now on.
+        (*header).dirty_bytes = SEGMENT_SIZE;
+        for index in 0..count {
+            let page = ptr::addr_of_mut!((*header).pages).cast::<Page>().add(index);
+            // No pusher can reach a page of a segment nobody owned a moment
+            // ago, so a plain write of the whole metadata is race-free.
+            page.write(Page::EMPTY);
+            (*page).memory_is_zero = zeroed;
+            (*page).in_use = index == 0;
+        }
+        Some(header)
+    }
+}
+
+/// Claim an unused page of `segment` (which must have one) for blocks of
+/// `block_size` in `class`.
+///
+/// # Safety
+/// The caller owns `segment`, and `used_pages < page_count - 1`.
+pub unsafe fn claim_page(segment: *mut SegmentHeader, class: usize, block_size: usize) -> *mut Page {
+    // SAFETY: the caller owns the segment and its page metadata.
+    unsafe {
+        let count = (*segment).page_count;
+        let shift = (*segment).page_shift;
+        let pages = ptr::addr_of_mut!((*segment).pages).cast::<Page>();
+        for index in 1..count {
+            let page = pages.add(index);
+            if !(*page).in_use {
+                let start = segment.cast::<u8>().add(index << shift);
+                page::init(page, class, block_size, start, 1 << shift);
+                (*segment).used_pages += 1;
+                return page;
+            }
+        }
+        unreachable!("claim_page on a full segment")
+    }
+}
+
+/// Whether `segment` has an unused page.
+///
+/// # Safety
+/// The caller owns `segment`.
+#[inline]
+pub unsafe fn has_free_page(segment: *mut SegmentHeader) -> bool {
+    // SAFETY: owner-only fields.
+    unsafe { (*segment).used_pages + 1 < (*segment).page_count }
+}
+
+/// Mark `page` unused. Returns true if the segment is now empty.
+///
+/// # Safety
+/// The caller owns the segment; `page` has no live blocks.
+pub unsafe fn free_page(segment: *mut SegmentHeader, page: *mut Page) -> bool {
+    // SAFETY: owner-only fields; the page holds no live blocks, so no remote
+    // free can be pending on it.
+    unsafe {
+        debug_assert!((*page).in_use && (*page).used == 0);
+        (*page).in_use = false;
+        if (*page).capacity > 0 {
+            (*page).memory_is_zero = false;
+        }
+        (*page).free = ptr::null_mut();
+        (*page).local_free = ptr::null_mut();
+        (*segment).used_pages -= 1;
+        (*segment).used_pages == 0
+    }
+}
+
+/// Push a segment with live blocks onto its kind's abandoned stack.
+///
+/// # Safety
+/// The caller owns `segment` and gives it up; its `owner` must be cleared.
+pub unsafe fn abandon(segment: *mut SegmentHeader) {
+    // SAFETY: the caller owns the segment; its memory is type-stable.
+    unsafe {
+        debug_assert_eq!((*segment).owner.load(Ordering::Relaxed), 0);
+        ABANDONED_COUNT.fetch_add(1, StatOrdering::Relaxed);
+        ABANDONED[((*segment).kind - KIND_SMALL) as usize].push(ptr::NonNull::new_unchecked(segment));
+    }
+}
+
+/// Pop an abandoned segment of `kind`, if any; the caller then owns it.
+pub fn pop_abandoned(kind: u8) -> Option<*mut SegmentHeader> {
+    let segment = ABANDONED[(kind - KIND_SMALL) as usize].pop()?;
+    ABANDONED_COUNT.fetch_sub(1, StatOrdering::Relaxed);
+    Some(segment.as_ptr())
+}

@@ -1,0 +1,242 @@
+//! The segment cache: freed segment-aligned regions kept for reuse.
+//!
+//! Empty segments and freed large regions come here instead of going back to
+//! their arena (which would mean a purge syscall) or the kernel. A request
+//! takes a cached region of at least the slots it needs, so a program that
+//! allocates and frees the same large size in a loop never enters the kernel.
+//!
+//! Shape: buckets by slot count (exact for 1..=8 slots, then one bucket per
+//! power of two), each a fixed array of atomic entries. An entry word packs a
+//! segment-aligned address with its slot count in the low bits that alignment
+//! leaves free. Insert claims an empty entry by CAS; take and purge claim a
+//! full one by CAS back to empty, so exactly one thread gets each region.
+//!
+//! Invariants (checked by `loom-tests/segment_cache.rs`):
+//! - a region is handed out (to a taker or to a purge) at most once per insert;
+//! - the cache never holds more than its byte bound: an insert reserves its
+//!   bytes in the counter before publishing, and a taker returns them only
+//!   after it has the region, so the counter never under-states the content;
+//! - a purge only releases regions it took itself, so no taker can reach them.
+
+use crate::arena::{ARENA_SLOTS, SEGMENT_SHIFT, SEGMENT_SIZE};
+use crate::sync::{maybe_const_fn, AtomicU64, AtomicUsize, Ordering};
+
+/// Entries per bucket.
+#[cfg(not(feature = "loom"))]
+pub const BUCKET_ENTRIES: usize = 16;
+/// Entries per bucket (small under loom).
+#[cfg(feature = "loom")]
+pub const BUCKET_ENTRIES: usize = 2;
+
+/// Exact buckets for 1..=8 slots, then one per power of two up to ARENA_SLOTS.
+pub const BUCKETS: usize = 8 + (ARENA_SLOTS.trailing_zeros() as usize - 3);
+
+/// The bucket of a region of `slots` slots.
+pub fn bucket_of(slots: usize) -> usize {
+    debug_assert!(slots >= 1 && slots <= ARENA_SLOTS);
+    if slots <= 8 {
+        slots - 1
+    } else {
+        // 9..=16 -> 8, 17..=32 -> 9, ...
+        8 + (usize::BITS - (slots - 1).leading_zeros()) as usize - 5
+    }
+}
+
+fn pack(base: usize, slots: usize) -> usize {
+    debug_assert!(base % SEGMENT_SIZE == 0 && slots < SEGMENT_SIZE);
+    base | slots
+}
+
+fn unpack(entry: usize) -> (usize, usize) {
+    (entry & !(SEGMENT_SIZE - 1), entry & (SEGMENT_SIZE - 1))
+}
+
+struct Bucket {
+    entries: [AtomicUsize; BUCKET_ENTRIES],
+    /// When each entry was inserted (`os::now_millis`), for delayed purging.
+    inserted_at: [AtomicU64; BUCKET_ENTRIES],
+}
+
+/// A bounded, lock-free cache of free segment-aligned regions.
+pub struct SegmentCache {
+    buckets: [Bucket; BUCKETS],
+    /// Bytes reserved by inserts in progress or done, not yet returned by a take.
+    cached_bytes: AtomicUsize,
+    /// The byte bound.
+    limit: AtomicUsize,
+}
+
+/// A region taken from the cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CachedRegion {
+    /// Segment-aligned start.
+    pub base: *mut u8,
+    /// Slots it spans (at least what was asked for).
+    pub slots: usize,
+}
+
+impl SegmentCache {
+    maybe_const_fn! {
+        /// An empty cache holding at most `limit` bytes.
+        pub fn new(limit: usize) -> Self {
+            #[cfg(not(feature = "loom"))]
+            let buckets = [const {
+                Bucket {
+                    entries: crate::sync::atomic_array!(AtomicUsize, 0, BUCKET_ENTRIES),
+                    inserted_at: crate::sync::atomic_array!(AtomicU64, 0, BUCKET_ENTRIES),
+                }
+            }; BUCKETS];
+            #[cfg(feature = "loom")]
+            let buckets = core::array::from_fn(|_| Bucket {
+                entries: crate::sync::atomic_array!(AtomicUsize, 0, BUCKET_ENTRIES),
+                inserted_at: crate::sync::atomic_array!(AtomicU64, 0, BUCKET_ENTRIES),
+            });
+            Self { buckets, cached_bytes: AtomicUsize::new(0), limit: AtomicUsize::new(limit) }
+        }
+    }
+
+    /// Change the byte bound (regions already cached stay until taken or purged).
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    /// The byte bound.
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Bytes cached (an upper bound on what the buckets hold).
+    pub fn cached_bytes(&self) -> usize {
+        self.cached_bytes.load(Ordering::Relaxed)
+    }
+
+    /// Offer a free region of `slots` slots at `base`, inserted at time `now`.
+    /// Returns false if the cache is full (byte bound or bucket), in which case
+    /// the caller still owns the region.
+    pub fn insert(&self, base: *mut u8, slots: usize, now: u64) -> bool {
+        let bytes = slots << SEGMENT_SHIFT;
+        // Reserve the bytes first, so the bound holds at every instant.
+        let before = self.cached_bytes.fetch_add(bytes, Ordering::Relaxed);
+        if before + bytes > self.limit.load(Ordering::Relaxed) {
+            self.cached_bytes.fetch_sub(bytes, Ordering::Relaxed);
+            return false;
+        }
+        let bucket = &self.buckets[bucket_of(slots)];
+        let entry = pack(base as usize, slots);
+        for (word, stamp) in bucket.entries.iter().zip(&bucket.inserted_at) {
+            if word.load(Ordering::Relaxed) != 0 {
+                continue;
+            }
+            // The stamp may be overwritten by a racing insert that loses the
+            // CAS below: stamps only steer purging, never correctness.
+            stamp.store(now, Ordering::Relaxed);
+            // Release pairs with the Acquire CAS in `take`/`purge_older_than`:
+            // everything the inserter did to the region happens-before the
+            // next holder's use of it.
+            if word.compare_exchange(0, entry, Ordering::Release, Ordering::Relaxed).is_ok() {
+                return true;
+            }
+        }
+        self.cached_bytes.fetch_sub(bytes, Ordering::Relaxed);
+        false
+    }
+
+    /// Take a region of at least `slots` slots, preferring the exact bucket.
+    pub fn take(&self, slots: usize) -> Option<CachedRegion> {
+        let first = bucket_of(slots);
+        // The exact bucket, then the next one up (a little bigger is fine).
+        for bucket in &self.buckets[first..BUCKETS.min(first + 2)] {
+            for word in &bucket.entries {
+                let entry = word.load(Ordering::Relaxed);
+                if entry == 0 || unpack(entry).1 < slots {
+                    continue;
+                }
+                // Acquire pairs with the Release CAS in `insert`.
+                if word.compare_exchange(entry, 0, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                    let (base, have) = unpack(entry);
+                    self.cached_bytes.fetch_sub(have << SEGMENT_SHIFT, Ordering::Relaxed);
+                    return Some(CachedRegion { base: base as *mut u8, slots: have });
+                }
+            }
+        }
+        None
+    }
+
+    /// Take every region inserted at or before `cutoff` and hand each to
+    /// `release` (which purges or unmaps it). Returns how many were released.
+    pub fn purge_older_than(&self, cutoff: u64, mut release: impl FnMut(CachedRegion)) -> usize {
+        let mut released = 0;
+        for bucket in &self.buckets {
+            for (word, stamp) in bucket.entries.iter().zip(&bucket.inserted_at) {
+                let entry = word.load(Ordering::Relaxed);
+                if entry == 0 || stamp.load(Ordering::Relaxed) > cutoff {
+                    continue;
+                }
+                // Acquire pairs with the Release CAS in `insert`. Whoever wins
+                // this CAS owns the region; a taker that loses never sees it.
+                if word.compare_exchange(entry, 0, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                    let (base, slots) = unpack(entry);
+                    self.cached_bytes.fetch_sub(slots << SEGMENT_SHIFT, Ordering::Relaxed);
+                    release(CachedRegion { base: base as *mut u8, slots });
+                    released += 1;
+                }
+            }
+        }
+        released
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    fn region(n: usize) -> *mut u8 {
+        (n * SEGMENT_SIZE) as *mut u8
+    }
+
+    #[test]
+    fn buckets_are_exact_then_geometric() {
+        assert_eq!(bucket_of(1), 0);
+        assert_eq!(bucket_of(8), 7);
+        assert_eq!(bucket_of(9), 8);
+        assert_eq!(bucket_of(16), 8);
+        assert_eq!(bucket_of(17), 9);
+        assert_eq!(bucket_of(ARENA_SLOTS), BUCKETS - 1);
+    }
+
+    #[test]
+    fn a_region_is_taken_once_and_only_if_big_enough() {
+        let cache = SegmentCache::new(usize::MAX);
+        assert!(cache.insert(region(1), 10, 0));
+        assert_eq!(cache.take(11), None, "a 10-slot region cannot serve 11");
+        assert_eq!(cache.take(9), Some(CachedRegion { base: region(1), slots: 10 }));
+        assert_eq!(cache.take(9), None, "taken twice");
+        assert_eq!(cache.cached_bytes(), 0);
+    }
+
+    #[test]
+    fn the_byte_bound_and_bucket_size_refuse_inserts() {
+        let cache = SegmentCache::new(3 * SEGMENT_SIZE);
+        assert!(cache.insert(region(1), 2, 0));
+        assert!(!cache.insert(region(3), 2, 0), "over the byte bound");
+        assert!(cache.insert(region(5), 1, 0));
+        assert_eq!(cache.cached_bytes(), 3 * SEGMENT_SIZE);
+        let big = SegmentCache::new(usize::MAX);
+        for i in 0..BUCKET_ENTRIES {
+            assert!(big.insert(region(i + 1), 1, 0));
+        }
+        assert!(!big.insert(region(100), 1, 0), "bucket full");
+        assert_eq!(big.cached_bytes(), BUCKET_ENTRIES * SEGMENT_SIZE);
+    }
+
+    #[test]
+    fn purge_takes_only_old_regions() {
+        let cache = SegmentCache::new(usize::MAX);
+        assert!(cache.insert(region(1), 1, 10));
+        assert!(cache.insert(region(2), 1, 20));
+        let mut seen = Vec::new();
+        assert_eq!(cache.purge_older_than(15, |r| seen.push(r.base)), 1);
+        assert_eq!(seen, vec![region(1)]);
+        assert_eq!(cache.take(1).map(|r| r.base), Some(region(2)));
+    }
+}

@@ -1,0 +1,118 @@
+//! Size classes: which block size serves a request, computed without a loop.
+//!
+//! Classes are multiples of 8 up to 64 bytes, then eight classes per power of
+//! two (`2^k + i * 2^(k-3)`, `i = 1..=8`), so above 64 bytes a block wastes
+//! less than 12.5% of itself. The largest class is [`MAX_CLASS_SIZE`]; larger
+//! requests take the large path.
+//!
+//! Invariant used by aligned allocation: if `size` is a multiple of a power of
+//! two `align <= size`, then `class_size(class_of(size)) == size` whenever
+//! `align` is at least the class spacing, and a multiple of `align` otherwise.
+//! So rounding a request up to its alignment and taking its class always gives
+//! a block size that is a multiple of the alignment.
+
+/// Number of size classes.
+pub const CLASS_COUNT: usize = 96;
+/// The largest block a class serves; beyond it, requests are large.
+pub const MAX_CLASS_SIZE: usize = 128 * 1024;
+/// Requests up to this size find their class in a table.
+pub const TABLE_MAX: usize = 1024;
+
+/// The block size of class `class`.
+#[inline]
+pub const fn class_size(class: usize) -> usize {
+    if class < 8 {
+        (class + 1) * 8
+    } else {
+        let power = (class - 8) / 8 + 6;
+        let step = (class - 8) % 8 + 1;
+        (1 << power) + step * (1 << (power - 3))
+    }
+}
+
+/// The class of `size` by arithmetic (`size <= MAX_CLASS_SIZE`).
+#[inline]
+const fn class_of_computed(size: usize) -> usize {
+    if size <= 64 {
+        if size == 0 {
+            0
+        } else {
+            (size + 7) / 8 - 1
+        }
+    } else {
+        let s = size - 1;
+        let power = (usize::BITS - 1 - s.leading_zeros()) as usize;
+        let step = ((s - (1 << power)) >> (power - 3)) + 1;
+        8 + (power - 6) * 8 + (step - 1)
+    }
+}
+
+const fn build_table() -> [u8; TABLE_MAX / 8 + 1] {
+    let mut table = [0u8; TABLE_MAX / 8 + 1];
+    let mut i = 0;
+    while i < table.len() {
+        table[i] = class_of_computed(i * 8) as u8;
+        i += 1;
+    }
+    table
+}
+
+/// `(size + 7) / 8` -> class, for sizes up to [`TABLE_MAX`].
+static SMALL_TABLE: [u8; TABLE_MAX / 8 + 1] = build_table();
+
+/// The smallest class whose blocks hold `size` bytes (`size <= MAX_CLASS_SIZE`).
+#[inline]
+pub fn class_of(size: usize) -> usize {
+    debug_assert!(size <= MAX_CLASS_SIZE);
+    if size <= TABLE_MAX {
+        SMALL_TABLE[(size + 7) >> 3] as usize
+    } else {
+        class_of_computed(size)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes_increase_and_end_at_the_large_threshold() {
+        for c in 1..CLASS_COUNT {
+            assert!(class_size(c) > class_size(c - 1), "class {c} not larger than {}", c - 1);
+        }
+        assert_eq!(class_size(CLASS_COUNT - 1), MAX_CLASS_SIZE);
+    }
+
+    #[test]
+    fn every_size_gets_the_smallest_class_that_fits() {
+        for size in 0..=MAX_CLASS_SIZE {
+            let c = class_of(size);
+            assert!(class_size(c) >= size, "size {size} got class {c} of {}", class_size(c));
+            if c > 0 {
+                assert!(class_size(c - 1) < size.max(1), "size {size}: class {} also fits", c - 1);
+            }
+        }
+    }
+
+    #[test]
+    fn waste_above_64_bytes_is_under_an_eighth() {
+        for size in 65..=MAX_CLASS_SIZE {
+            let block = class_size(class_of(size));
+            assert!((block - size) * 8 < block, "size {size} wastes {} of {block}", block - size);
+        }
+    }
+
+    #[test]
+    fn rounded_aligned_sizes_get_aligned_classes() {
+        let mut align = 8;
+        while align <= 64 * 1024 {
+            let mut size = align;
+            while size <= MAX_CLASS_SIZE {
+                let block = class_size(class_of(size));
+                assert_eq!(block % align, 0, "size {size} align {align} -> block {block}");
+                size += align;
+            }
+            align *= 2;
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! The synchronisation shim: the only module that names atomic types.
+//!
+//! Every protocol in tinyalloc reaches its atomics through this module, so the
+//! `loom` feature can swap them for loom's model-checked types and the models in
+//! `loom-tests/` drive the allocator's own code. Statistics counters, which no
+//! protocol depends on, use [`StatCounter`], which stays a plain atomic under
+//! loom (loom cannot construct atomics in statics).
+
+#[cfg(not(feature = "loom"))]
+pub use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+#[cfg(feature = "loom")]
+pub use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// A statistics counter: never part of a protocol, never modelled by loom.
+pub use core::sync::atomic::AtomicUsize as StatCounter;
+
+/// Ordering for statistics counters (no happens-before needed).
+pub use core::sync::atomic::Ordering as StatOrdering;
+
+/// Called in every retry loop that waits on another thread's progress, so loom
+/// can schedule that thread.
+#[inline]
+pub fn spin_hint() {
+    #[cfg(feature = "loom")]
+    loom::thread::yield_now();
+    #[cfg(not(feature = "loom"))]
+    core::hint::spin_loop();
+}
+
+/// `const fn` outside loom, plain `fn` under loom (loom atomics are not const).
+macro_rules! maybe_const_fn {
+    ($(#[$m:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),*) -> $ret:ty $body:block) => {
+        #[cfg(not(feature = "loom"))]
+        $(#[$m])* $vis const fn $name($($arg: $ty),*) -> $ret $body
+        #[cfg(feature = "loom")]
+        $(#[$m])* $vis fn $name($($arg: $ty),*) -> $ret $body
+    };
+}
+pub(crate) use maybe_const_fn;
+
+/// An array of `N` atomics, each `new(value)`; const outside loom.
+macro_rules! atomic_array {
+    ($ty:ident, $value:expr, $n:expr) => {{
+        #[cfg(not(feature = "loom"))]
+        let array = [const { $crate::sync::$ty::new($value) }; $n];
+        #[cfg(feature = "loom")]
+        let array: [$crate::sync::$ty; $n] = core::array::from_fn(|_| $crate::sync::$ty::new($value));
+        array
+    }};
+}
+pub(crate) use atomic_array;

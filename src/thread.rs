@@ -1,0 +1,151 @@
+//! Thread state: which heap the calling thread uses, and clean-up at exit.
+//!
+//! The thread-local is a `const`-initialised `Cell` holding a heap pointer,
+//! with no destructor, so reaching it never allocates and never registers
+//! anything with the runtime. It starts at the static *sentinel* heap, whose
+//! classes all point at the empty page: the first allocation of a thread falls
+//! into the slow path, which takes a heap from the pool ([`init_heap`]).
+//!
+//! Thread exit is noticed by a `pthread_key_create` destructor, not by Rust's
+//! `thread_local!` destructors (which have caused aborts in global allocators,
+//! rust-lang/rust#116390): it points the thread back at the sentinel, abandons
+//! the heap's segments and returns the heap to the pool. A free during or after
+//! that (another destructor) takes the remote path; an allocation takes a
+//! fresh heap and registers again (glibc reruns destructors for keys set
+//! while destructors run).
+//!
+//! Heaps come from a lock-free pool: a [`TaggedStack`] of heaps, refilled by
+//! carving a kernel mapping into heaps. Heap memory is never unmapped
+//! (type-stable, as the stack requires).
+
+use crate::ds::tagged_stack::{StackNode, TaggedStack};
+use crate::heap::{self, Heap};
+use crate::os;
+use crate::sync::{AtomicUsize, Ordering, StatCounter, StatOrdering};
+use core::cell::Cell;
+use core::ptr::{self, NonNull};
+
+struct Sentinel(Heap);
+// SAFETY: the sentinel heap is never written: its classes point at the empty
+// page, and `alloc_slow` swaps it for a real heap before touching any list.
+unsafe impl Sync for Sentinel {}
+static SENTINEL: Sentinel = Sentinel(Heap::new());
+
+const fn sentinel() -> *mut Heap {
+    ptr::addr_of!(SENTINEL.0) as *mut Heap
+}
+
+thread_local! {
+    static CURRENT_HEAP: Cell<*mut Heap> = const { Cell::new(sentinel()) };
+}
+
+/// The calling thread's heap (the sentinel before its first allocation).
+#[inline(always)]
+pub fn current_heap() -> *mut Heap {
+    CURRENT_HEAP.with(Cell::get)
+}
+
+/// Whether `heap` is the sentinel.
+#[inline(always)]
+pub fn is_sentinel(heap: *mut Heap) -> bool {
+    heap == sentinel()
+}
+
+// SAFETY: `pool_link` is the heap's one link word, and heap memory is never
+// unmapped.
+unsafe impl StackNode for Heap {
+    fn link(&self) -> &AtomicUsize {
+        &self.pool_link
+    }
+}
+
+static POOL: TaggedStack<Heap> = TaggedStack::new();
+static LIVE_HEAPS: StatCounter = StatCounter::new(0);
+/// The pthread key whose destructor abandons a heap, plus one (0 = not yet).
+static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
+
+/// Bytes of heaps carved per kernel mapping.
+const POOL_CHUNK: usize = 64 * 1024;
+
+/// Give the calling thread a heap from the pool and register its clean-up.
+/// Returns the sentinel if no heap can be had (out of memory).
+pub fn init_heap() -> *mut Heap {
+    let Some(heap) = POOL.pop().or_else(carve_heaps) else {
+        return sentinel();
+    };
+    let heap = heap.as_ptr();
+    LIVE_HEAPS.fetch_add(1, StatOrdering::Relaxed);
+    // Set before registering: if registering allocates (libc may), the nested
+    // allocation finds this heap and takes the fast path.
+    CURRENT_HEAP.with(|current| current.set(heap));
+    if let Some(key) = exit_key() {
+        // SAFETY: `key` is a live key; the value is only read by our destructor.
+        unsafe { libc::pthread_setspecific(key, heap.cast()) };
+    }
+    heap
+}
+
+/// Carve a fresh mapping into heaps: keep one, pool the rest.
+fn carve_heaps() -> Option<NonNull<Heap>> {
+    let base = os::reserve_aligned(POOL_CHUNK, os::PAGE_SIZE, 0)?.cast::<Heap>();
+    let count = POOL_CHUNK / core::mem::size_of::<Heap>();
+    for index in 0..count {
+        // SAFETY: the mapping is fresh and ours; each slot fits one heap.
+        unsafe {
+            let heap = base.add(index);
+            heap.write(Heap::new());
+            if index > 0 {
+                POOL.push(NonNull::new_unchecked(heap));
+            }
+        }
+    }
+    NonNull::new(base)
+}
+
+/// The key whose destructor runs [`thread_exit`], created on first use. Two
+/// threads racing both create one; the loser deletes its own.
+fn exit_key() -> Option<libc::pthread_key_t> {
+    let current = EXIT_KEY.load(Ordering::Acquire);
+    if current != 0 {
+        return Some((current - 1) as libc::pthread_key_t);
+    }
+    let mut key: libc::pthread_key_t = 0;
+    // SAFETY: `key` is a valid out-pointer; `thread_exit` has the C signature.
+    if unsafe { libc::pthread_key_create(&mut key, Some(thread_exit)) } != 0 {
+        return None;
+    }
+    // AcqRel pairs with the Acquire load above in other threads.
+    match EXIT_KEY.compare_exchange(0, key as usize + 1, Ordering::AcqRel, Ordering::Acquire) {
+        Ok(_) => Some(key),
+        Err(winner) => {
+            // SAFETY: our key was never published or used.
+            unsafe { libc::pthread_key_delete(key) };
+            Some((winner - 1) as libc::pthread_key_t)
+        }
+    }
+}
+
+/// The pthread destructor: called at thread exit with the thread's heap.
+extern "C" fn thread_exit(value: *mut libc::c_void) {
+    let heap = value.cast::<Heap>();
+    if heap.is_null() {
+        return;
+    }
+    CURRENT_HEAP.with(|current| {
+        if current.get() == heap {
+            current.set(sentinel());
+        }
+    });
+    // SAFETY: the heap was this thread's and no longer is; nothing else can
+    // reach its lists.
+    unsafe {
+        heap::abandon_all(heap);
+        LIVE_HEAPS.fetch_sub(1, StatOrdering::Relaxed);
+        POOL.push(NonNull::new_unchecked(heap));
+    }
+}
+
+/// Heaps in use by threads now.
+pub fn live_heaps() -> usize {
+    LIVE_HEAPS.load(StatOrdering::Relaxed)
+}
