@@ -38,7 +38,7 @@ pub fn bucket_of(slots: usize) -> usize {
         slots - 1
     } else {
         // 9..=16 -> 8, 17..=32 -> 9, ...
-        8 + (usize::BITS - (slots - 1).leading_zeros()) as usize - 5
+        8 + (usize::BITS - (slots - 1).leading_zeros()) as usize - 4
     }
 }
 

@@ -184,7 +184,8 @@ mod tests {
         assert_eq!(map.try_claim_exact(66, 1), Ok(()));
         assert_eq!(map.try_claim_exact(60, 10), Err(66));
         assert_eq!(map.count_claimed(), 1, "rollback must undo the first word");
-        assert_eq!(map.claim_run(66), None);
+        assert_eq!(map.claim_run(67), None, "no gap of 67 around bit 66");
+        assert_eq!(map.claim_run(66), Some(0));
         assert_eq!(map.claim_run(61), Some(67));
     }
 
