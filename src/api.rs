@@ -44,7 +44,11 @@ pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
 unsafe fn allocate_aligned_or_large(size: usize, align: usize, zero: bool) -> *mut u8 {
     if align <= MAX_CLASS_ALIGN {
         // Cannot overflow: both terms are far below usize::MAX here.
-        let rounded = if size <= MAX_CLASS_SIZE { size.next_multiple_of(align) } else { size };
+        let rounded = if size <= MAX_CLASS_SIZE {
+            size.next_multiple_of(align)
+        } else {
+            size
+        };
         if rounded <= MAX_CLASS_SIZE {
             // SAFETY: the current heap is this thread's.
             let block = unsafe { heap::alloc(thread::current_heap(), class_of(rounded)) };

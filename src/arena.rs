@@ -89,7 +89,7 @@ impl ArenaTable {
     /// the table if every installed arena is full. `None` when the table is
     /// full or the kernel refuses a new arena.
     pub fn claim(&self, count: usize) -> Option<SlotRun> {
-        debug_assert!(count >= 1 && count <= ARENA_SLOTS);
+        debug_assert!((1..=ARENA_SLOTS).contains(&count));
         let mut index = 0;
         loop {
             if let Some(run) = self.claim_in_installed(index, count) {
@@ -131,7 +131,12 @@ impl ArenaTable {
         let mut index = self.installed.load(Ordering::Relaxed);
         while index < MAX_ARENAS {
             // Release pairs with the Acquire loads in `claim_in_installed`.
-            match self.arenas[index].base.compare_exchange(0, base, Ordering::AcqRel, Ordering::Relaxed) {
+            match self.arenas[index].base.compare_exchange(
+                0,
+                base,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
                 Ok(_) => {
                     self.installed.fetch_max(index + 1, Ordering::Release);
                     return Some(());
@@ -152,7 +157,9 @@ impl ArenaTable {
     /// once, hold no live data, and read as zero (untouched or purged).
     pub unsafe fn release(&self, run: SlotRun) {
         SLOTS_IN_USE.fetch_sub(run.count as usize, StatOrdering::Relaxed);
-        self.arenas[run.arena as usize].slots.release(run.first as usize, run.count as usize);
+        self.arenas[run.arena as usize]
+            .slots
+            .release(run.first as usize, run.count as usize);
     }
 
     /// Grow `run` in place to `new_count` slots by claiming the slots right
@@ -164,10 +171,16 @@ impl ArenaTable {
         if extra == 0 || run.first as usize + new_count > ARENA_SLOTS {
             return None;
         }
-        self.arenas[run.arena as usize].slots.claim_exact(end, extra).then(|| {
-            SLOTS_IN_USE.fetch_add(extra, StatOrdering::Relaxed);
-            SlotRun { count: new_count as u32, ..run }
-        })
+        self.arenas[run.arena as usize]
+            .slots
+            .claim_exact(end, extra)
+            .then(|| {
+                SLOTS_IN_USE.fetch_add(extra, StatOrdering::Relaxed);
+                SlotRun {
+                    count: new_count as u32,
+                    ..run
+                }
+            })
     }
 
     /// Shrink `run` to its first `new_count` slots, releasing the rest.
@@ -184,12 +197,18 @@ impl ArenaTable {
         };
         // SAFETY: forwarded from the caller.
         unsafe { self.release(tail) };
-        SlotRun { count: new_count as u32, ..run }
+        SlotRun {
+            count: new_count as u32,
+            ..run
+        }
     }
 
     /// Number of arenas installed.
     pub fn arena_count(&self) -> usize {
-        self.arenas.iter().take_while(|a| a.base.load(Ordering::Relaxed) != 0).count()
+        self.arenas
+            .iter()
+            .take_while(|a| a.base.load(Ordering::Relaxed) != 0)
+            .count()
     }
 
     /// Slots claimed across the table (a snapshot).

@@ -46,7 +46,10 @@ pub struct PageQueue {
 }
 
 impl PageQueue {
-    const EMPTY: PageQueue = PageQueue { first: ptr::null_mut(), last: ptr::null_mut() };
+    const EMPTY: PageQueue = PageQueue {
+        first: ptr::null_mut(),
+        last: ptr::null_mut(),
+    };
 
     /// # Safety
     /// `page` is owned by the caller and on no queue.

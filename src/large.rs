@@ -32,10 +32,14 @@ fn slots_for(offset: usize, size: usize) -> Option<usize> {
 pub unsafe fn allocate(size: usize, align: usize, zero: bool) -> *mut u8 {
     let (region, offset) = if align >= SEGMENT_SIZE {
         // Header one segment below an `align` boundary.
-        let Some(span) = size.checked_next_multiple_of(os::PAGE_SIZE).and_then(|s| s.checked_add(SEGMENT_SIZE)) else {
+        let Some(span) = size
+            .checked_next_multiple_of(os::PAGE_SIZE)
+            .and_then(|s| s.checked_add(SEGMENT_SIZE))
+        else {
             return ptr::null_mut();
         };
-        let Some(region) = segment::acquire_direct_aligned(span, align, SEGMENT_SIZE % align) else {
+        let Some(region) = segment::acquire_direct_aligned(span, align, SEGMENT_SIZE % align)
+        else {
             return ptr::null_mut();
         };
         (region, SEGMENT_SIZE)
@@ -111,7 +115,11 @@ pub unsafe fn resize_in_place(header: *mut SegmentHeader, new_size: usize) -> bo
                 let keep = needed << SEGMENT_SHIFT;
                 let dirty = (*header).dirty_bytes;
                 if dirty > keep {
-                    let tail = (*header).origin.size().min(dirty.next_multiple_of(os::PAGE_SIZE)) - keep;
+                    let tail = (*header)
+                        .origin
+                        .size()
+                        .min(dirty.next_multiple_of(os::PAGE_SIZE))
+                        - keep;
                     let base = header.cast::<u8>().add(keep);
                     if !os::purge(base, tail) {
                         ptr::write_bytes(base, 0, tail);

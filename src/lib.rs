@@ -69,6 +69,8 @@ pub use stats::{stats, Stats};
 /// Raw entry points for the C ABI and for tests (the same ones `TinyAlloc` uses).
 #[cfg(not(feature = "loom"))]
 pub mod raw {
-    pub use crate::api::{allocate, allocate_zeroed, deallocate, reallocate, MAX_CLASS_ALIGN, MIN_ALIGN};
+    pub use crate::api::{
+        allocate, allocate_zeroed, deallocate, reallocate, MAX_CLASS_ALIGN, MIN_ALIGN,
+    };
     pub use crate::segment::set_cache_limit;
 }

@@ -178,7 +178,10 @@ mod backend {
     }
 
     pub(super) fn now_millis() -> u64 {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
         // SAFETY: `ts` is a valid out-pointer; the coarse clock is a vDSO read.
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
         ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
@@ -196,7 +199,11 @@ mod backend {
         // The mock can only honour offset 0 exactly; a non-zero offset is
         // served by aligning the block to `align` and reserving `offset` less
         // than a full alignment unit in front.
-        let (size, lead) = if offset == 0 { (size, 0) } else { (size + align - offset, align - offset) };
+        let (size, lead) = if offset == 0 {
+            (size, 0)
+        } else {
+            (size + align - offset, align - offset)
+        };
         let layout = Layout::from_size_align(size, align).ok()?;
         // SAFETY: `size` is non-zero.
         let ptr = unsafe { System.alloc_zeroed(layout) };

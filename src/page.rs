@@ -59,7 +59,9 @@ pub struct Page {
 
 impl Page {
     /// A page with no blocks and no class: its `free` is always empty, so the
-    /// allocation fast path falls to the slow path on it.
+    /// allocation fast path falls to the slow path on it. (A template for
+    /// initialising metadata; each use is a fresh value.)
+    #[allow(clippy::declare_interior_mutable_const)]
     pub const EMPTY: Page = Page {
         free: ptr::null_mut(),
         used: 0,
@@ -106,7 +108,13 @@ pub unsafe fn set_next_block(block: *mut u8, next: *mut u8) {
 /// `page` must be a page of a segment the caller owns, not in use, with no
 /// pending remote frees (an unused page has no live blocks).
 /// `memory_is_zero` is kept: it describes the page's memory, not its class.
-pub unsafe fn init(page: *mut Page, class: usize, block_size: usize, start: *mut u8, page_size: usize) {
+pub unsafe fn init(
+    page: *mut Page,
+    class: usize,
+    block_size: usize,
+    start: *mut u8,
+    page_size: usize,
+) {
     // SAFETY: the caller owns the page's metadata.
     unsafe {
         (*page).free = ptr::null_mut();
@@ -220,5 +228,9 @@ pub unsafe fn collect_all(page: *mut Page) {
 /// The caller owns `page`.
 pub unsafe fn is_exhausted(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page.
-    unsafe { (*page).free.is_null() && (*page).local_free.is_null() && (*page).capacity == (*page).reserved }
+    unsafe {
+        (*page).free.is_null()
+            && (*page).local_free.is_null()
+            && (*page).capacity == (*page).reserved
+    }
 }

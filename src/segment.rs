@@ -128,7 +128,9 @@ unsafe impl StackNode for SegmentHeader {
 /// header sits one segment below it.
 #[inline(always)]
 pub fn segment_of(ptr: *mut u8) -> *mut SegmentHeader {
-    ptr.wrapping_sub(1).map_addr(|a| a & !(SEGMENT_SIZE - 1)).cast()
+    ptr.wrapping_sub(1)
+        .map_addr(|a| a & !(SEGMENT_SIZE - 1))
+        .cast()
 }
 
 /// The page of a paged segment that holds `ptr`.
@@ -140,13 +142,18 @@ pub unsafe fn page_of(segment: *mut SegmentHeader, ptr: *mut u8) -> *mut Page {
     // SAFETY: `ptr` lies in the segment, so the index is below `page_count`.
     unsafe {
         let index = (ptr as usize - segment as usize) >> (*segment).page_shift;
-        ptr::addr_of_mut!((*segment).pages).cast::<Page>().add(index)
+        ptr::addr_of_mut!((*segment).pages)
+            .cast::<Page>()
+            .add(index)
     }
 }
 
 static CACHE: SegmentCache = SegmentCache::new(CACHE_BASE_LIMIT);
 static CACHE_LIMIT_FIXED: AtomicBool = AtomicBool::new(false);
 static NEXT_PURGE_AT: AtomicU64 = AtomicU64::new(0);
+/// The last clock reading (see [`coarse_now`]).
+static LAST_NOW: AtomicU64 = AtomicU64::new(0);
+static CLOCK_TICKS: StatCounter = StatCounter::new(0);
 static ABANDONED: [TaggedStack<SegmentHeader>; 2] = [TaggedStack::new(), TaggedStack::new()];
 static LIVE_SEGMENTS: StatCounter = StatCounter::new(0);
 static ABANDONED_COUNT: StatCounter = StatCounter::new(0);
@@ -172,17 +179,34 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
             // SAFETY: the cache handed us the region exclusively; its header
             // was written by the previous holder before it was inserted
             // (happens-before through the cache's Release/Acquire).
-            return Some(unsafe { Region { base: cached.base, origin: (*header).origin, dirty_bytes: (*header).dirty_bytes } });
+            return Some(unsafe {
+                Region {
+                    base: cached.base,
+                    origin: (*header).origin,
+                    dirty_bytes: (*header).dirty_bytes,
+                }
+            });
         }
         if let Some(run) = ARENAS.claim(slots) {
             LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
-            return Some(Region { base: run.base, origin: Origin::Arena(run), dirty_bytes: 0 });
+            return Some(Region {
+                base: run.base,
+                origin: Origin::Arena(run),
+                dirty_bytes: 0,
+            });
         }
     }
     let size = slots.checked_mul(SEGMENT_SIZE)?;
     let base = os::reserve_aligned(size, SEGMENT_SIZE, 0)?;
     LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
-    Some(Region { base, origin: Origin::Direct { size, align: SEGMENT_SIZE }, dirty_bytes: 0 })
+    Some(Region {
+        base,
+        origin: Origin::Direct {
+            size,
+            align: SEGMENT_SIZE,
+        },
+        dirty_bytes: 0,
+    })
 }
 
 /// Map a region of `size` bytes whose address plus `offset` is `align`-aligned,
@@ -190,7 +214,11 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
 pub fn acquire_direct_aligned(size: usize, align: usize, offset: usize) -> Option<Region> {
     let base = os::reserve_aligned(size, align, offset)?;
     LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
-    Some(Region { base, origin: Origin::Direct { size, align }, dirty_bytes: 0 })
+    Some(Region {
+        base,
+        origin: Origin::Direct { size, align },
+        dirty_bytes: 0,
+    })
 }
 
 /// Give a region back: to the cache if it fits, else purged to its arena or
@@ -205,7 +233,11 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
     let origin = unsafe { (*header).origin };
     if let Origin::Arena(run) = origin {
         update_cache_limit();
-        if CACHE.insert(run.base, run.count as usize, os::now_millis()) {
+        if CACHE.insert(
+            run.base,
+            run.count as usize,
+            LAST_NOW.load(Ordering::Relaxed),
+        ) {
             return;
         }
     }
@@ -221,7 +253,9 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
 unsafe fn purge_and_return(base: *mut u8, origin: Origin, dirty_bytes: usize) {
     match origin {
         Origin::Arena(run) => {
-            let dirty = dirty_bytes.next_multiple_of(os::PAGE_SIZE).min(origin.size());
+            let dirty = dirty_bytes
+                .next_multiple_of(os::PAGE_SIZE)
+                .min(origin.size());
             // SAFETY: the caller owns the region; nobody reads it any more.
             unsafe {
                 if !os::purge(base, dirty) {
@@ -250,15 +284,36 @@ pub fn set_cache_limit(bytes: usize) {
     CACHE.set_limit(bytes);
 }
 
+/// The clock, read on one region operation in eight: stamps and purge
+/// deadlines need milliseconds, not a syscall-priced read on every large
+/// alloc/free pair.
+fn coarse_now() -> u64 {
+    if CLOCK_TICKS.fetch_add(1, StatOrdering::Relaxed) % 8 == 0 {
+        let now = os::now_millis();
+        LAST_NOW.store(now, Ordering::Relaxed);
+        now
+    } else {
+        LAST_NOW.load(Ordering::Relaxed)
+    }
+}
+
 /// Run a purge pass if the last one was long enough ago.
 fn maybe_purge() {
-    let now = os::now_millis();
+    let now = coarse_now();
     let due = NEXT_PURGE_AT.load(Ordering::Relaxed);
     if now < due {
         return;
     }
     // One thread wins the pass; the others go on.
-    if NEXT_PURGE_AT.compare_exchange(due, now + PURGE_INTERVAL_MS, Ordering::Relaxed, Ordering::Relaxed).is_ok() {
+    if NEXT_PURGE_AT
+        .compare_exchange(
+            due,
+            now + PURGE_INTERVAL_MS,
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+        )
+        .is_ok()
+    {
         purge_cache(now.saturating_sub(PURGE_DELAY_MS));
     }
 }
@@ -316,7 +371,11 @@ pub unsafe fn init_header(region: &Region, kind: u8, owner: usize) -> *mut Segme
 pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
     let region = acquire_region(1)?;
     let zeroed = region.dirty_bytes == 0;
-    let (shift, count) = if kind == KIND_SMALL { (SMALL_PAGE_SHIFT, SMALL_PAGES) } else { (MEDIUM_PAGE_SHIFT, MEDIUM_PAGES) };
+    let (shift, count) = if kind == KIND_SMALL {
+        (SMALL_PAGE_SHIFT, SMALL_PAGES)
+    } else {
+        (MEDIUM_PAGE_SHIFT, MEDIUM_PAGES)
+    };
     // SAFETY: the region is exclusively ours.
     unsafe {
         let header = init_header(&region, kind, owner);
@@ -341,7 +400,11 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
 ///
 /// # Safety
 /// The caller owns `segment`, and `used_pages < page_count - 1`.
-pub unsafe fn claim_page(segment: *mut SegmentHeader, class: usize, block_size: usize) -> *mut Page {
+pub unsafe fn claim_page(
+    segment: *mut SegmentHeader,
+    class: usize,
+    block_size: usize,
+) -> *mut Page {
     // SAFETY: the caller owns the segment and its page metadata.
     unsafe {
         let count = (*segment).page_count;
@@ -399,7 +462,8 @@ pub unsafe fn abandon(segment: *mut SegmentHeader) {
     unsafe {
         debug_assert_eq!((*segment).owner.load(Ordering::Relaxed), 0);
         ABANDONED_COUNT.fetch_add(1, StatOrdering::Relaxed);
-        ABANDONED[((*segment).kind - KIND_SMALL) as usize].push(ptr::NonNull::new_unchecked(segment));
+        ABANDONED[((*segment).kind - KIND_SMALL) as usize]
+            .push(ptr::NonNull::new_unchecked(segment));
     }
 }
 

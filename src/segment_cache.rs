@@ -33,7 +33,7 @@ pub const BUCKETS: usize = 8 + (ARENA_SLOTS.trailing_zeros() as usize - 3);
 
 /// The bucket of a region of `slots` slots.
 pub fn bucket_of(slots: usize) -> usize {
-    debug_assert!(slots >= 1 && slots <= ARENA_SLOTS);
+    debug_assert!((1..=ARENA_SLOTS).contains(&slots));
     if slots <= 8 {
         slots - 1
     } else {
@@ -133,7 +133,10 @@ impl SegmentCache {
             // Release pairs with the Acquire CAS in `take`/`purge_older_than`:
             // everything the inserter did to the region happens-before the
             // next holder's use of it.
-            if word.compare_exchange(0, entry, Ordering::Release, Ordering::Relaxed).is_ok() {
+            if word
+                .compare_exchange(0, entry, Ordering::Release, Ordering::Relaxed)
+                .is_ok()
+            {
                 return true;
             }
         }
@@ -152,10 +155,17 @@ impl SegmentCache {
                     continue;
                 }
                 // Acquire pairs with the Release CAS in `insert`.
-                if word.compare_exchange(entry, 0, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                if word
+                    .compare_exchange(entry, 0, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
                     let (base, have) = unpack(entry);
-                    self.cached_bytes.fetch_sub(have << SEGMENT_SHIFT, Ordering::Relaxed);
-                    return Some(CachedRegion { base: base as *mut u8, slots: have });
+                    self.cached_bytes
+                        .fetch_sub(have << SEGMENT_SHIFT, Ordering::Relaxed);
+                    return Some(CachedRegion {
+                        base: base as *mut u8,
+                        slots: have,
+                    });
                 }
             }
         }
@@ -174,10 +184,17 @@ impl SegmentCache {
                 }
                 // Acquire pairs with the Release CAS in `insert`. Whoever wins
                 // this CAS owns the region; a taker that loses never sees it.
-                if word.compare_exchange(entry, 0, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                if word
+                    .compare_exchange(entry, 0, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
+                {
                     let (base, slots) = unpack(entry);
-                    self.cached_bytes.fetch_sub(slots << SEGMENT_SHIFT, Ordering::Relaxed);
-                    release(CachedRegion { base: base as *mut u8, slots });
+                    self.cached_bytes
+                        .fetch_sub(slots << SEGMENT_SHIFT, Ordering::Relaxed);
+                    release(CachedRegion {
+                        base: base as *mut u8,
+                        slots,
+                    });
                     released += 1;
                 }
             }
@@ -209,7 +226,13 @@ mod tests {
         let cache = SegmentCache::new(usize::MAX);
         assert!(cache.insert(region(1), 10, 0));
         assert_eq!(cache.take(11), None, "a 10-slot region cannot serve 11");
-        assert_eq!(cache.take(9), Some(CachedRegion { base: region(1), slots: 10 }));
+        assert_eq!(
+            cache.take(9),
+            Some(CachedRegion {
+                base: region(1),
+                slots: 10
+            })
+        );
         assert_eq!(cache.take(9), None, "taken twice");
         assert_eq!(cache.cached_bytes(), 0);
     }

@@ -37,7 +37,7 @@ const fn class_of_computed(size: usize) -> usize {
         if size == 0 {
             0
         } else {
-            (size + 7) / 8 - 1
+            size.div_ceil(8) - 1
         }
     } else {
         let s = size - 1;
@@ -78,7 +78,11 @@ mod tests {
     #[test]
     fn classes_increase_and_end_at_the_large_threshold() {
         for c in 1..CLASS_COUNT {
-            assert!(class_size(c) > class_size(c - 1), "class {c} not larger than {}", c - 1);
+            assert!(
+                class_size(c) > class_size(c - 1),
+                "class {c} not larger than {}",
+                c - 1
+            );
         }
         assert_eq!(class_size(CLASS_COUNT - 1), MAX_CLASS_SIZE);
     }
@@ -87,9 +91,17 @@ mod tests {
     fn every_size_gets_the_smallest_class_that_fits() {
         for size in 0..=MAX_CLASS_SIZE {
             let c = class_of(size);
-            assert!(class_size(c) >= size, "size {size} got class {c} of {}", class_size(c));
+            assert!(
+                class_size(c) >= size,
+                "size {size} got class {c} of {}",
+                class_size(c)
+            );
             if c > 0 {
-                assert!(class_size(c - 1) < size.max(1), "size {size}: class {} also fits", c - 1);
+                assert!(
+                    class_size(c - 1) < size.max(1),
+                    "size {size}: class {} also fits",
+                    c - 1
+                );
             }
         }
     }
@@ -98,7 +110,11 @@ mod tests {
     fn waste_above_64_bytes_is_under_an_eighth() {
         for size in 65..=MAX_CLASS_SIZE {
             let block = class_size(class_of(size));
-            assert!((block - size) * 8 < block, "size {size} wastes {} of {block}", block - size);
+            assert!(
+                (block - size) * 8 < block,
+                "size {size} wastes {} of {block}",
+                block - size
+            );
         }
     }
 
@@ -109,7 +125,11 @@ mod tests {
             let mut size = align;
             while size <= MAX_CLASS_SIZE {
                 let block = class_size(class_of(size));
-                assert_eq!(block % align, 0, "size {size} align {align} -> block {block}");
+                assert_eq!(
+                    block % align,
+                    0,
+                    "size {size} align {align} -> block {block}"
+                );
                 size += align;
             }
             align *= 2;

@@ -45,7 +45,8 @@ macro_rules! atomic_array {
         #[cfg(not(feature = "loom"))]
         let array = [const { $crate::sync::$ty::new($value) }; $n];
         #[cfg(feature = "loom")]
-        let array: [$crate::sync::$ty; $n] = core::array::from_fn(|_| $crate::sync::$ty::new($value));
+        let array: [$crate::sync::$ty; $n] =
+            core::array::from_fn(|_| $crate::sync::$ty::new($value));
         array
     }};
 }

@@ -13,7 +13,10 @@ fn vectors_grow_and_keep_their_contents() {
     for i in 0..1_000_000u64 {
         v.push(i * 3);
     }
-    assert!(v.iter().enumerate().all(|(i, &x)| x == i as u64 * 3), "vector contents corrupted by growth");
+    assert!(
+        v.iter().enumerate().all(|(i, &x)| x == i as u64 * 3),
+        "vector contents corrupted by growth"
+    );
     v.truncate(10);
     v.shrink_to_fit();
     assert_eq!(v, (0..10).map(|i| i * 3).collect::<Vec<u64>>());
@@ -25,7 +28,11 @@ fn strings_and_formatting() {
     for i in 0..20_000 {
         s.push_str(&format!("{i},"));
     }
-    let parsed: Vec<usize> = s.trim_end_matches(',').split(',').map(|x| x.parse().unwrap()).collect();
+    let parsed: Vec<usize> = s
+        .trim_end_matches(',')
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect();
     assert_eq!(parsed.len(), 20_000);
     assert!(parsed.iter().enumerate().all(|(i, &x)| i == x));
 }
@@ -43,7 +50,10 @@ fn hashmap_churn_keeps_every_entry() {
     for (k, v) in &map {
         let i: u32 = k[4..].parse().unwrap();
         assert!(!k.ends_with('3'));
-        assert!(v.iter().all(|&b| b == v.first().copied().unwrap_or(0)), "value of {k} corrupted");
+        assert!(
+            v.iter().all(|&b| b == v.first().copied().unwrap_or(0)),
+            "value of {k} corrupted"
+        );
         let _ = i;
     }
     assert!(!map.is_empty());
@@ -77,7 +87,11 @@ fn large_and_aligned_allocations() {
     struct Page([u8; 4096]);
     let pages: Vec<Box<Page>> = (0..100).map(|_| Box::new(Page([7; 4096]))).collect();
     for p in &pages {
-        assert_eq!(p.as_ref() as *const Page as usize % 4096, 0, "page-aligned box misaligned");
+        assert_eq!(
+            p.as_ref() as *const Page as usize % 4096,
+            0,
+            "page-aligned box misaligned"
+        );
         assert!(p.0.iter().all(|&b| b == 7));
     }
 }

@@ -15,7 +15,10 @@ use tinyalloc::TinyAlloc;
 static GLOBAL: TinyAlloc = TinyAlloc;
 
 fn knob(name: &str, default: usize) -> usize {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 /// xorshift64*: deterministic per thread and round.
@@ -66,7 +69,8 @@ fn fill(ptr: *mut u8, size: usize, align: usize, seed: u64) {
     let seed = seed & 0xffff_ffff;
     // SAFETY (test): `ptr` is a fresh block of `size >= 8` bytes, 8-aligned.
     unsafe {
-        ptr.cast::<u64>().write((size as u64) << 40 | (align.trailing_zeros() as u64) << 32 | seed);
+        ptr.cast::<u64>()
+            .write((size as u64) << 40 | (align.trailing_zeros() as u64) << 32 | seed);
         let words = std::slice::from_raw_parts_mut(ptr.cast::<u64>(), size / 8);
         for (w, word) in words.iter_mut().enumerate().skip(1) {
             *word = pattern_word(seed, w);
@@ -89,7 +93,12 @@ fn check(ptr: *mut u8) -> Option<(usize, usize)> {
             return None;
         }
         let words = std::slice::from_raw_parts(ptr.cast::<u64>(), size / 8);
-        if words.iter().enumerate().skip(1).any(|(w, &word)| word != pattern_word(seed, w)) {
+        if words
+            .iter()
+            .enumerate()
+            .skip(1)
+            .any(|(w, &word)| word != pattern_word(seed, w))
+        {
             return None;
         }
         if ((size / 8 * 8).max(8)..size).any(|i| ptr.add(i).read() != pattern(seed, i)) {
@@ -105,7 +114,9 @@ fn stress_blocks_survive_remote_frees_and_thread_churn() {
     let threads = knob("TINYALLOC_STRESS_THREADS", 8);
     let ops = knob("TINYALLOC_STRESS_OPS", 6_000);
     const SLOTS: usize = 4096;
-    let slots: Vec<AtomicPtr<u8>> = (0..SLOTS).map(|_| AtomicPtr::new(std::ptr::null_mut())).collect();
+    let slots: Vec<AtomicPtr<u8>> = (0..SLOTS)
+        .map(|_| AtomicPtr::new(std::ptr::null_mut()))
+        .collect();
     let allocated = AtomicUsize::new(0);
     let freed = AtomicUsize::new(0);
     let corrupted = AtomicUsize::new(0);
@@ -127,7 +138,8 @@ fn stress_blocks_survive_remote_frees_and_thread_churn() {
     for round in 0..rounds {
         std::thread::scope(|s| {
             for t in 0..threads {
-                let (slots, allocated, reallocated, free_checked) = (&slots, &allocated, &reallocated, &free_checked);
+                let (slots, allocated, reallocated, free_checked) =
+                    (&slots, &allocated, &reallocated, &free_checked);
                 s.spawn(move || {
                     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((round * 1000 + t) as u64 + 1));
                     let mut own: Vec<*mut u8> = Vec::new();
@@ -156,7 +168,11 @@ fn stress_blocks_survive_remote_frees_and_thread_churn() {
                             let seed = head & 0xffff_ffff;
                             for i in 8..keep {
                                 // SAFETY (test): in bounds.
-                                assert_eq!(unsafe { moved.add(i).read() }, pattern(seed, i), "realloc lost byte {i}");
+                                assert_eq!(
+                                    unsafe { moved.add(i).read() },
+                                    pattern(seed, i),
+                                    "realloc lost byte {i}"
+                                );
                             }
                             if moved as usize % align != 0 {
                                 panic!("realloc broke alignment {align}");
@@ -198,7 +214,11 @@ fn stress_blocks_survive_remote_frees_and_thread_churn() {
             free_checked(ptr);
         }
     }
-    let (a, f, c) = (allocated.load(Ordering::Relaxed), freed.load(Ordering::Relaxed), corrupted.load(Ordering::Relaxed));
+    let (a, f, c) = (
+        allocated.load(Ordering::Relaxed),
+        freed.load(Ordering::Relaxed),
+        corrupted.load(Ordering::Relaxed),
+    );
     eprintln!(
         "stress: {rounds} rounds x {threads} threads x {ops} ops: {a} blocks allocated, {f} freed, {} resized, {c} corrupted",
         reallocated.load(Ordering::Relaxed)

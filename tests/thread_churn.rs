@@ -19,7 +19,12 @@ fn worker(t: usize, to_main: mpsc::Sender<Vec<u8>>) {
             kept.push(block);
         }
     }
-    assert!(kept.iter().enumerate().all(|(n, b)| b.iter().all(|&x| x == b[0]) && !b.is_empty() || n > usize::MAX));
+    for block in &kept {
+        assert!(
+            block.iter().all(|&x| x == block[0]),
+            "a block kept by thread {t} was corrupted"
+        );
+    }
 }
 
 fn churn(threads: usize) {
@@ -38,7 +43,10 @@ fn churn(threads: usize) {
         // Free what the exited threads left behind: remote frees into
         // abandoned (or adopted) segments.
         while let Ok(block) = rx.try_recv() {
-            assert!(block.iter().all(|&x| x == block[0]), "block from an exited thread corrupted");
+            assert!(
+                block.iter().all(|&x| x == block[0]),
+                "block from an exited thread corrupted"
+            );
             received += 1;
         }
     }
@@ -54,7 +62,10 @@ fn thread_churn_leaves_no_growth() {
     tinyalloc::collect();
     let after = tinyalloc::stats();
     eprintln!("before: {before:?}\nafter:  {after:?}");
-    assert_eq!(after.live_heaps, before.live_heaps, "heaps of exited threads were not returned");
+    assert_eq!(
+        after.live_heaps, before.live_heaps,
+        "heaps of exited threads were not returned"
+    );
     assert!(
         after.live_regions <= before.live_regions + 4,
         "live regions grew from {} to {}",
@@ -73,5 +84,9 @@ fn thread_churn_leaves_no_growth() {
         before.os.mapped_bytes,
         after.os.mapped_bytes
     );
-    assert!(after.abandoned_segments <= 2, "{} segments still abandoned", after.abandoned_segments);
+    assert!(
+        after.abandoned_segments <= 2,
+        "{} segments still abandoned",
+        after.abandoned_segments
+    );
 }

@@ -139,7 +139,10 @@ impl<const WORDS: usize> AtomicBitmap<WORDS> {
 
     /// Number of claimed bits (a snapshot).
     pub fn count_claimed(&self) -> usize {
-        self.words.iter().map(|w| w.load(Ordering::Relaxed).count_ones() as usize).sum()
+        self.words
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed).count_ones() as usize)
+            .sum()
     }
 }
 

@@ -77,7 +77,9 @@ impl RemoteFreeList {
     /// changes nothing) if a block arrived, which the owner should take instead.
     pub fn try_park(&self) -> bool {
         // Release pairs with the Acquire of the push that will see the flag.
-        self.head.compare_exchange(0, FULL, Ordering::Release, Ordering::Relaxed).is_ok()
+        self.head
+            .compare_exchange(0, FULL, Ordering::Release, Ordering::Relaxed)
+            .is_ok()
     }
 
     /// Whether any block is pending (a snapshot; owner's hint only).
@@ -95,6 +97,12 @@ impl RemoteFreeList {
     /// pusher can reach the list (a page being reinitialised).
     pub fn reset(&self) {
         self.head.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Default for RemoteFreeList {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -146,7 +154,10 @@ mod tests {
         assert!(list.try_park());
         assert!(list.is_parked());
         // SAFETY: the block is ours.
-        assert!(unsafe { list.push(block.as_mut_ptr().cast()) }, "push must see the park");
+        assert!(
+            unsafe { list.push(block.as_mut_ptr().cast()) },
+            "push must see the park"
+        );
         assert!(list.is_parked() && list.has_blocks());
         assert!(!list.try_park(), "cannot park over pending blocks");
         assert_eq!(list.take_all(), block.as_mut_ptr().cast());

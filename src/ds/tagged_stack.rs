@@ -142,7 +142,12 @@ mod tests {
 
     #[test]
     fn pops_in_reverse_push_order_and_then_runs_dry() {
-        let nodes: Vec<Node> = (0..5).map(|value| Node { link: AtomicUsize::new(0), value }).collect();
+        let nodes: Vec<Node> = (0..5)
+            .map(|value| Node {
+                link: AtomicUsize::new(0),
+                value,
+            })
+            .collect();
         let stack = TaggedStack::new();
         for node in &nodes {
             // SAFETY: each node is pushed once and outlives the stack.
@@ -158,7 +163,10 @@ mod tests {
 
     #[test]
     fn every_update_moves_the_tag() {
-        let node = Node { link: AtomicUsize::new(0), value: 0 };
+        let node = Node {
+            link: AtomicUsize::new(0),
+            value: 0,
+        };
         let stack = TaggedStack::new();
         let before = stack.head.load(Ordering::Relaxed);
         // SAFETY: `node` outlives the stack.
@@ -173,7 +181,12 @@ mod tests {
     fn concurrent_push_pop_hands_out_each_node_once() {
         use std::sync::atomic::AtomicBool;
         const PER_THREAD: usize = 2000;
-        let nodes: Vec<Node> = (0..4 * PER_THREAD).map(|value| Node { link: AtomicUsize::new(0), value }).collect();
+        let nodes: Vec<Node> = (0..4 * PER_THREAD)
+            .map(|value| Node {
+                link: AtomicUsize::new(0),
+                value,
+            })
+            .collect();
         let held: Vec<AtomicBool> = (0..nodes.len()).map(|_| AtomicBool::new(false)).collect();
         let stack = TaggedStack::new();
         for node in &nodes {
@@ -187,7 +200,10 @@ mod tests {
                         if let Some(node) = stack.pop() {
                             // SAFETY: nodes outlive the stack.
                             let value = unsafe { node.as_ref() }.value;
-                            assert!(!held[value].swap(true, std::sync::atomic::Ordering::SeqCst), "node {value} popped twice");
+                            assert!(
+                                !held[value].swap(true, std::sync::atomic::Ordering::SeqCst),
+                                "node {value} popped twice"
+                            );
                             held[value].store(false, std::sync::atomic::Ordering::SeqCst);
                             // SAFETY: we hold the node exclusively; push it back.
                             unsafe { stack.push(node) };

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The whole test suite: unit and integration tests (debug assertions on), the
+# loom models of every lock-free protocol, and, when the nightly components
+# are installed, Miri over the data-structure unit tests and ThreadSanitizer
+# over the multi-threaded stress test.
+#
+#   bash scripts/test.sh          # everything available here
+#   TINYALLOC_SKIP_NIGHTLY=1 ...  # stable-only checks
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "unit, integration and doc tests"
+cargo test -p tinyalloc
+
+step "loom models (cargo test --features loom)"
+cargo test --release -p tinyalloc --features loom
+
+if [ "${TINYALLOC_SKIP_NIGHTLY:-0}" = 1 ]; then
+    echo "nightly checks skipped (TINYALLOC_SKIP_NIGHTLY=1)"
+    exit 0
+fi
+
+if cargo +nightly miri --version >/dev/null 2>&1; then
+    step "Miri: data-structure unit tests (strict provenance)"
+    MIRIFLAGS="${MIRIFLAGS:--Zmiri-strict-provenance}" cargo +nightly miri test -p tinyalloc --lib
+else
+    echo "SKIPPED Miri: the nightly miri component is not installed (rustup +nightly component add miri rust-src)"
+fi
+
+if rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src'; then
+    step "ThreadSanitizer: the multi-threaded stress test"
+    host=$(rustc -vV | sed -n 's/^host: //p')
+    RUSTFLAGS="-Zsanitizer=thread" TSAN_OPTIONS="halt_on_error=1" \
+        TINYALLOC_STRESS_ROUNDS=3 TINYALLOC_STRESS_OPS=2000 \
+        cargo +nightly test -Zbuild-std --target "$host" -p tinyalloc \
+        --target-dir target/tsan --test stress --test global
+else
+    echo "SKIPPED ThreadSanitizer: the nightly rust-src component is not installed"
+fi

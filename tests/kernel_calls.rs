@@ -1,0 +1,108 @@
+//! Repeated large allocations recycle through the segment cache: the kernel
+//! is entered a handful of times, not once per allocation.
+#![cfg(not(feature = "loom"))]
+
+use std::alloc::{GlobalAlloc, Layout};
+use tinyalloc::TinyAlloc;
+
+#[global_allocator]
+static GLOBAL: TinyAlloc = TinyAlloc;
+
+fn alloc_free_loop(layout: Layout, rounds: usize) {
+    for i in 0..rounds {
+        // SAFETY (test): non-zero size; freed with its own layout.
+        unsafe {
+            let p = TinyAlloc.alloc(layout);
+            assert!(!p.is_null());
+            p.write(i as u8);
+            p.add(layout.size() - 1).write(i as u8);
+            TinyAlloc.dealloc(p, layout);
+        }
+    }
+}
+
+#[test]
+fn ten_thousand_large_pairs_make_a_handful_of_kernel_calls() {
+    for size in [200 << 10, 1 << 20, 3 << 20, 9 << 20] {
+        let layout = Layout::from_size_align(size, 8).unwrap();
+        alloc_free_loop(layout, 10); // warm up
+        let before = tinyalloc::stats().os;
+        alloc_free_loop(layout, 10_000);
+        let after = tinyalloc::stats().os;
+        let maps = after.map_calls - before.map_calls;
+        let unmaps = after.unmap_calls - before.unmap_calls;
+        let purges = after.purge_calls - before.purge_calls;
+        eprintln!("{size} B x 10000: {maps} mmap, {unmaps} munmap, {purges} madvise");
+        assert!(
+            maps <= 4,
+            "{maps} mmap calls for 10,000 pairs of {size} bytes"
+        );
+        assert!(
+            unmaps <= 4,
+            "{unmaps} munmap calls for 10,000 pairs of {size} bytes"
+        );
+        assert!(
+            purges <= 10,
+            "{purges} madvise calls for 10,000 pairs of {size} bytes"
+        );
+    }
+}
+
+#[test]
+fn huge_alignments_are_honoured_and_impossible_ones_refused() {
+    let mut align = 1usize << 20;
+    while align <= 1 << 30 {
+        let layout = Layout::from_size_align(3 << 20, align).unwrap();
+        // SAFETY (test): non-zero size; freed with its layout.
+        unsafe {
+            let p = TinyAlloc.alloc_zeroed(layout);
+            assert!(!p.is_null(), "alignment {align} refused");
+            assert_eq!(p as usize % align, 0, "{p:p} not aligned to {align}");
+            assert_eq!(p.add(layout.size() - 1).read(), 0, "fresh block not zero");
+            p.write_bytes(0x5A, layout.size());
+            TinyAlloc.dealloc(p, layout);
+        }
+        align <<= 1;
+    }
+    // A size the address space cannot hold.
+    let layout = Layout::from_size_align(isize::MAX as usize - (1 << 30), 1 << 30).unwrap();
+    // SAFETY (test): non-zero size.
+    assert!(
+        unsafe { TinyAlloc.alloc(layout) }.is_null(),
+        "an impossible request must return null"
+    );
+}
+
+#[test]
+fn large_realloc_grows_and_shrinks_in_place_when_it_can() {
+    let layout = Layout::from_size_align(1 << 20, 8).unwrap();
+    // SAFETY (test): sizes are non-zero; every pointer is freed once with the
+    // layout it has at that moment.
+    unsafe {
+        let p = TinyAlloc.alloc(layout);
+        assert!(!p.is_null());
+        p.write_bytes(0x11, layout.size());
+        // Within the same segment: in place.
+        let q = TinyAlloc.realloc(p, layout, 2 << 20);
+        assert_eq!(q, p, "growth within the region should not move");
+        assert!(
+            std::slice::from_raw_parts(q, 1 << 20)
+                .iter()
+                .all(|&b| b == 0x11),
+            "realloc lost contents"
+        );
+        // Shrink: always in place.
+        let r = TinyAlloc.realloc(q, Layout::from_size_align(2 << 20, 8).unwrap(), 512 << 10);
+        assert_eq!(r, p, "shrinking a large block should not move");
+        // Grow a lot: may move, must keep contents.
+        let s = TinyAlloc.realloc(r, Layout::from_size_align(512 << 10, 8).unwrap(), 40 << 20);
+        assert!(!s.is_null());
+        assert!(
+            std::slice::from_raw_parts(s, 512 << 10)
+                .iter()
+                .all(|&b| b == 0x11),
+            "realloc lost contents"
+        );
+        TinyAlloc.dealloc(s, Layout::from_size_align(40 << 20, 8).unwrap());
+    }
+}
