@@ -14,6 +14,12 @@ step() { printf '\n=== %s\n' "$*"; }
 step "unit, integration and doc tests"
 cargo test -p tinyalloc
 
+if [ -d capi ]; then
+    step "C ABI: exported functions and real programs under LD_PRELOAD"
+    cargo build --release -p tinyalloc-capi
+    cargo test --release -p tinyalloc-capi
+fi
+
 step "loom models (cargo test --features loom)"
 cargo test --release -p tinyalloc --features loom
 

@@ -31,34 +31,32 @@ pub const MIN_ALIGN: usize = 8;
 /// `align` must be a power of two.
 #[inline(always)]
 pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
-    if align <= MIN_ALIGN && size <= MAX_CLASS_SIZE {
+    if let Some(class) = class_for(size, align) {
         // SAFETY: the current heap is this thread's.
-        return unsafe { heap::alloc(thread::current_heap(), class_of(size)) };
+        return unsafe { heap::alloc(thread::current_heap(), class) };
     }
     // SAFETY: forwarded.
-    unsafe { allocate_aligned_or_large(size, align, false) }
+    unsafe { allocate_large(size, align, false) }
+}
+
+/// The class serving `size` at `align`, if a class can: the size rounded up
+/// to the alignment must fit the largest class. With a constant `Layout` (the
+/// common case after inlining) the alignment tests and the rounding fold away.
+#[inline(always)]
+fn class_for(size: usize, align: usize) -> Option<usize> {
+    if align <= MAX_CLASS_ALIGN && size <= MAX_CLASS_SIZE {
+        // No overflow: both terms are at most 128 KiB here.
+        let rounded = (size + align - 1) & !(align - 1);
+        if rounded <= MAX_CLASS_SIZE {
+            return Some(class_of(rounded));
+        }
+    }
+    None
 }
 
 #[cold]
 #[inline(never)]
-unsafe fn allocate_aligned_or_large(size: usize, align: usize, zero: bool) -> *mut u8 {
-    if align <= MAX_CLASS_ALIGN {
-        // Cannot overflow: both terms are far below usize::MAX here.
-        let rounded = if size <= MAX_CLASS_SIZE {
-            size.next_multiple_of(align)
-        } else {
-            size
-        };
-        if rounded <= MAX_CLASS_SIZE {
-            // SAFETY: the current heap is this thread's.
-            let block = unsafe { heap::alloc(thread::current_heap(), class_of(rounded)) };
-            if zero && !block.is_null() {
-                // SAFETY: the block is ours and at least `size` bytes.
-                unsafe { zero_small(block, size) };
-            }
-            return block;
-        }
-    }
+unsafe fn allocate_large(size: usize, align: usize, zero: bool) -> *mut u8 {
     if size > isize::MAX as usize || align > isize::MAX as usize / 2 + 1 {
         return ptr::null_mut();
     }
@@ -72,9 +70,9 @@ unsafe fn allocate_aligned_or_large(size: usize, align: usize, zero: bool) -> *m
 /// `align` must be a power of two.
 #[inline]
 pub unsafe fn allocate_zeroed(size: usize, align: usize) -> *mut u8 {
-    if align <= MIN_ALIGN && size <= MAX_CLASS_SIZE {
+    if let Some(class) = class_for(size, align) {
         // SAFETY: the current heap is this thread's.
-        let block = unsafe { heap::alloc(thread::current_heap(), class_of(size)) };
+        let block = unsafe { heap::alloc(thread::current_heap(), class) };
         if !block.is_null() {
             // SAFETY: the block is ours and at least `size` bytes.
             unsafe { zero_small(block, size) };
@@ -82,7 +80,7 @@ pub unsafe fn allocate_zeroed(size: usize, align: usize) -> *mut u8 {
         return block;
     }
     // SAFETY: forwarded.
-    unsafe { allocate_aligned_or_large(size, align, true) }
+    unsafe { allocate_large(size, align, true) }
 }
 
 /// Zero a block just allocated from a page: only its link word if the list it
