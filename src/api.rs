@@ -108,9 +108,18 @@ unsafe fn zero_small(block: *mut u8, size: usize) {
 /// `ptr` is null or a live block from this allocator, not used afterwards.
 #[inline(always)]
 pub unsafe fn deallocate(ptr: *mut u8) {
-    if ptr.is_null() {
-        return;
+    if !ptr.is_null() {
+        // SAFETY: forwarded.
+        unsafe { deallocate_nonnull(ptr) }
     }
+}
+
+/// Free `ptr`, which is not null.
+///
+/// # Safety
+/// `ptr` is a live block from this allocator, not used afterwards.
+#[inline(always)]
+pub unsafe fn deallocate_nonnull(ptr: *mut u8) {
     let segment = segment::segment_of(ptr);
     // SAFETY: a live block's segment header is live; `kind`, `page_shift` and
     // the page's `block_size` are fixed while the block is live.

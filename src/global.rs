@@ -24,8 +24,9 @@ unsafe impl GlobalAlloc for TinyAlloc {
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
-        // SAFETY: `ptr` was allocated by us (the caller's contract).
-        unsafe { api::deallocate(ptr) }
+        // SAFETY: `ptr` was allocated by us (the caller's contract), so it is
+        // not null.
+        unsafe { api::deallocate_nonnull(ptr) }
     }
 
     #[inline]

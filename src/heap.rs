@@ -132,10 +132,12 @@ impl Default for Heap {
 /// `heap` is the calling thread's heap (or the sentinel).
 #[inline(always)]
 pub unsafe fn alloc(heap: *mut Heap, class: usize) -> *mut u8 {
-    // SAFETY: `heap` is this thread's; `current` is never null and its page
-    // is this heap's (or the never-written empty page).
+    debug_assert!(class < CLASS_COUNT);
+    // SAFETY: `heap` is this thread's; `class < CLASS_COUNT` (classes come
+    // from `class_of`); `current` is never null and its page is this heap's
+    // (or the never-written empty page).
     unsafe {
-        let page = (*heap).current[class];
+        let page = *(*heap).current.get_unchecked(class);
         let block = (*page).free;
         if block.is_null() {
             return alloc_slow(heap, class);

@@ -57,8 +57,9 @@ const fn build_table() -> [u8; TABLE_MAX / 8 + 1] {
     table
 }
 
-/// `(size + 7) / 8` -> class, for sizes up to [`TABLE_MAX`].
-static SMALL_TABLE: [u8; TABLE_MAX / 8 + 1] = build_table();
+/// `(size + 7) / 8` -> class, for sizes up to [`TABLE_MAX`]. A `const`, not a
+/// `static`, so a constant size folds to its class at compile time.
+const SMALL_TABLE: [u8; TABLE_MAX / 8 + 1] = build_table();
 
 /// The smallest class whose blocks hold `size` bytes (`size <= MAX_CLASS_SIZE`).
 #[inline]
