@@ -154,10 +154,8 @@ mod tests {
         assert!(list.try_park());
         assert!(list.is_parked());
         // SAFETY: the block is ours.
-        assert!(
-            unsafe { list.push(block.as_mut_ptr().cast()) },
-            "push must see the park"
-        );
+        let saw_park = unsafe { list.push(block.as_mut_ptr().cast()) };
+        assert!(saw_park, "push must see the park");
         assert!(list.is_parked() && list.has_blocks());
         assert!(!list.try_park(), "cannot park over pending blocks");
         assert_eq!(list.take_all(), block.as_mut_ptr().cast());
