@@ -14,6 +14,9 @@ step() { printf '\n=== %s\n' "$*"; }
 step "unit, integration and doc tests"
 cargo test -p tinyalloc
 
+step "hardening checks (--features checks): misuse cases and the stress test"
+cargo test -p tinyalloc --features checks --test misuse --test stress
+
 if [ -d capi ]; then
     step "C ABI: exported functions and real programs under LD_PRELOAD"
     cargo build --release -p tinyalloc-capi

@@ -10,10 +10,11 @@
 //! A free finds its segment by masking and takes one of three paths: the
 //! owner's local free (no atomics), a remote free (one CAS), or a large free.
 
+use crate::checks;
 use crate::heap;
 use crate::large;
 use crate::page::Page;
-use crate::segment::{self, KIND_LARGE};
+use crate::segment::{self, SegmentHeader, KIND_LARGE, KIND_RELEASED, KIND_SMALL};
 use crate::size_class::{class_of, MAX_CLASS_SIZE};
 use crate::sync::Ordering;
 use crate::thread;
@@ -120,14 +121,15 @@ pub unsafe fn deallocate(ptr: *mut u8) {
 /// `ptr` is a live block from this allocator, not used afterwards.
 #[inline(always)]
 pub unsafe fn deallocate_nonnull(ptr: *mut u8) {
-    let segment = segment::segment_of(ptr);
-    // SAFETY: a live block's segment header is live; `kind`, `page_shift` and
-    // the page's `block_size` are fixed while the block is live.
+    // SAFETY: a live block's segment header is live; its tag, `page_shift`
+    // and the page's geometry are fixed while the block is live.
     unsafe {
-        if (*segment).kind == KIND_LARGE {
-            return large::free(segment);
+        let segment = header_of(ptr);
+        if segment::tagged_kind(segment).wrapping_sub(KIND_SMALL as usize) > 1 {
+            return free_unpaged(segment, ptr);
         }
         let page = segment::page_of(segment, ptr);
+        checks::on_free(page, ptr);
         let heap = thread::current_heap();
         // Relaxed: the owner field equals our heap only if we set it, in
         // program order before this load.
@@ -139,10 +141,69 @@ pub unsafe fn deallocate_nonnull(ptr: *mut u8) {
     }
 }
 
+/// The header of the region holding `ptr`; with `checks`, abort first if no
+/// tinyalloc region can hold it.
+#[inline(always)]
+fn header_of(ptr: *mut u8) -> *mut SegmentHeader {
+    let segment = segment::segment_of(ptr);
+    if !segment::is_known_region(segment) {
+        checks::fatal("free of a pointer tinyalloc does not own:", ptr);
+    }
+    segment
+}
+
+/// The kind of the live block at `ptr` (small, medium or large), aborting on
+/// a pointer into released memory, a foreign pointer, or a large block's
+/// interior.
+///
+/// # Safety
+/// `segment` is `header_of(ptr)`.
+unsafe fn live_kind(segment: *mut SegmentHeader, ptr: *mut u8) -> usize {
+    // SAFETY: the header is readable.
+    unsafe {
+        let kind = segment::tagged_kind(segment);
+        if kind.wrapping_sub(KIND_SMALL as usize) > 1 {
+            if kind == KIND_LARGE as usize {
+                if ptr != segment.cast::<u8>().add((*segment).large_offset) {
+                    checks::fatal("pointer is not the start of a block:", ptr);
+                }
+            } else if kind == KIND_RELEASED as usize {
+                checks::fatal("use of a pointer into freed memory:", ptr);
+            } else {
+                checks::fatal("pointer tinyalloc does not own:", ptr);
+            }
+        }
+        kind
+    }
+}
+
+/// Free a pointer whose header is not a paged segment's: a large block, or
+/// misuse.
+#[cold]
+#[inline(never)]
+unsafe fn free_unpaged(segment: *mut SegmentHeader, ptr: *mut u8) {
+    // SAFETY: the header is readable (checked or assumed by the caller).
+    unsafe {
+        match segment::tagged_kind(segment) {
+            kind if kind == KIND_LARGE as usize => {
+                if ptr != segment.cast::<u8>().add((*segment).large_offset) {
+                    checks::fatal("free of a pointer that is not the start of a block:", ptr);
+                }
+                large::free(segment)
+            }
+            kind if kind == KIND_RELEASED as usize => checks::fatal(
+                "double free (or free of a pointer into freed memory) of",
+                ptr,
+            ),
+            _ => checks::fatal("free of a pointer tinyalloc does not own:", ptr),
+        }
+    }
+}
+
 /// Free a block that another heap owns (or that an abandoned segment holds).
 #[cold]
 #[inline(never)]
-unsafe fn free_remote(segment: *mut segment::SegmentHeader, page: *mut Page, ptr: *mut u8) {
+unsafe fn free_remote(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8) {
     // SAFETY: the block is live and ours to give up; page metadata is live.
     unsafe {
         if (*page).remote.push(ptr) {
@@ -163,10 +224,10 @@ unsafe fn free_remote(segment: *mut segment::SegmentHeader, page: *mut Page, ptr
 /// # Safety
 /// `ptr` is a live block from this allocator.
 pub unsafe fn usable_size(ptr: *mut u8) -> usize {
-    let segment = segment::segment_of(ptr);
+    let segment = header_of(ptr);
     // SAFETY: a live block's header and page metadata are live.
     unsafe {
-        if (*segment).kind == KIND_LARGE {
+        if live_kind(segment, ptr) == KIND_LARGE as usize {
             large::usable_size(segment)
         } else {
             (*segment::page_of(segment, ptr)).block_size
@@ -181,10 +242,10 @@ pub unsafe fn usable_size(ptr: *mut u8) -> usize {
 /// `ptr` is a live block allocated with alignment `align`; `old_size` is at
 /// most its usable size.
 pub unsafe fn reallocate(ptr: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
-    let segment = segment::segment_of(ptr);
+    let segment = header_of(ptr);
     // SAFETY: the block is live and ours.
     unsafe {
-        if (*segment).kind == KIND_LARGE {
+        if live_kind(segment, ptr) == KIND_LARGE as usize {
             if new_size > MAX_CLASS_SIZE && large::resize_in_place(segment, new_size) {
                 return ptr;
             }

@@ -203,6 +203,15 @@ impl ArenaTable {
         }
     }
 
+    /// Whether `address` lies inside an installed arena.
+    pub fn contains(&self, address: usize) -> bool {
+        self.arenas
+            .iter()
+            .map(|arena| arena.base.load(Ordering::Acquire))
+            .take_while(|&base| base != 0)
+            .any(|base| address.wrapping_sub(base) < ARENA_SIZE)
+    }
+
     /// Number of arenas installed.
     pub fn arena_count(&self) -> usize {
         self.arenas

@@ -17,6 +17,7 @@
 //! - `current[c]` is `EMPTY_PAGE` or a page of `queues[c]`;
 //! - `segments[k]` lists every segment of kind `k` this heap owns.
 
+use crate::checks;
 use crate::page::{self, next_block, Page};
 use crate::segment::{self, SegmentHeader, KIND_MEDIUM, KIND_SMALL, SMALL_BLOCK_MAX};
 use crate::size_class::{class_size, CLASS_COUNT};
@@ -142,8 +143,11 @@ pub unsafe fn alloc(heap: *mut Heap, class: usize) -> *mut u8 {
         if block.is_null() {
             return alloc_slow(heap, class);
         }
-        (*page).free = next_block(block);
+        let next = next_block(block);
+        checks::check_link(page, block, next);
+        (*page).free = next;
         (*page).used += 1;
+        checks::on_alloc(page, block);
         block
     }
 }
@@ -236,8 +240,11 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
             return ptr::null_mut();
         }
         let block = (*page).free;
-        (*page).free = next_block(block);
+        let next = next_block(block);
+        checks::check_link(page, block, next);
+        (*page).free = next;
         (*page).used += 1;
+        checks::on_alloc(page, block);
         block
     }
 }

@@ -45,6 +45,8 @@ pub mod sync;
 #[cfg(not(feature = "loom"))]
 mod api;
 #[cfg(not(feature = "loom"))]
+mod checks;
+#[cfg(not(feature = "loom"))]
 mod global;
 #[cfg(not(feature = "loom"))]
 mod heap;

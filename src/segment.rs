@@ -37,6 +37,12 @@ pub const KIND_SMALL: u8 = 1;
 pub const KIND_MEDIUM: u8 = 2;
 /// Segment kind: one large block.
 pub const KIND_LARGE: u8 = 3;
+/// Segment kind: a region given back (cached, or returned): any free into it
+/// is a double free or a dangling pointer.
+pub const KIND_RELEASED: u8 = 4;
+/// Mixed into every header's tag so that zeroed or foreign memory does not
+/// look like a header.
+const TAG_KEY: usize = 0x5EC7_A110_C000_0000;
 
 /// Small pages are 64 KiB.
 pub const SMALL_PAGE_SHIFT: usize = 16;
@@ -84,6 +90,9 @@ pub struct SegmentHeader {
     pub owner: AtomicUsize,
     /// Link word for the abandoned stacks (see [`StackNode`]).
     pub stack_link: AtomicUsize,
+    /// `address ^ TAG_KEY ^ kind`: proves the header is tinyalloc's and says
+    /// its kind, in one load (see [`tagged_kind`]).
+    pub tag: usize,
     /// `KIND_SMALL`, `KIND_MEDIUM` or `KIND_LARGE`.
     pub kind: u8,
     /// log2 of the page size (paged segments).
@@ -131,6 +140,21 @@ pub fn segment_of(ptr: *mut u8) -> *mut SegmentHeader {
     ptr.wrapping_sub(1)
         .map_addr(|a| a & !(SEGMENT_SIZE - 1))
         .cast()
+}
+
+/// The kind recorded in `segment`'s tag: `KIND_SMALL`..`KIND_RELEASED` for a
+/// tinyalloc header, anything else for memory that is not one.
+///
+/// # Safety
+/// `segment` must be readable (a live region's header, or mapped memory).
+#[inline(always)]
+pub unsafe fn tagged_kind(segment: *mut SegmentHeader) -> usize {
+    // SAFETY: forwarded.
+    unsafe { (*segment).tag ^ segment as usize ^ TAG_KEY }
+}
+
+fn tag_for(segment: *mut SegmentHeader, kind: u8) -> usize {
+    segment as usize ^ TAG_KEY ^ kind as usize
 }
 
 /// The page of a paged segment that holds `ptr`.
@@ -198,6 +222,7 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
     }
     let size = slots.checked_mul(SEGMENT_SIZE)?;
     let base = os::reserve_aligned(size, SEGMENT_SIZE, 0)?;
+    known::register_direct(base);
     LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
     Some(Region {
         base,
@@ -213,6 +238,7 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
 /// straight from the kernel (for huge alignments).
 pub fn acquire_direct_aligned(size: usize, align: usize, offset: usize) -> Option<Region> {
     let base = os::reserve_aligned(size, align, offset)?;
+    known::register_direct(base);
     LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
     Some(Region {
         base,
@@ -230,7 +256,10 @@ pub fn acquire_direct_aligned(size: usize, align: usize, offset: usize) -> Optio
 pub unsafe fn release_region(header: *mut SegmentHeader) {
     LIVE_SEGMENTS.fetch_sub(1, StatOrdering::Relaxed);
     // SAFETY: the caller owns the region and its header.
-    let origin = unsafe { (*header).origin };
+    let origin = unsafe {
+        (*header).tag = tag_for(header, KIND_RELEASED);
+        (*header).origin
+    };
     if let Origin::Arena(run) = origin {
         update_cache_limit();
         if CACHE.insert(
@@ -265,8 +294,11 @@ unsafe fn purge_and_return(base: *mut u8, origin: Origin, dirty_bytes: usize) {
                 ARENAS.release(run);
             }
         }
-        // SAFETY: a direct mapping is one reservation of exactly this shape.
-        Origin::Direct { size, align } => unsafe { os::release(base, size, align) },
+        Origin::Direct { size, align } => {
+            known::unregister_direct(base);
+            // SAFETY: a direct mapping is one reservation of exactly this shape.
+            unsafe { os::release(base, size, align) }
+        }
     }
 }
 
@@ -354,6 +386,7 @@ pub unsafe fn init_header(region: &Region, kind: u8, owner: usize) -> *mut Segme
     unsafe {
         (*header).owner.store(owner, Ordering::Relaxed);
         (*header).kind = kind;
+        (*header).tag = tag_for(header, kind);
         (*header).origin = region.origin;
         (*header).dirty_bytes = region.dirty_bytes;
         (*header).heap_prev = ptr::null_mut();
@@ -472,4 +505,71 @@ pub fn pop_abandoned(kind: u8) -> Option<*mut SegmentHeader> {
     let segment = ABANDONED[(kind - KIND_SMALL) as usize].pop()?;
     ABANDONED_COUNT.fetch_sub(1, StatOrdering::Relaxed);
     Some(segment.as_ptr())
+}
+
+pub use known::is_known_region;
+
+/// Which addresses can hold a header: with `checks`, a registry of direct
+/// mappings beside the arena table, so a foreign pointer is recognised before
+/// its would-be header is read. Without `checks`, nothing is tracked.
+#[cfg(feature = "checks")]
+mod known {
+    use super::SegmentHeader;
+    use crate::arena::ARENAS;
+    use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+
+    const SLOTS: usize = 1024;
+    static DIRECT: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
+    /// Set once a direct mapping could not be registered: from then on, an
+    /// address outside the arenas cannot be proven foreign.
+    static OVERFLOW: AtomicBool = AtomicBool::new(false);
+
+    pub(super) fn register_direct(base: *mut u8) {
+        for slot in &DIRECT {
+            if slot.load(Ordering::Relaxed) == 0
+                && slot
+                    .compare_exchange(0, base as usize, Ordering::Release, Ordering::Relaxed)
+                    .is_ok()
+            {
+                return;
+            }
+        }
+        OVERFLOW.store(true, Ordering::Relaxed);
+    }
+
+    pub(super) fn unregister_direct(base: *mut u8) {
+        for slot in &DIRECT {
+            if slot.load(Ordering::Relaxed) == base as usize {
+                slot.store(0, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+
+    /// Whether `segment` may be a tinyalloc header (so reading it is safe).
+    pub fn is_known_region(segment: *mut SegmentHeader) -> bool {
+        let address = segment as usize;
+        ARENAS.contains(address)
+            || OVERFLOW.load(Ordering::Relaxed)
+            || DIRECT
+                .iter()
+                .any(|slot| slot.load(Ordering::Acquire) == address)
+    }
+}
+
+#[cfg(not(feature = "checks"))]
+mod known {
+    use super::SegmentHeader;
+
+    #[inline(always)]
+    pub(super) fn register_direct(_base: *mut u8) {}
+
+    #[inline(always)]
+    pub(super) fn unregister_direct(_base: *mut u8) {}
+
+    /// Without `checks`, every address is assumed to hold a header.
+    #[inline(always)]
+    pub fn is_known_region(_segment: *mut SegmentHeader) -> bool {
+        true
+    }
 }
