@@ -105,6 +105,10 @@ pub struct Heap {
     pub full_has_remote: AtomicBool,
     /// Link word for the heap pool (see `thread`).
     pub pool_link: AtomicUsize,
+    /// Slow paths taken, to read the clock on a fraction of them.
+    slow_paths: u32,
+    /// When this heap next purges its free pages.
+    next_page_purge: u64,
 }
 
 impl Heap {
@@ -117,6 +121,8 @@ impl Heap {
             segments: [ptr::null_mut(); 2],
             full_has_remote: AtomicBool::new(false),
             pool_link: AtomicUsize::new(0),
+            slow_paths: 0,
+            next_page_purge: 0,
         }
     }
 }
@@ -235,6 +241,10 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
         if (*heap).full_has_remote.load(Ordering::Relaxed) {
             rescue_parked(heap);
         }
+        (*heap).slow_paths = (*heap).slow_paths.wrapping_add(1);
+        if (*heap).slow_paths % 16 == 0 {
+            maybe_purge_pages(heap);
+        }
         let page = find_page(heap, class);
         if page.is_null() {
             return ptr::null_mut();
@@ -246,6 +256,34 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
         (*page).used += 1;
         checks::on_alloc(page, block);
         block
+    }
+}
+
+/// Purge free pages of owned segments that have been free for the purge
+/// delay, at most once per purge interval.
+unsafe fn maybe_purge_pages(heap: *mut Heap) {
+    let now = segment::tick_clock();
+    // SAFETY: the caller owns `heap` and its segments.
+    unsafe {
+        if now < (*heap).next_page_purge {
+            return;
+        }
+        (*heap).next_page_purge = now + segment::PURGE_INTERVAL_MS;
+        purge_pages(heap, now.saturating_sub(segment::PURGE_DELAY_MS));
+    }
+}
+
+/// Purge every free page of the heap's segments freed at or before `cutoff`.
+unsafe fn purge_pages(heap: *mut Heap, cutoff: u64) {
+    // SAFETY: the caller owns `heap` and its segments.
+    unsafe {
+        for kind in 0..2 {
+            let mut segment = (*heap).segments[kind];
+            while !segment.is_null() {
+                segment::purge_free_pages(segment, cutoff);
+                segment = (*segment).heap_next;
+            }
+        }
     }
 }
 
@@ -456,6 +494,8 @@ unsafe fn reset(heap: *mut Heap) {
         (*heap).full = PageQueue::EMPTY;
         (*heap).segments = [ptr::null_mut(); 2];
         (*heap).full_has_remote.store(false, Ordering::Relaxed);
+        (*heap).slow_paths = 0;
+        (*heap).next_page_purge = 0;
     }
 }
 
@@ -480,6 +520,8 @@ unsafe fn release_or_abandon(segment: *mut SegmentHeader) {
         if (*segment).used_pages == 0 {
             segment::release_region(segment);
         } else {
+            // Nobody may adopt it soon: return its free pages now.
+            segment::purge_free_pages(segment, u64::MAX);
             // Release pairs with remote freers' Acquire load of `owner` after
             // they saw a FULL flag set before this point.
             (*segment).owner.store(0, Ordering::Release);
@@ -523,5 +565,6 @@ pub unsafe fn collect(heap: *mut Heap, adopt_abandoned: bool) {
                 page = next;
             }
         }
+        purge_pages(heap, u64::MAX);
     }
 }

@@ -51,6 +51,9 @@ pub struct Page {
     pub start: *mut u8,
     /// Blocks freed by other threads.
     pub remote: RemoteFreeList,
+    /// When the page was freed with dirty memory (`segment::clock`), for
+    /// delayed purging; meaningful only while `!in_use && !memory_is_zero`.
+    pub freed_at: u64,
     /// Links in the owner heap's page queue.
     pub prev: *mut Page,
     /// Links in the owner heap's page queue.
@@ -76,6 +79,7 @@ impl Page {
         class: 0,
         start: ptr::null_mut(),
         remote: RemoteFreeList::new(),
+        freed_at: 0,
         prev: ptr::null_mut(),
         next: ptr::null_mut(),
     };

@@ -60,7 +60,7 @@ pub const LARGE_HEADER_SIZE: usize = 8 * 1024;
 /// How long a free region may sit in the cache before it is purged.
 pub const PURGE_DELAY_MS: u64 = 100;
 /// How often a slow path may run a purge pass.
-const PURGE_INTERVAL_MS: u64 = 10;
+pub const PURGE_INTERVAL_MS: u64 = 10;
 /// The cache bound before it scales with use.
 const CACHE_BASE_LIMIT: usize = 32 << 20;
 
@@ -101,6 +101,8 @@ pub struct SegmentHeader {
     pub page_count: usize,
     /// Pages in use, not counting the header page (owner only).
     pub used_pages: usize,
+    /// Unused pages whose memory is not purged yet (owner only).
+    pub dirty_free_pages: usize,
     /// Where the memory came from.
     pub origin: Origin,
     /// Bytes from the start that may be non-zero.
@@ -392,6 +394,7 @@ pub unsafe fn init_header(region: &Region, kind: u8, owner: usize) -> *mut Segme
         (*header).heap_prev = ptr::null_mut();
         (*header).heap_next = ptr::null_mut();
         (*header).used_pages = 0;
+        (*header).dirty_free_pages = 0;
         (*header).page_shift = 0;
         (*header).page_count = 0;
         (*header).large_size = 0;
@@ -423,7 +426,10 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
             page.write(Page::EMPTY);
             (*page).memory_is_zero = zeroed;
             (*page).in_use = index == 0;
+            (*page).freed_at = clock();
         }
+        // A recycled segment's pages are dirty: count them for purging.
+        (*header).dirty_free_pages = if zeroed { 0 } else { count - 1 };
         Some(header)
     }
 }
@@ -446,6 +452,9 @@ pub unsafe fn claim_page(
         for index in 1..count {
             let page = pages.add(index);
             if !(*page).in_use {
+                if !(*page).memory_is_zero {
+                    (*segment).dirty_free_pages -= 1;
+                }
                 let start = segment.cast::<u8>().add(index << shift);
                 page::init(page, class, block_size, start, 1 << shift);
                 (*segment).used_pages += 1;
@@ -479,11 +488,71 @@ pub unsafe fn free_page(segment: *mut SegmentHeader, page: *mut Page) -> bool {
         if (*page).capacity > 0 {
             (*page).memory_is_zero = false;
         }
+        if !(*page).memory_is_zero {
+            (*page).freed_at = clock();
+            (*segment).dirty_free_pages += 1;
+        }
         (*page).free = ptr::null_mut();
         (*page).local_free = ptr::null_mut();
         (*segment).used_pages -= 1;
         (*segment).used_pages == 0
     }
+}
+
+/// Purge the unused pages of `segment` that were freed at or before `cutoff`
+/// (adjacent pages in one call). Returns the number of pages purged.
+///
+/// # Safety
+/// The caller owns the segment.
+pub unsafe fn purge_free_pages(segment: *mut SegmentHeader, cutoff: u64) -> usize {
+    // SAFETY: owner-only fields; unused pages hold no live blocks, so nobody
+    // reads their memory.
+    unsafe {
+        if (*segment).dirty_free_pages == 0 {
+            return 0;
+        }
+        let shift = (*segment).page_shift;
+        let pages = ptr::addr_of_mut!((*segment).pages).cast::<Page>();
+        let mut purged = 0;
+        let mut run_start = 0;
+        let mut run_len = 0;
+        for index in 1..=(*segment).page_count {
+            let purgeable = index < (*segment).page_count && {
+                let page = pages.add(index);
+                !(*page).in_use && !(*page).memory_is_zero && (*page).freed_at <= cutoff
+            };
+            if purgeable {
+                let page = pages.add(index);
+                (*page).memory_is_zero = true;
+                (*segment).dirty_free_pages -= 1;
+                if run_len == 0 {
+                    run_start = index;
+                }
+                run_len += 1;
+            } else if run_len > 0 {
+                let base = segment.cast::<u8>().add(run_start << shift);
+                if !os::purge(base, run_len << shift) {
+                    ptr::write_bytes(base, 0, run_len << shift);
+                }
+                purged += run_len;
+                run_len = 0;
+            }
+        }
+        purged
+    }
+}
+
+/// Milliseconds on a clock that region operations and heap slow paths keep
+/// roughly current (see [`coarse_now`]); cheap to read anywhere.
+pub fn clock() -> u64 {
+    LAST_NOW.load(Ordering::Relaxed)
+}
+
+/// Read the real clock and publish it to [`clock`].
+pub fn tick_clock() -> u64 {
+    let now = os::now_millis();
+    LAST_NOW.store(now, Ordering::Relaxed);
+    now
 }
 
 /// Push a segment with live blocks onto its kind's abandoned stack.
