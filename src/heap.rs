@@ -520,8 +520,9 @@ unsafe fn release_or_abandon(segment: *mut SegmentHeader) {
         if (*segment).used_pages == 0 {
             segment::release_region(segment);
         } else {
-            // Nobody may adopt it soon: return its free pages now.
-            segment::purge_free_pages(segment, u64::MAX);
+            // Its free pages stay dirty until an adopter purges them on its
+            // own schedule (or `collect` adopts it): thread exit makes no
+            // syscall per segment.
             // Release pairs with remote freers' Acquire load of `owner` after
             // they saw a FULL flag set before this point.
             (*segment).owner.store(0, Ordering::Release);
