@@ -23,6 +23,9 @@ if [ -d capi ]; then
     cargo test --release -p tinyalloc-capi
 fi
 
+step "differential fuzzing, short (bash scripts/fuzz.sh 30)"
+bash scripts/fuzz.sh 30
+
 step "loom models (cargo test --features loom)"
 cargo test --release -p tinyalloc --features loom
 
