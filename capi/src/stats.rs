@@ -1,0 +1,203 @@
+//! `TINYALLOC_SHOW_STATS=1`: count the C ABI's calls and print a summary to
+//! standard error at exit, proving which allocator served the program.
+//!
+//! Everything here is allocation-free: the variable is read with `getenv` in
+//! an `.init_array` constructor, the summary is registered with `atexit`,
+//! formatted by hand into a stack buffer and written with `write(2)` to a
+//! duplicate of the standard error the process started with (programs may
+//! close fd 2 in their own exit handlers, which run before ours).
+//!
+//! Counting costs one relaxed load of a read-mostly flag when the summary is
+//! off. When it is on, each call adds one to a counter in one of [`SHARDS`]
+//! cache-line-sized shards picked by thread, so threads rarely share a line.
+//! These atomics are statistics only: no allocator protocol depends on them.
+
+use core::ffi::{c_char, c_int};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+
+/// The counted entry points.
+#[derive(Clone, Copy)]
+pub(crate) enum Call {
+    Malloc,
+    Calloc,
+    Realloc,
+    Aligned,
+    Free,
+}
+
+const CALLS: usize = 5;
+const NAMES: [&[u8]; CALLS] = [
+    b"malloc ",
+    b" calloc ",
+    b" realloc ",
+    b" aligned ",
+    b" free ",
+];
+/// Counter shards; threads pick one by hashing their thread id.
+const SHARDS: usize = 16;
+
+#[repr(align(64))]
+struct Shard([AtomicU64; CALLS]);
+
+static ENABLED: AtomicBool = AtomicBool::new(false);
+/// Where the summary goes: a duplicate of the initial standard error.
+static OUTPUT: AtomicI32 = AtomicI32::new(2);
+static COUNTS: [Shard; SHARDS] = [const { Shard([const { AtomicU64::new(0) }; CALLS]) }; SHARDS];
+
+/// Count one call of `call` (when the summary is on).
+#[inline(always)]
+pub(crate) fn count(call: Call) {
+    // Relaxed: a statistics switch, set once before `main`.
+    if ENABLED.load(Ordering::Relaxed) {
+        count_slow(call);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn count_slow(call: Call) {
+    // SAFETY: `pthread_self` only reads the thread pointer.
+    let id = unsafe { libc::pthread_self() } as u64;
+    // Thread ids are addresses of thread control blocks: mix the high bits in.
+    let shard = (id.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 60) as usize % SHARDS;
+    COUNTS[shard].0[call as usize].fetch_add(1, Ordering::Relaxed);
+}
+
+fn total(call: usize) -> u64 {
+    COUNTS
+        .iter()
+        .map(|shard| shard.0[call].load(Ordering::Relaxed))
+        .sum()
+}
+
+/// The constructor: glibc calls `.init_array` entries with `argc`, `argv`
+/// and `envp` once the library is relocated, before `main`.
+#[used]
+#[link_section = ".init_array"]
+static INIT: extern "C" fn(c_int, *const *const c_char, *const *const c_char) = init;
+
+extern "C" fn init(_argc: c_int, _argv: *const *const c_char, _envp: *const *const c_char) {
+    // SAFETY: a NUL-terminated name; `getenv` returns a pointer into the
+    // environment (or null) and allocates nothing.
+    let value = unsafe { libc::getenv(c"TINYALLOC_SHOW_STATS".as_ptr()) };
+    if !is_set(value) {
+        return;
+    }
+    // Keep a private copy of standard error: programs may close fd 2 in
+    // their own exit handlers (GNU coreutils' `close_stdout` does), which run
+    // before ours. Close-on-exec, so it does not leak into other programs.
+    // SAFETY: duplicating a descriptor touches no memory.
+    let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
+    if fd < 0 {
+        return;
+    }
+    OUTPUT.store(fd, Ordering::Relaxed);
+    ENABLED.store(true, Ordering::Relaxed);
+    // SAFETY: `summary` is an `extern "C" fn()` that lives as long as the
+    // process (or this library, whose unload runs it).
+    unsafe { libc::atexit(summary) };
+}
+
+/// Whether a `getenv` result switches the summary on: set, and neither
+/// empty nor "0".
+fn is_set(value: *const c_char) -> bool {
+    if value.is_null() {
+        return false;
+    }
+    // SAFETY: a non-null `getenv` result is a NUL-terminated string, so its
+    // second byte is readable when its first is not the terminator.
+    let (first, second) = unsafe {
+        (
+            *value as u8,
+            if *value == 0 { 0 } else { *value.add(1) as u8 },
+        )
+    };
+    !(first == 0 || (first == b'0' && second == 0))
+}
+
+/// A fixed buffer on the stack, appended to without allocating.
+struct Line {
+    bytes: [u8; 512],
+    len: usize,
+}
+
+impl Line {
+    fn push(&mut self, text: &[u8]) {
+        let room = self.bytes.len() - self.len;
+        let take = text.len().min(room);
+        self.bytes[self.len..self.len + take].copy_from_slice(&text[..take]);
+        self.len += take;
+    }
+
+    fn number(&mut self, mut value: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        self.push(&digits[at..]);
+    }
+
+    /// `bytes` in MiB with one decimal.
+    fn mebibytes(&mut self, bytes: u64) {
+        let tenths = (bytes * 10 + (1 << 19)) >> 20;
+        self.number(tenths / 10);
+        self.push(b".");
+        self.number(tenths % 10);
+        self.push(b" MiB");
+    }
+}
+
+/// The exit handler: one line of call counts, one of allocator figures.
+extern "C" fn summary() {
+    let mut line = Line {
+        bytes: [0; 512],
+        len: 0,
+    };
+    line.push(b"tinyalloc: ");
+    for (call, name) in NAMES.iter().enumerate() {
+        line.push(name);
+        line.number(total(call));
+    }
+    line.push(b"\n");
+    let stats = tinyalloc_core::stats();
+    line.push(b"tinyalloc: mapped ");
+    line.mebibytes(stats.os.mapped_bytes as u64);
+    line.push(b" cached ");
+    line.mebibytes(stats.cached_bytes as u64);
+    line.push(b" mmap ");
+    line.number(stats.os.map_calls as u64);
+    line.push(b" munmap ");
+    line.number(stats.os.unmap_calls as u64);
+    line.push(b" madvise ");
+    line.number(stats.os.purge_calls as u64);
+    line.push(b" arenas ");
+    line.number(stats.arenas as u64);
+    line.push(b" regions ");
+    line.number(stats.live_regions as u64);
+    line.push(b" abandoned ");
+    line.number(stats.abandoned_segments as u64);
+    line.push(b" heaps ");
+    line.number(stats.live_heaps as u64);
+    line.push(b"\n");
+    let mut written = 0;
+    while written < line.len {
+        // SAFETY: the range lies inside `line.bytes`.
+        let done = unsafe {
+            libc::write(
+                OUTPUT.load(Ordering::Relaxed),
+                line.bytes[written..].as_ptr().cast(),
+                line.len - written,
+            )
+        };
+        if done <= 0 {
+            break;
+        }
+        written += done as usize;
+    }
+}
