@@ -175,8 +175,10 @@ unsafe fn resize(ptr: *mut u8, size: usize) -> *mut c_void {
     if size > isize::MAX as usize {
         return out_of_memory();
     }
-    // SAFETY: `ptr` is live; its usable size is a valid `old_size`, and the
-    // alignment passed only steers where a moved block goes.
+    // SAFETY: `ptr` is live; its usable size is a valid `old_size`. C does
+    // not say what alignment `ptr` was allocated with; `reallocate` uses
+    // `align` only to allocate a moved block, and a moved block needs only
+    // `malloc`'s alignment (C's realloc promises no more).
     unsafe {
         let old_size = tinyalloc_core::usable_size(ptr);
         fail_if_null(raw::reallocate(ptr, old_size, malloc_align(size), size))
@@ -292,6 +294,22 @@ pub unsafe extern "C" fn malloc_usable_size(ptr: *mut c_void) -> usize {
     }
     // SAFETY: the caller's contract.
     unsafe { tinyalloc_core::usable_size(ptr.cast()) }
+}
+
+/// glibc's `malloc_trim`: return free memory to the kernel now (empty pages
+/// of the calling thread, abandoned segments with nothing live, cached
+/// regions). Returns 1 if the kernel was given memory back, else 0. The pad
+/// is ignored. Without this export, glibc's own `malloc_trim` would trim its
+/// (unused) heap and release none of ours.
+///
+/// # Safety
+/// Callable from C at any time.
+#[no_mangle]
+pub unsafe extern "C" fn malloc_trim(_pad: usize) -> c_int {
+    let before = tinyalloc_core::stats().os;
+    tinyalloc_core::collect();
+    let after = tinyalloc_core::stats().os;
+    c_int::from(after.purge_calls != before.purge_calls || after.unmap_calls != before.unmap_calls)
 }
 
 /// C23 sized free (the size is not needed).

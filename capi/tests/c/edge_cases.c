@@ -431,6 +431,21 @@ static void test_libc_internal(void) {
     free(line);
 }
 
+/* malloc_trim returns memory and the allocator keeps serving afterwards. */
+static void test_trim(void) {
+    enum { N = 2000 };
+    static void *blocks[N];
+    for (int i = 0; i < N; i++)
+        blocks[i] = malloc((size_t)(i % 50) * 1000 + 1);
+    for (int i = 0; i < N; i++)
+        free(blocks[i]);
+    int released = malloc_trim(0);
+    CHECK(released == 0 || released == 1);
+    unsigned char *p = calloc(1, 300000);
+    CHECK(p != NULL && all_zero(p, 300000));
+    free(p);
+}
+
 /* Many blocks of mixed sizes live at once, freed in a scrambled order. */
 static void test_churn(void) {
     enum { LIVE = 4096, ROUNDS = 200000 };
@@ -475,6 +490,7 @@ int main(int argc, char **argv) {
     test_valloc();
     test_sized_free();
     test_libc_internal();
+    test_trim();
     test_churn();
     printf("edge_cases (%s): %d checks, %d failures\n", strict ? "strict" : "glibc",
            checks, failures);

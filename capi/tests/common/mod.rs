@@ -41,7 +41,48 @@ fn built(name: &str) -> PathBuf {
          (scripts/test.sh does), then rerun `cargo test --release -p tinyalloc-capi`",
         path.display()
     );
+    // `cargo test` does not rebuild the cdylib: say so loudly if the sources
+    // changed since it was built (a warning, not a failure: a file saved
+    // while the tests run should not fail them).
+    let built = modified(&path);
+    let sources = [root().join("src"), root().join("capi").join("src")];
+    if let Some((newest, source)) = sources.iter().filter_map(|dir| newest_file(dir)).max() {
+        static WARN_ONCE: std::sync::Once = std::sync::Once::new();
+        if newest > built {
+            WARN_ONCE.call_once(|| {
+                eprintln!(
+                    "WARNING: {} is older than {}: these tests run the old build; \
+                 rebuild with `cargo build --release -p tinyalloc-capi`",
+                    path.display(),
+                    source.display()
+                )
+            });
+        }
+    }
     path
+}
+
+fn modified(path: &Path) -> SystemTime {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .unwrap_or(UNIX_EPOCH)
+}
+
+/// The most recently modified file under `dir`, with its time.
+fn newest_file(dir: &Path) -> Option<(SystemTime, PathBuf)> {
+    let mut newest = None;
+    for entry in std::fs::read_dir(dir).ok()?.flatten() {
+        let path = entry.path();
+        let candidate = if path.is_dir() {
+            newest_file(&path)
+        } else {
+            Some((modified(&path), path))
+        };
+        if candidate > newest {
+            newest = candidate;
+        }
+    }
+    newest
 }
 
 /// `libtinyalloc.so`, which must have been built.
