@@ -62,11 +62,17 @@ impl<const WORDS: usize> AtomicBitmap<WORDS> {
     fn find_free_run(&self, from: usize, len: usize) -> Option<usize> {
         let mut run_start = from;
         let mut bit = from;
+        // One load per word, not per bit: a word is read once per scan.
+        let mut loaded = usize::MAX;
+        let mut word = 0;
         while bit < Self::BITS {
             if bit - run_start == len {
                 return Some(run_start);
             }
-            let word = self.words[bit / 64].load(Ordering::Relaxed);
+            if bit / 64 != loaded {
+                loaded = bit / 64;
+                word = self.words[loaded].load(Ordering::Relaxed);
+            }
             if word == u64::MAX {
                 // Whole word taken: skip it.
                 bit = (bit / 64 + 1) * 64;
