@@ -115,11 +115,24 @@ impl SegmentCache {
     /// the caller still owns the region.
     pub fn insert(&self, base: *mut u8, slots: usize, now: u64) -> bool {
         let bytes = slots << SEGMENT_SHIFT;
-        // Reserve the bytes first, so the bound holds at every instant.
-        let before = self.cached_bytes.fetch_add(bytes, Ordering::Relaxed);
-        if before + bytes > self.limit.load(Ordering::Relaxed) {
-            self.cached_bytes.fetch_sub(bytes, Ordering::Relaxed);
-            return false;
+        // Reserve the bytes first, so the bound holds at every instant. A CAS,
+        // not an add-then-undo: the counter never goes past the limit, even
+        // for a moment (which would also refuse concurrent inserts that fit).
+        let limit = self.limit.load(Ordering::Relaxed);
+        let mut before = self.cached_bytes.load(Ordering::Relaxed);
+        loop {
+            if before + bytes > limit {
+                return false;
+            }
+            match self.cached_bytes.compare_exchange_weak(
+                before,
+                before + bytes,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => break,
+                Err(current) => before = current,
+            }
         }
         let bucket = &self.buckets[bucket_of(slots)];
         let entry = pack(base as usize, slots);
