@@ -128,7 +128,10 @@ impl ArenaTable {
     /// Reserve a new arena and install it in the first empty entry.
     fn grow(&self) -> Option<()> {
         let base = os::reserve_aligned(ARENA_SIZE, SEGMENT_SIZE, 0)? as usize;
-        let mut index = self.installed.load(Ordering::Relaxed);
+        // Acquire pairs with the Release `fetch_max` below: every entry under
+        // `index` is then seen installed, so the caller's next scan of them
+        // cannot read a stale empty entry and grow once more for nothing.
+        let mut index = self.installed.load(Ordering::Acquire);
         while index < MAX_ARENAS {
             // Release pairs with the Acquire loads in `claim_in_installed`.
             match self.arenas[index].base.compare_exchange(
