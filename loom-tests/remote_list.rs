@@ -1,0 +1,284 @@
+#![cfg(feature = "loom")]
+//! Loom model of `ds::remote_list::RemoteFreeList` (design.md §3.3, remote
+//! free: many producers push, the owner takes the whole list with a swap).
+//!
+//! Invariants checked:
+//! - every pushed block is taken exactly once, by the owner's `take_all`
+//!   while producers are still pushing or by the final drain;
+//! - a producer's writes to its block happen-before the owner's reads after
+//!   `take_all`: each block carries a loom `UnsafeCell` payload written before
+//!   the push and read by the owner, so a push or take without Release /
+//!   Acquire is a loom causality error;
+//! - the park protocol: the owner's `try_park` racing a push never lets both
+//!   miss. Either the park fails (the block is pending and the owner takes it)
+//!   or the push returns true (the producer saw the flag and must tell the
+//!   owner); and when the push sees the flag it also sees what the owner wrote
+//!   before parking.
+//!
+//! Blocks are real heap memory the model owns (8-aligned, first word is the
+//! link the list writes), never touched by anyone else while on the list.
+//!
+//! Preemption bounds: 3 for every model (each explores at most tens of
+//! thousands of executions, seconds in release mode).
+
+#[path = "support.rs"]
+mod support;
+
+use loom::cell::UnsafeCell;
+use loom::sync::Arc;
+use loom::thread;
+use tinyalloc::ds::remote_list::{chain_tail_and_len, RemoteFreeList};
+
+const PREEMPTION_BOUND: usize = 3;
+
+/// A freed block: its first word is the list's link.
+#[repr(C, align(8))]
+struct Block {
+    /// Written by `RemoteFreeList::push` and read by the chain walk.
+    link: core::cell::UnsafeCell<usize>,
+    /// Written by the producer before the push, read by the owner after the take.
+    payload: UnsafeCell<usize>,
+}
+
+// SAFETY: a block is touched by one thread at a time (its producer until the
+// push, then its owner), which is exactly what the model checks.
+unsafe impl Sync for Block {}
+// SAFETY: as above.
+unsafe impl Send for Block {}
+
+/// What a producer leaves in block `index`.
+fn payload_of(index: usize) -> usize {
+    0x5eed_0000 + index
+}
+
+/// A list, its blocks, and a note the owner writes before parking.
+struct World {
+    list: RemoteFreeList,
+    blocks: Box<[Block]>,
+    /// The owner's state before parking (for the park's happens-before).
+    owner_note: UnsafeCell<usize>,
+}
+
+impl World {
+    fn new(blocks: usize) -> Self {
+        World {
+            list: RemoteFreeList::new(),
+            blocks: (0..blocks)
+                .map(|_| Block {
+                    link: core::cell::UnsafeCell::new(0),
+                    payload: UnsafeCell::new(0),
+                })
+                .collect(),
+            owner_note: UnsafeCell::new(0),
+        }
+    }
+
+    fn address(&self, index: usize) -> *mut u8 {
+        core::ptr::from_ref(&self.blocks[index]).cast_mut().cast()
+    }
+
+    fn index_of(&self, block: *mut u8) -> usize {
+        (0..self.blocks.len())
+            .find(|&index| self.address(index) == block)
+            .expect("the list handed back an address that is not one of the pushed blocks")
+    }
+
+    /// Producer side: fill block `index` and push it. Returns what `push` said.
+    fn free_remote(&self, index: usize) -> bool {
+        self.blocks[index]
+            .payload
+            .with_mut(|payload| unsafe { *payload = payload_of(index) });
+        // SAFETY: block `index` is 8-aligned, valid for a usize write, pushed
+        // once, and ours until the push publishes it.
+        unsafe { self.list.push(self.address(index)) }
+    }
+
+    /// Owner side: take everything pending and check each block's payload.
+    /// Returns the indices taken.
+    fn take_all(&self, who: &str) -> Vec<usize> {
+        let chain = self.list.take_all();
+        let mut taken = Vec::new();
+        if chain.is_null() {
+            return taken;
+        }
+        // SAFETY: `take_all` gave us the chain; its blocks are ours.
+        let (tail, len) = unsafe { chain_tail_and_len(chain) };
+        let mut block = chain;
+        let mut last = chain;
+        while !block.is_null() {
+            let index = self.index_of(block);
+            let payload = self.blocks[index]
+                .payload
+                .with(|payload| unsafe { *payload });
+            assert_eq!(
+                payload,
+                payload_of(index),
+                "{who} took block {index} but does not see the payload its producer wrote before pushing"
+            );
+            taken.push(index);
+            last = block;
+            // SAFETY: every block of an owned chain links through its first word.
+            block = unsafe { *self.blocks[index].link.get() } as *mut u8;
+        }
+        assert_eq!(
+            (tail, len),
+            (last, taken.len()),
+            "chain_tail_and_len disagrees with a walk of the same chain"
+        );
+        taken
+    }
+}
+
+/// Check that every block was taken exactly once across all takers.
+fn assert_each_taken_once(blocks: usize, takes: &[&[usize]]) {
+    let mut seen = vec![0usize; blocks];
+    for &index in takes.iter().flat_map(|take| take.iter()) {
+        seen[index] += 1;
+    }
+    for (index, count) in seen.iter().enumerate() {
+        assert_eq!(
+            *count, 1,
+            "block {index} was taken {count} times: every pushed block must reach the owner exactly once"
+        );
+    }
+}
+
+/// Two producers (one pushing two blocks, one pushing one) race an owner that
+/// takes the list twice; a final drain takes the rest.
+#[test]
+fn every_pushed_block_reaches_the_owner_exactly_once_with_its_payload() {
+    support::check("remote_list/producers_and_owner", PREEMPTION_BOUND, || {
+        let world = Arc::new(World::new(3));
+        let producers: Vec<_> = [&[0, 1][..], &[2][..]]
+            .into_iter()
+            .map(|indices| {
+                let world = Arc::clone(&world);
+                let indices = indices.to_vec();
+                thread::spawn(move || {
+                    for index in indices {
+                        assert!(
+                            !world.free_remote(index),
+                            "push reported a park that never happened"
+                        );
+                    }
+                })
+            })
+            .collect();
+        let owner = {
+            let world = Arc::clone(&world);
+            thread::spawn(move || {
+                let mut taken = Vec::new();
+                for _ in 0..2 {
+                    taken.extend(world.take_all("the owner"));
+                    thread::yield_now();
+                }
+                taken
+            })
+        };
+        for producer in producers {
+            producer.join().unwrap();
+        }
+        let by_owner = owner.join().unwrap();
+        let by_drain = world.take_all("the final drain");
+        assert_each_taken_once(3, &[&by_owner, &by_drain]);
+        assert!(
+            world.list.take_all().is_null(),
+            "the list is not empty after the final drain"
+        );
+    });
+}
+
+/// The owner parks (after writing its note) while a producer pushes: exactly
+/// one of "park failed" and "push saw the flag" happens, and the block is
+/// taken once afterwards.
+#[test]
+fn a_park_racing_a_push_is_never_missed_by_both() {
+    support::check("remote_list/park_vs_push", PREEMPTION_BOUND, || {
+        let world = Arc::new(World::new(1));
+        let owner = {
+            let world = Arc::clone(&world);
+            thread::spawn(move || {
+                world.owner_note.with_mut(|note| unsafe { *note = 1 });
+                world.list.try_park()
+            })
+        };
+        let producer = {
+            let world = Arc::clone(&world);
+            thread::spawn(move || {
+                let saw_park = world.free_remote(0);
+                if saw_park {
+                    let note = world.owner_note.with(|note| unsafe { *note });
+                    assert_eq!(
+                        note, 1,
+                        "the push saw the park flag but not the owner's writes before parking"
+                    );
+                }
+                saw_park
+            })
+        };
+        let parked = owner.join().unwrap();
+        let saw_park = producer.join().unwrap();
+        assert!(
+            !parked || saw_park,
+            "the owner parked the list and the push did not see the flag: the block is stranded on a parked page and nobody was told"
+        );
+        assert!(
+            parked || !saw_park,
+            "the park failed yet the push reported the flag: the producer would wake an owner that never parked"
+        );
+        assert_eq!(
+            world.list.is_parked(),
+            parked,
+            "the park flag does not match the result of try_park"
+        );
+        let taken = world.take_all("the final drain");
+        assert_each_taken_once(1, &[&taken]);
+        assert!(!world.list.is_parked(), "take_all must clear the park flag");
+    });
+}
+
+/// The owner's slow path: try to park; if a block is pending take it and try
+/// again. Two producers push one block each. Every block still pending at the
+/// end arrived after the park, so its push must have reported the flag (the
+/// flag stays until the owner takes the list).
+#[test]
+fn a_parked_owner_is_told_of_every_block_that_arrives_after_parking() {
+    support::check("remote_list/park_loop", PREEMPTION_BOUND, || {
+        let world = Arc::new(World::new(2));
+        let producers: Vec<_> = (0..2)
+            .map(|index| {
+                let world = Arc::clone(&world);
+                thread::spawn(move || world.free_remote(index))
+            })
+            .collect();
+        let owner = {
+            let world = Arc::clone(&world);
+            thread::spawn(move || {
+                let mut taken = Vec::new();
+                while !world.list.try_park() {
+                    taken.extend(world.take_all("the parking owner"));
+                    thread::yield_now();
+                }
+                taken
+            })
+        };
+        let told = producers
+            .into_iter()
+            .map(|p| p.join().unwrap())
+            .filter(|&saw| saw)
+            .count();
+        let by_owner = owner.join().unwrap();
+        assert!(
+            world.list.is_parked(),
+            "the owner left its loop but the list is not parked"
+        );
+        let by_drain = world.take_all("the final drain");
+        assert_eq!(
+            told,
+            by_drain.len(),
+            "{} blocks arrived on the parked list but {told} pushes reported the flag: every push onto a parked list must",
+            by_drain.len()
+        );
+        assert_each_taken_once(2, &[&by_owner, &by_drain]);
+    });
+}
