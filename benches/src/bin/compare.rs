@@ -7,7 +7,7 @@
 //! ```
 //!
 //! 1. Builds the sibling `wl_<allocator>` binaries (`cargo build -p
-//!    tinyalloc-bench --bins`, a no-op when they are fresh), because
+//!    tinyalloc-bench --bin wl_...`, a no-op when they are fresh), because
 //!    `cargo run --bin compare` builds only `compare` itself.
 //! 2. Single-thread micro workloads ([`tinyalloc_bench::micro`]): all
 //!    allocators in one child process (a re-run of this binary with
@@ -82,7 +82,7 @@ fn parse_opts(args: &[String]) -> Result<Opts, String> {
         full,
         build: true,
         files: true,
-        out: Path::new(env!("CARGO_MANIFEST_DIR")).join("../papers/figures"),
+        out: workspace_root().join("papers/figures"),
         micro: Micro::ALL.to_vec(),
         workloads: Workload::ALL.to_vec(),
         threads: if full {
@@ -218,7 +218,12 @@ fn build_workload_bins() -> Result<(), String> {
     cmd.arg("build")
         .arg("--manifest-path")
         .arg(&manifest)
-        .args(["-p", "tinyalloc-bench", "--bins"]);
+        .args(["-p", "tinyalloc-bench"]);
+    // Only the wl_* binaries: rebuilding `compare` itself (when a source
+    // changed since the outer build) would replace the running executable.
+    for name in peer_names() {
+        cmd.arg("--bin").arg(format!("wl_{name}"));
+    }
     if !cfg!(debug_assertions) {
         cmd.arg("--release");
     }
@@ -243,6 +248,12 @@ fn build_workload_bins() -> Result<(), String> {
             "building the wl_* binaries failed ({status}); fix the build or pass --no-build"
         ))
     }
+}
+
+/// The workspace root: the parent of this package's directory.
+fn workspace_root() -> PathBuf {
+    let bench = Path::new(env!("CARGO_MANIFEST_DIR"));
+    bench.parent().unwrap_or(bench).to_path_buf()
 }
 
 fn exe_dir() -> Option<PathBuf> {
@@ -394,7 +405,12 @@ fn micro_child(args: &[String]) -> ExitCode {
 }
 
 fn run_micro_child(o: &Opts) -> Result<Vec<MicroResult>, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?;
+    // /proc/self/exe is this very program even if its file was replaced
+    // since it started (current_exe() would then name a deleted file).
+    let exe = match Path::new("/proc/self/exe") {
+        p if p.exists() => p.to_path_buf(),
+        _ => std::env::current_exe().map_err(|e| format!("current_exe: {e}"))?,
+    };
     eprintln!(
         "compare: micro workloads, {} interleaved rounds of ~{} ms per allocator, all allocators in one process",
         o.rounds,
