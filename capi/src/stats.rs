@@ -5,7 +5,8 @@
 //! an `.init_array` constructor, the summary is registered with `atexit`,
 //! formatted by hand into a stack buffer and written with `write(2)` to a
 //! duplicate of the standard error the process started with (programs may
-//! close fd 2 in their own exit handlers, which run before ours).
+//! close fd 2 in their own exit handlers, which run before ours), and only
+//! while that descriptor still refers to the same file.
 //!
 //! Counting costs one relaxed load of a read-mostly flag when the summary is
 //! off. When it is on, each call adds one to a counter in one of [`SHARDS`]
@@ -42,6 +43,8 @@ struct Shard([AtomicU64; CALLS]);
 static ENABLED: AtomicBool = AtomicBool::new(false);
 /// Where the summary goes: a duplicate of the initial standard error.
 static OUTPUT: AtomicI32 = AtomicI32::new(2);
+/// What `OUTPUT` must still refer to (see [`identity_of`]).
+static OUTPUT_IDENTITY: AtomicU64 = AtomicU64::new(0);
 static COUNTS: [Shard; SHARDS] = [const { Shard([const { AtomicU64::new(0) }; CALLS]) }; SHARDS];
 
 /// Count one call of `call` (when the summary is on).
@@ -85,17 +88,36 @@ extern "C" fn init(_argc: c_int, _argv: *const *const c_char, _envp: *const *con
     }
     // Keep a private copy of standard error: programs may close fd 2 in
     // their own exit handlers (GNU coreutils' `close_stdout` does), which run
-    // before ours. Close-on-exec, so it does not leak into other programs.
-    // SAFETY: duplicating a descriptor touches no memory.
-    let fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
-    if fd < 0 {
+    // before ours. Close-on-exec, so it does not leak into other programs;
+    // placed high, out of the way of programs that expect the lowest free
+    // descriptors; remembered by identity, so that a program that closes it
+    // and reuses the number for a file of its own never gets our summary.
+    let Some(identity) = identity_of(2) else {
         return;
+    };
+    // SAFETY: duplicating a descriptor touches no memory.
+    let mut fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 200) };
+    if fd < 0 {
+        // SAFETY: as above (a descriptor limit below 200).
+        fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
     }
-    OUTPUT.store(fd, Ordering::Relaxed);
+    OUTPUT.store(if fd < 0 { 2 } else { fd }, Ordering::Relaxed);
+    OUTPUT_IDENTITY.store(identity, Ordering::Relaxed);
     ENABLED.store(true, Ordering::Relaxed);
     // SAFETY: `summary` is an `extern "C" fn()` that lives as long as the
     // process (or this library, whose unload runs it).
     unsafe { libc::atexit(summary) };
+}
+
+/// The device and inode behind `fd`, folded into one word (0 if closed).
+fn identity_of(fd: c_int) -> Option<u64> {
+    // SAFETY: `stat` is plain data, valid zeroed; `fstat` only writes it.
+    let mut stat: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: a valid out-pointer.
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 {
+        return None;
+    }
+    Some((stat.st_dev as u64).rotate_left(32) ^ stat.st_ino as u64)
 }
 
 /// Whether a `getenv` result switches the summary on: set, and neither
@@ -185,12 +207,21 @@ extern "C" fn summary() {
     line.push(b" heaps ");
     line.number(stats.live_heaps as u64);
     line.push(b"\n");
+    // Our duplicate if it is still the initial standard error, else fd 2 if
+    // that still is; otherwise the summary has nowhere safe to go.
+    let expected = OUTPUT_IDENTITY.load(Ordering::Relaxed);
+    let Some(fd) = [OUTPUT.load(Ordering::Relaxed), 2]
+        .into_iter()
+        .find(|&fd| identity_of(fd) == Some(expected))
+    else {
+        return;
+    };
     let mut written = 0;
     while written < line.len {
         // SAFETY: the range lies inside `line.bytes`.
         let done = unsafe {
             libc::write(
-                OUTPUT.load(Ordering::Relaxed),
+                fd,
                 line.bytes[written..].as_ptr().cast(),
                 line.len - written,
             )
