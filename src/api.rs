@@ -46,8 +46,9 @@ pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
 #[inline(always)]
 fn class_for(size: usize, align: usize) -> Option<usize> {
     if align <= MAX_CLASS_ALIGN && size <= MAX_CLASS_SIZE {
-        // No overflow: both terms are at most 128 KiB here.
-        let rounded = (size + align - 1) & !(align - 1);
+        // No overflow: both terms are at most 128 KiB here. A zero size still
+        // needs an aligned block, so it counts as one byte.
+        let rounded = (size.max(1) + align - 1) & !(align - 1);
         if rounded <= MAX_CLASS_SIZE {
             return Some(class_of(rounded));
         }
@@ -237,6 +238,8 @@ pub unsafe fn usable_size(ptr: *mut u8) -> usize {
 
 /// Resize `ptr` (allocated with `align`) to `new_size`, in place when the block
 /// allows, else by moving. Null (with `ptr` still valid) when out of memory.
+/// `align` is only used to allocate the moved block (the C ABI, which cannot
+/// know a block's alignment, relies on this).
 ///
 /// # Safety
 /// `ptr` is a live block allocated with alignment `align`; `old_size` is at

@@ -85,13 +85,19 @@ pub unsafe fn free(header: *mut SegmentHeader) {
     unsafe { segment::release_region(header) }
 }
 
-/// Bytes usable in the block of `header`.
+/// Bytes usable in the block of `header`: up to the end of its region. The
+/// caller may now write all of them, so the region counts as dirty to its
+/// end (a later `alloc_zeroed` that recycles it must clear them).
 ///
 /// # Safety
-/// `header` heads a live large region.
+/// `header` heads a live large region owned by the caller's block.
 pub unsafe fn usable_size(header: *mut SegmentHeader) -> usize {
-    // SAFETY: the header is live.
-    unsafe { (*header).origin.size() - (*header).large_offset }
+    // SAFETY: the header is live and the block is the caller's.
+    unsafe {
+        let end = (*header).origin.size();
+        (*header).dirty_bytes = end;
+        end - (*header).large_offset
+    }
 }
 
 /// Resize the block of `header` to `new_size` without moving it, if its region

@@ -106,3 +106,26 @@ fn large_realloc_grows_and_shrinks_in_place_when_it_can() {
         TinyAlloc.dealloc(s, Layout::from_size_align(40 << 20, 8).unwrap());
     }
 }
+
+#[test]
+fn a_recycled_region_written_to_its_usable_end_comes_back_zeroed() {
+    let layout = Layout::from_size_align(1 << 20, 8).unwrap();
+    // SAFETY (test): the block is written only within its usable size, freed
+    // once; the zeroed block is read within its size.
+    unsafe {
+        let p = TinyAlloc.alloc(layout);
+        let usable = tinyalloc::usable_size(p);
+        assert!(usable >= layout.size());
+        p.write_bytes(0x5A, usable);
+        TinyAlloc.dealloc(p, layout);
+        let big = Layout::from_size_align(usable, 8).unwrap();
+        let q = TinyAlloc.alloc_zeroed(big);
+        let bytes = std::slice::from_raw_parts(q, usable);
+        assert!(
+            bytes.iter().all(|&b| b == 0),
+            "recycled block has {} non-zero bytes",
+            bytes.iter().filter(|&&b| b != 0).count()
+        );
+        TinyAlloc.dealloc(q, big);
+    }
+}
