@@ -101,14 +101,26 @@ pub struct Heap {
     full: PageQueue,
     /// Owned segments by kind (small, medium), linked through `heap_prev/next`.
     segments: [*mut SegmentHeader; 2],
-    /// Set by a remote free onto a parked page of this heap.
-    pub full_has_remote: AtomicBool,
     /// Link word for the heap pool (see `thread`).
     pub pool_link: AtomicUsize,
     /// Slow paths taken, to read the clock on a fraction of them.
     slow_paths: u32,
     /// When this heap next purges its free pages.
     next_page_purge: u64,
+    /// Set by a remote free onto a parked page of this heap. Written by other
+    /// threads: on a cache line of its own, away from owner-only fields.
+    pub full_has_remote: RemoteHint,
+}
+
+/// A flag on its own cache line.
+#[repr(C, align(64))]
+pub struct RemoteHint(AtomicBool);
+
+impl core::ops::Deref for RemoteHint {
+    type Target = AtomicBool;
+    fn deref(&self) -> &AtomicBool {
+        &self.0
+    }
 }
 
 impl Heap {
@@ -119,10 +131,10 @@ impl Heap {
             queues: [PageQueue::EMPTY; CLASS_COUNT],
             full: PageQueue::EMPTY,
             segments: [ptr::null_mut(); 2],
-            full_has_remote: AtomicBool::new(false),
             pool_link: AtomicUsize::new(0),
             slow_paths: 0,
             next_page_purge: 0,
+            full_has_remote: RemoteHint(AtomicBool::new(false)),
         }
     }
 }
