@@ -66,8 +66,15 @@ fn a_child_forked_while_threads_allocate_allocates_normally() {
         let mut status = 0;
         // SAFETY (test): waiting for our own child.
         assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-        assert!(libc::WIFEXITED(status), "child {round} died: status {status:#x}");
-        assert_eq!(libc::WEXITSTATUS(status), 0, "child {round} found corrupted blocks");
+        assert!(
+            libc::WIFEXITED(status),
+            "child {round} died: status {status:#x}"
+        );
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "child {round} found corrupted blocks"
+        );
     }
     stop.store(true, Ordering::Relaxed);
     let ops: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
