@@ -44,8 +44,14 @@ impl RemoteFreeList {
     pub unsafe fn push(&self, block: *mut u8) -> bool {
         let mut current = self.head.load(Ordering::Relaxed);
         loop {
+            // The link is stored as a pointer, not an integer: chain walkers
+            // read it back as a pointer and dereference it, and a pointer read
+            // from integer bytes has no provenance (undefined behaviour, which
+            // Miri reports). The cast takes the exposed provenance of the block
+            // that `block as usize` below published.
+            let next = (current & !FULL) as *mut u8;
             // SAFETY: the caller owns `block` until the CAS below publishes it.
-            unsafe { block.cast::<usize>().write(current & !FULL) };
+            unsafe { block.cast::<*mut u8>().write(next) };
             // Release pairs with the Acquire in `take_all`: our writes to the
             // block (its contents and its link) happen-before the owner's reads.
             // Acquire pairs with the Release in `try_park`: when we see FULL we
