@@ -180,7 +180,9 @@ mod tests {
     #[test]
     fn concurrent_push_pop_hands_out_each_node_once() {
         use std::sync::atomic::AtomicBool;
-        const PER_THREAD: usize = 2000;
+        // Small under Miri, which interprets every step.
+        const PER_THREAD: usize = if cfg!(miri) { 8 } else { 2000 };
+        const ROUNDS: usize = if cfg!(miri) { 100 } else { 20_000 };
         let nodes: Vec<Node> = (0..4 * PER_THREAD)
             .map(|value| Node {
                 link: AtomicUsize::new(0),
@@ -196,7 +198,7 @@ mod tests {
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
-                    for _ in 0..20_000 {
+                    for _ in 0..ROUNDS {
                         if let Some(node) = stack.pop() {
                             // SAFETY: nodes outlive the stack.
                             let value = unsafe { node.as_ref() }.value;
