@@ -239,8 +239,8 @@ fn a_park_racing_a_push_is_never_missed_by_both() {
 
 /// The owner's slow path: try to park; if a block is pending take it and try
 /// again. Two producers push one block each. Every block still pending at the
-/// end arrived after the park, so its push must have reported the flag (the
-/// flag stays until the owner takes the list).
+/// end arrived after the park; the first of them must have reported the flag
+/// (so the owner is told once per park), and no other push may report it.
 #[test]
 fn a_parked_owner_is_told_of_every_block_that_arrives_after_parking() {
     support::check("remote_list/park_loop", PREEMPTION_BOUND, || {
@@ -275,8 +275,8 @@ fn a_parked_owner_is_told_of_every_block_that_arrives_after_parking() {
         let by_drain = world.take_all("the final drain");
         assert_eq!(
             told,
-            by_drain.len(),
-            "{} blocks arrived on the parked list but {told} pushes reported the flag: every push onto a parked list must",
+            by_drain.len().min(1),
+            "{} blocks arrived on the parked list but {told} pushes reported the flag: exactly the first push onto a parked list must",
             by_drain.len()
         );
         assert_each_taken_once(2, &[&by_owner, &by_drain]);

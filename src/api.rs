@@ -208,9 +208,9 @@ unsafe fn free_remote(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8
     // SAFETY: the block is live and ours to give up; page metadata is live.
     unsafe {
         if (*page).remote.push(ptr) {
-            // The owner parked this page: tell it. The push's Acquire saw the
-            // park's Release, so this load sees the owner that parked (or a
-            // later one). Heap memory is never unmapped, so a stale owner is
+            // The owner parked this page and ours is the first block since:
+            // tell it. The push's Acquire saw the park's Release, so this load
+            // sees the owner that parked (or a later one). Heap memory is never unmapped, so a stale owner is
             // harmless: it only scans its parked pages for nothing.
             let owner = (*segment).owner.load(Ordering::Acquire) as *mut heap::Heap;
             if !owner.is_null() {

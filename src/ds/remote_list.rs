@@ -6,9 +6,9 @@
 //!
 //! The word also carries one flag bit, [`FULL`] (blocks are 8-aligned, so bit 0
 //! is spare): the owner sets it, by CAS from the empty list, when it parks a
-//! page that has no free block. A pusher that finds the flag learns from its
-//! own CAS that the owner is not looking at this page and must be told; the
-//! flag stays until the owner takes the list. Because flag and list share one
+//! page that has no free block. The pusher whose CAS finds the flag alone (a
+//! parked, empty list) learns that the owner is not looking at this page and
+//! must be told; the flag stays until the owner takes the list. Because flag and list share one
 //! word, "the owner parked the page" and "a block arrived" cannot pass each
 //! other unseen.
 //!
@@ -35,7 +35,10 @@ impl RemoteFreeList {
         }
     }
 
-    /// Push `block`. Returns true if the owner had parked the list (flag set).
+    /// Push `block`. Returns true if this is the first block pushed onto a
+    /// parked list: the owner is not looking and must be told. Later pushes
+    /// onto the same parked list return false (the first one told it), so a
+    /// burst of remote frees notifies once.
     ///
     /// # Safety
     /// `block` must be valid for writes of one `usize`, 8-aligned, and owned by
@@ -62,7 +65,7 @@ impl RemoteFreeList {
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return current & FULL != 0,
+                Ok(_) => return current == FULL,
                 Err(now) => current = now,
             }
         }
@@ -159,12 +162,25 @@ mod tests {
         let list = RemoteFreeList::new();
         assert!(list.try_park());
         assert!(list.is_parked());
-        // SAFETY: the block is ours.
-        let saw_park = unsafe { list.push(block.as_mut_ptr().cast()) };
-        assert!(saw_park, "push must see the park");
+        let mut second = [0usize; 2];
+        // SAFETY: the blocks are ours.
+        let (first_told, second_told) = unsafe {
+            (
+                list.push(block.as_mut_ptr().cast()),
+                list.push(second.as_mut_ptr().cast()),
+            )
+        };
+        assert!(
+            first_told,
+            "the first push onto a parked list must report it"
+        );
+        assert!(
+            !second_told,
+            "only the first push onto a parked list reports it"
+        );
         assert!(list.is_parked() && list.has_blocks());
         assert!(!list.try_park(), "cannot park over pending blocks");
-        assert_eq!(list.take_all(), block.as_mut_ptr().cast());
+        assert_eq!(list.take_all(), second.as_mut_ptr().cast());
         assert!(!list.is_parked(), "take_all clears the flag");
     }
 }
