@@ -27,7 +27,7 @@ step "differential fuzzing, short (bash scripts/fuzz.sh 30)"
 bash scripts/fuzz.sh 30
 
 step "loom models (cargo test --features loom)"
-cargo test --release -p tinyalloc --features loom
+cargo test --profile loom -p tinyalloc --features loom --test 'loom_*' -- --nocapture
 
 if [ "${TINYALLOC_SKIP_NIGHTLY:-0}" = 1 ]; then
     echo "nightly checks skipped (TINYALLOC_SKIP_NIGHTLY=1)"
