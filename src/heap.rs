@@ -107,6 +107,9 @@ pub struct Heap {
     slow_paths: u32,
     /// When this heap next purges its free pages.
     next_page_purge: u64,
+    /// One freed large region of one segment, kept for this thread's next
+    /// large allocation (released by `collect` and at thread exit).
+    large_region: *mut SegmentHeader,
     /// Set by a remote free onto a parked page of this heap. Written by other
     /// threads: on a cache line of its own, away from owner-only fields.
     pub full_has_remote: RemoteHint,
@@ -134,6 +137,7 @@ impl Heap {
             pool_link: AtomicUsize::new(0),
             slow_paths: 0,
             next_page_purge: 0,
+            large_region: ptr::null_mut(),
             full_has_remote: RemoteHint(AtomicBool::new(false)),
         }
     }
@@ -295,6 +299,58 @@ unsafe fn purge_pages(heap: *mut Heap, cutoff: u64) {
                 segment::purge_free_pages(segment, cutoff);
                 segment = (*segment).heap_next;
             }
+        }
+    }
+}
+
+/// Keep a freed large region for this thread's next large allocation, if it
+/// spans one segment and the heap holds none. Returns false (the caller
+/// releases it) otherwise.
+///
+/// # Safety
+/// `heap` is the calling thread's heap; `header` heads a large region the
+/// caller gives up.
+pub unsafe fn keep_large_region(heap: *mut Heap, header: *mut SegmentHeader) -> bool {
+    // SAFETY: the caller owns `heap` and the region.
+    unsafe {
+        let one_slot = matches!((*header).origin, segment::Origin::Arena(run) if run.count == 1);
+        if thread::is_sentinel(heap) || !(*heap).large_region.is_null() || !one_slot {
+            return false;
+        }
+        segment::mark_released(header);
+        (*heap).large_region = header;
+        true
+    }
+}
+
+/// The heap's kept large region, if it spans at least `slots` segments.
+///
+/// # Safety
+/// `heap` is the calling thread's heap.
+pub unsafe fn take_large_region(heap: *mut Heap, slots: usize) -> Option<segment::Region> {
+    // SAFETY: the caller owns `heap`; the kept region is the heap's alone.
+    unsafe {
+        let header = (*heap).large_region;
+        if header.is_null() || slots != 1 {
+            return None;
+        }
+        (*heap).large_region = ptr::null_mut();
+        Some(segment::Region {
+            base: header.cast(),
+            origin: (*header).origin,
+            dirty_bytes: (*header).dirty_bytes,
+        })
+    }
+}
+
+/// Release the kept large region, if any.
+unsafe fn release_large_region(heap: *mut Heap) {
+    // SAFETY: the caller owns `heap` and so its kept region.
+    unsafe {
+        let header = (*heap).large_region;
+        if !header.is_null() {
+            (*heap).large_region = ptr::null_mut();
+            segment::release_region(header);
         }
     }
 }
@@ -484,6 +540,7 @@ unsafe fn adopt(heap: *mut Heap, segment: *mut SegmentHeader) {
 pub unsafe fn abandon_all(heap: *mut Heap) {
     // SAFETY: the caller owns the heap and all its segments.
     unsafe {
+        release_large_region(heap);
         for kind in 0..2 {
             let mut segment = (*heap).segments[kind];
             while !segment.is_null() {
@@ -508,6 +565,7 @@ unsafe fn reset(heap: *mut Heap) {
         (*heap).full_has_remote.store(false, Ordering::Relaxed);
         (*heap).slow_paths = 0;
         (*heap).next_page_purge = 0;
+        (*heap).large_region = ptr::null_mut();
     }
 }
 
@@ -579,5 +637,6 @@ pub unsafe fn collect(heap: *mut Heap, adopt_abandoned: bool) {
             }
         }
         purge_pages(heap, u64::MAX);
+        release_large_region(heap);
     }
 }

@@ -14,10 +14,16 @@
 //!
 //! Zeroing: a region fresh from an arena or the kernel reads as zero; a
 //! recycled one is zeroed only up to its `dirty_bytes`.
+//!
+//! Each heap keeps the last one-segment region its thread freed (see
+//! `heap::keep_large_region`), so a thread that allocates and frees a large
+//! block in a loop touches no shared cache line at all.
 
 use crate::arena::{ARENAS, SEGMENT_SHIFT, SEGMENT_SIZE};
+use crate::heap;
 use crate::os;
 use crate::segment::{self, Origin, Region, SegmentHeader, KIND_LARGE, LARGE_HEADER_SIZE};
+use crate::thread;
 use core::ptr;
 
 /// Slots needed for a block of `size` at `offset`.
@@ -48,7 +54,9 @@ pub unsafe fn allocate(size: usize, align: usize, zero: bool) -> *mut u8 {
         let Some(slots) = slots_for(offset, size) else {
             return ptr::null_mut();
         };
-        let Some(region) = segment::acquire_region(slots) else {
+        // SAFETY: the current heap is this thread's.
+        let cached = unsafe { heap::take_large_region(thread::current_heap(), slots) };
+        let Some(region) = cached.or_else(|| segment::acquire_region(slots)) else {
             return ptr::null_mut();
         };
         (region, offset)
@@ -81,8 +89,13 @@ unsafe fn init(region: &Region, size: usize, offset: usize, zero: bool) -> *mut 
 /// # Safety
 /// `header` heads a live large region; its block is not used afterwards.
 pub unsafe fn free(header: *mut SegmentHeader) {
-    // SAFETY: forwarded; the region is ours to give up.
-    unsafe { segment::release_region(header) }
+    // SAFETY: forwarded; the region is ours to give up, to this thread's heap
+    // (one region, no atomics) or to the shared cache.
+    unsafe {
+        if !heap::keep_large_region(thread::current_heap(), header) {
+            segment::release_region(header)
+        }
+    }
 }
 
 /// Bytes usable in the block of `header`: up to the end of its region. The

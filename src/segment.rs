@@ -249,6 +249,16 @@ pub fn acquire_direct_aligned(size: usize, align: usize, offset: usize) -> Optio
     })
 }
 
+/// Tag a region as given back, so a free into it is caught as a double free,
+/// while its holder keeps it for reuse.
+///
+/// # Safety
+/// The caller owns the region.
+pub unsafe fn mark_released(header: *mut SegmentHeader) {
+    // SAFETY: the caller owns the header.
+    unsafe { (*header).tag = tag_for(header, KIND_RELEASED) };
+}
+
 /// Give a region back: to the cache if it fits, else purged to its arena or
 /// unmapped.
 ///
