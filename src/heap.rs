@@ -165,6 +165,18 @@ pub unsafe fn alloc(heap: *mut Heap, class: usize) -> *mut u8 {
         if block.is_null() {
             return alloc_slow(heap, class);
         }
+        pop_block(page, block)
+    }
+}
+
+/// Unlink `block`, the head of `page`'s free list, and hand it out.
+///
+/// # Safety
+/// The caller owns `page`; `block` is its non-null `free` head.
+#[inline(always)]
+unsafe fn pop_block(page: *mut Page, block: *mut u8) -> *mut u8 {
+    // SAFETY: a free block's first word is its link; the page is ours.
+    unsafe {
         let next = next_block(block);
         checks::check_link(page, block, next);
         (*page).free = next;
@@ -265,13 +277,7 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
         if page.is_null() {
             return ptr::null_mut();
         }
-        let block = (*page).free;
-        let next = next_block(block);
-        checks::check_link(page, block, next);
-        (*page).free = next;
-        (*page).used += 1;
-        checks::on_alloc(page, block);
-        block
+        pop_block(page, (*page).free)
     }
 }
 

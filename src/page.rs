@@ -186,6 +186,19 @@ pub unsafe fn collect(page: *mut Page) -> bool {
             (*page).local_free = ptr::null_mut();
             (*page).free_is_zero = false;
         }
+        merge_remote(page);
+        !(*page).free.is_null()
+    }
+}
+
+/// Take the remote list and put its blocks in front of `free`, counting them
+/// back out of `used`.
+///
+/// # Safety
+/// The caller owns `page`.
+unsafe fn merge_remote(page: *mut Page) {
+    // SAFETY: the caller owns the page; a taken chain belongs to the owner.
+    unsafe {
         let chain = (*page).remote.take_all();
         if !chain.is_null() {
             let (tail, len) = chain_tail_and_len(chain);
@@ -194,7 +207,6 @@ pub unsafe fn collect(page: *mut Page) -> bool {
             (*page).used -= len as u32;
             (*page).free_is_zero = false;
         }
-        !(*page).free.is_null()
     }
 }
 
@@ -214,14 +226,7 @@ pub unsafe fn collect_all(page: *mut Page) {
             (*page).local_free = ptr::null_mut();
             (*page).free_is_zero = false;
         }
-        let chain = (*page).remote.take_all();
-        if !chain.is_null() {
-            let (tail, len) = chain_tail_and_len(chain);
-            set_next_block(tail, (*page).free);
-            (*page).free = chain;
-            (*page).used -= len as u32;
-            (*page).free_is_zero = false;
-        }
+        merge_remote(page);
     }
 }
 

@@ -179,7 +179,7 @@ mod tests {
 
     #[test]
     fn concurrent_push_pop_hands_out_each_node_once() {
-        use std::sync::atomic::AtomicBool;
+        use crate::sync::AtomicBool;
         // Small under Miri, which interprets every step.
         const PER_THREAD: usize = if cfg!(miri) { 8 } else { 2000 };
         const ROUNDS: usize = if cfg!(miri) { 100 } else { 20_000 };
@@ -203,10 +203,10 @@ mod tests {
                             // SAFETY: nodes outlive the stack.
                             let value = unsafe { node.as_ref() }.value;
                             assert!(
-                                !held[value].swap(true, std::sync::atomic::Ordering::SeqCst),
+                                !held[value].swap(true, Ordering::SeqCst),
                                 "node {value} popped twice"
                             );
-                            held[value].store(false, std::sync::atomic::Ordering::SeqCst);
+                            held[value].store(false, Ordering::SeqCst);
                             // SAFETY: we hold the node exclusively; push it back.
                             unsafe { stack.push(node) };
                         }
