@@ -22,6 +22,10 @@ use core::ptr;
 
 /// Alignments up to this are served by size classes (the small page size).
 pub const MAX_CLASS_ALIGN: usize = 1 << segment::SMALL_PAGE_SHIFT;
+/// A block grown by `realloc` past this size becomes a large block (and a
+/// large block stays large down to it), so repeated growth happens in place.
+const REALLOC_LARGE_FROM: usize = 64 * 1024;
+
 /// Alignment every block has, whatever was asked.
 pub const MIN_ALIGN: usize = 8;
 
@@ -248,18 +252,25 @@ pub unsafe fn reallocate(ptr: *mut u8, old_size: usize, align: usize, new_size: 
     let segment = header_of(ptr);
     // SAFETY: the block is live and ours.
     unsafe {
-        if live_kind(segment, ptr) == KIND_LARGE as usize {
-            if new_size > MAX_CLASS_SIZE && large::resize_in_place(segment, new_size) {
+        let moved = if live_kind(segment, ptr) == KIND_LARGE as usize {
+            if new_size > REALLOC_LARGE_FROM && large::resize_in_place(segment, new_size) {
                 return ptr;
             }
+            allocate(new_size, align)
         } else {
             let block_size = (*segment::page_of(segment, ptr)).block_size;
             // Keep the block if it fits and would not waste more than half.
             if new_size <= block_size && new_size >= block_size / 2 {
                 return ptr;
             }
-        }
-        let moved = allocate(new_size, align);
+            if new_size > block_size && new_size > REALLOC_LARGE_FROM {
+                // A block that keeps growing: make it large now, so that the
+                // next doublings grow in place instead of copying.
+                large::allocate(new_size, align, false)
+            } else {
+                allocate(new_size, align)
+            }
+        };
         if !moved.is_null() {
             ptr::copy_nonoverlapping(ptr, moved, old_size.min(new_size));
             deallocate(ptr);
