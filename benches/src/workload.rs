@@ -50,15 +50,21 @@ pub enum Workload {
     /// node with `defer_destroy`, so frees happen in epoch GC, on whichever
     /// thread collects.
     Epoch,
+    /// False-sharing check: each thread allocates 8 small (8..64 B) objects
+    /// at the same time as the others, then increments them in a tight loop.
+    /// If the allocator put objects of different threads on one cache line,
+    /// the line ping-pongs between cores and throughput collapses.
+    FalseShare,
 }
 
 impl Workload {
-    pub const ALL: [Workload; 5] = [
+    pub const ALL: [Workload; 6] = [
         Workload::Churn,
         Workload::ProdCons,
         Workload::Larson,
         Workload::Ini,
         Workload::Epoch,
+        Workload::FalseShare,
     ];
 
     pub fn name(self) -> &'static str {
@@ -68,6 +74,7 @@ impl Workload {
             Workload::Larson => "larson",
             Workload::Ini => "ini",
             Workload::Epoch => "epoch",
+            Workload::FalseShare => "falseshare",
         }
     }
 
@@ -83,6 +90,7 @@ impl Workload {
             Workload::Larson => "alloc + swap into shared slot + free old",
             Workload::Ini => "one parse of an ~8 KiB INI document",
             Workload::Epoch => "read (pinned) or update (defer_destroy) of a shared slot",
+            Workload::FalseShare => "increment of a thread's own small object",
         }
     }
 
@@ -128,6 +136,7 @@ pub fn run_workload(w: Workload, threads: usize, warmup: Duration, measure: Dura
         Workload::Larson => larson(threads, warmup, measure),
         Workload::Ini => ini_parse(threads, warmup, measure),
         Workload::Epoch => epoch_table(threads, warmup, measure),
+        Workload::FalseShare => false_share(threads, warmup, measure),
     };
     Outcome {
         ops,
@@ -280,6 +289,31 @@ impl Block {
 }
 
 const PUBLISH_EVERY: u64 = 64;
+
+fn false_share(threads: usize, warmup: Duration, measure: Duration) -> (u64, f64) {
+    const OBJECTS: usize = 8;
+    const ROUNDS: u64 = 1024;
+    drive(threads, warmup, measure, |ctx| {
+        // Allocated right after the start barrier, while the other threads
+        // allocate theirs: the allocator decides who shares a line.
+        let objects: Vec<Block> = (0..OBJECTS)
+            .map(|_| Block::new(ctx.rng.size_log(8, 64)))
+            .collect();
+        let mut ops = 0u64;
+        while !ctx.stopped() {
+            for _ in 0..ROUNDS {
+                for object in &objects {
+                    let word = object.ptr.as_ptr().cast::<u64>();
+                    // SAFETY: each block is at least 8 bytes, 8-aligned, ours.
+                    unsafe { word.write_volatile(word.read_volatile().wrapping_add(1)) };
+                }
+            }
+            ops += ROUNDS * OBJECTS as u64;
+            ctx.publish(ops);
+        }
+        objects.into_iter().for_each(Block::free);
+    })
+}
 
 fn churn(threads: usize, warmup: Duration, measure: Duration) -> (u64, f64) {
     const WINDOW: usize = 1024;
