@@ -129,24 +129,7 @@ pub unsafe fn resize_in_place(header: *mut SegmentHeader, new_size: usize) -> bo
         let origin = (*header).origin;
         let have = origin.size() >> SEGMENT_SHIFT;
         match origin {
-            Origin::Arena(run) if needed < have => {
-                // Purge the tail before giving it back (free slots read zero).
-                let keep = needed << SEGMENT_SHIFT;
-                let dirty = (*header).dirty_bytes;
-                if dirty > keep {
-                    let tail = (*header)
-                        .origin
-                        .size()
-                        .min(dirty.next_multiple_of(os::PAGE_SIZE))
-                        - keep;
-                    let base = header.cast::<u8>().add(keep);
-                    if !os::purge(base, tail) {
-                        ptr::write_bytes(base, 0, tail);
-                    }
-                    (*header).dirty_bytes = keep;
-                }
-                (*header).origin = Origin::Arena(ARENAS.shrink(run, needed));
-            }
+            Origin::Arena(_) if needed < have => segment::shrink_region(header, needed),
             Origin::Arena(run) if needed > have => match ARENAS.try_grow(run, needed) {
                 Some(grown) => (*header).origin = Origin::Arena(grown),
                 None => return false,

@@ -425,6 +425,10 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
     // SAFETY: the region is exclusively ours.
     unsafe {
         let header = init_header(&region, kind, owner);
+        // The cache may hand out a bigger region than asked for: give the
+        // extra slots back (purged), so the header's one-segment dirty extent
+        // below is the truth for the whole region.
+        shrink_region(header, 1);
         (*header).page_shift = shift;
         (*header).page_count = count;
         // The whole segment may be written from now on.
@@ -441,6 +445,39 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
         // A recycled segment's pages are dirty: count them for purging.
         (*header).dirty_free_pages = if zeroed { 0 } else { count - 1 };
         Some(header)
+    }
+}
+
+/// Shrink an arena region to its first `slots` slots: purge the dirty part of
+/// the tail, then return the tail's slots to the arena (free slots read as
+/// zero). Direct mappings and regions of at most `slots` slots are left as
+/// they are.
+///
+/// # Safety
+/// The caller owns the region at `header`, whose `origin` and `dirty_bytes`
+/// are accurate, and uses nothing past its first `slots` slots any more.
+pub unsafe fn shrink_region(header: *mut SegmentHeader, slots: usize) {
+    // SAFETY: the caller owns the region and gives up its tail.
+    unsafe {
+        let Origin::Arena(run) = (*header).origin else {
+            return;
+        };
+        if run.count as usize <= slots {
+            return;
+        }
+        let keep = slots << SEGMENT_SHIFT;
+        let dirty_end = (*header)
+            .dirty_bytes
+            .next_multiple_of(os::PAGE_SIZE)
+            .min((*header).origin.size());
+        if dirty_end > keep {
+            let tail = header.cast::<u8>().add(keep);
+            if !os::purge(tail, dirty_end - keep) {
+                ptr::write_bytes(tail, 0, dirty_end - keep);
+            }
+            (*header).dirty_bytes = keep;
+        }
+        (*header).origin = Origin::Arena(ARENAS.shrink(run, slots));
     }
 }
 
