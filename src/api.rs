@@ -253,8 +253,9 @@ pub unsafe fn reallocate(ptr: *mut u8, old_size: usize, align: usize, new_size: 
     // SAFETY: the block is live and ours.
     unsafe {
         let moved = if live_kind(segment, ptr) == KIND_LARGE as usize {
-            if new_size > REALLOC_LARGE_FROM && large::resize_in_place(segment, new_size) {
-                return ptr;
+            if new_size > REALLOC_LARGE_FROM {
+                // In place, by remapping pages, or by copying: large handles it.
+                return large::reallocate(segment, old_size, new_size, align);
             }
             allocate(new_size, align)
         } else {

@@ -7,6 +7,9 @@
 //! - [`purge`] drops the pages' contents (`MADV_DONTNEED`): the range stays
 //!   mapped and reads back as zero, so a purged range is as good as fresh.
 //! - [`release`] unmaps a range that [`reserve`] returned, whole.
+//! - [`move_pages`] moves a range's pages to another range (`mremap` with
+//!   `MREMAP_FIXED`, so the destination keeps our alignment): no byte is
+//!   copied, and the source reads as zero afterwards.
 //! - No function here allocates through the global allocator.
 //!
 //! Under Miri and loom the kernel is replaced by a mock over `std::alloc::System`
@@ -21,6 +24,7 @@ pub const PAGE_SIZE: usize = 4096;
 static MAP_CALLS: StatCounter = StatCounter::new(0);
 static UNMAP_CALLS: StatCounter = StatCounter::new(0);
 static PURGE_CALLS: StatCounter = StatCounter::new(0);
+static MOVE_CALLS: StatCounter = StatCounter::new(0);
 static MAPPED_BYTES: StatCounter = StatCounter::new(0);
 static INJECTED_FAILURES: StatCounter = StatCounter::new(0);
 
@@ -33,6 +37,8 @@ pub struct OsCounters {
     pub unmap_calls: usize,
     /// `madvise` calls.
     pub purge_calls: usize,
+    /// `mremap` calls.
+    pub move_calls: usize,
     /// Bytes currently mapped by tinyalloc.
     pub mapped_bytes: usize,
 }
@@ -43,6 +49,7 @@ pub fn counters() -> OsCounters {
         map_calls: MAP_CALLS.load(StatOrdering::Relaxed),
         unmap_calls: UNMAP_CALLS.load(StatOrdering::Relaxed),
         purge_calls: PURGE_CALLS.load(StatOrdering::Relaxed),
+        move_calls: MOVE_CALLS.load(StatOrdering::Relaxed),
         mapped_bytes: MAPPED_BYTES.load(StatOrdering::Relaxed),
     }
 }
@@ -108,6 +115,53 @@ pub unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
     unsafe { backend::purge(ptr, size) }
 }
 
+/// What became of the source range of a [`move_pages`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MoveOutcome {
+    /// Nothing moved; both ranges are as they were.
+    NotMoved,
+    /// Moved; the source is mapped again with fresh zero pages.
+    Moved,
+    /// Moved, but the kernel refused to map the source again: it is a hole
+    /// now and must never be touched (its address range is lost).
+    MovedSourceLost,
+}
+
+/// What [`move_pages`] does with the source range once its pages are gone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterMove {
+    /// Map it again with fresh zero pages: it stays part of its reservation.
+    Refill,
+    /// Leave it unmapped: it was exactly one reservation, which ends here
+    /// (as if [`release`]d).
+    Release {
+        /// The alignment the reservation was made with.
+        align: usize,
+    },
+}
+
+/// Move the pages of `[from, from + size)` onto `[to, to + size)`, replacing
+/// what `to` held, without copying; `after` says what becomes of the source.
+///
+/// # Safety
+/// Both ranges are page aligned, disjoint, each inside one reservation the
+/// caller owns, and nobody else reads or writes either of them meanwhile.
+pub unsafe fn move_pages(from: *mut u8, to: *mut u8, size: usize, after: AfterMove) -> MoveOutcome {
+    debug_assert!(from as usize % PAGE_SIZE == 0 && to as usize % PAGE_SIZE == 0);
+    debug_assert!(size % PAGE_SIZE == 0);
+    debug_assert!(from as usize + size <= to as usize || to as usize + size <= from as usize);
+    if size == 0 {
+        return MoveOutcome::Moved;
+    }
+    MOVE_CALLS.fetch_add(1, StatOrdering::Relaxed);
+    // SAFETY: forwarded from the caller's contract.
+    let outcome = unsafe { backend::move_pages(from, to, size, after) };
+    if outcome != MoveOutcome::NotMoved && after != AfterMove::Refill {
+        MAPPED_BYTES.fetch_sub(size, StatOrdering::Relaxed);
+    }
+    outcome
+}
+
 /// Milliseconds on a monotonic clock, cheap enough for slow paths.
 pub fn now_millis() -> u64 {
     backend::now_millis()
@@ -115,7 +169,9 @@ pub fn now_millis() -> u64 {
 
 #[cfg(not(any(miri, feature = "loom")))]
 mod backend {
-    use super::{StatOrdering, MAP_CALLS, PAGE_SIZE, PURGE_CALLS, UNMAP_CALLS};
+    use super::{
+        AfterMove, MoveOutcome, StatOrdering, MAP_CALLS, PAGE_SIZE, PURGE_CALLS, UNMAP_CALLS,
+    };
 
     fn map(size: usize) -> Option<*mut u8> {
         MAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
@@ -177,6 +233,49 @@ mod backend {
         unsafe { libc::madvise(ptr.cast(), size, libc::MADV_DONTNEED) == 0 }
     }
 
+    pub(super) unsafe fn move_pages(
+        from: *mut u8,
+        to: *mut u8,
+        size: usize,
+        after: AfterMove,
+    ) -> MoveOutcome {
+        // SAFETY: the caller owns both ranges; MREMAP_FIXED replaces the
+        // destination's mapping, which holds nothing anyone reads.
+        let moved = unsafe {
+            libc::mremap(
+                from.cast(),
+                size,
+                size,
+                libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+                to.cast::<libc::c_void>(),
+            )
+        };
+        if moved == libc::MAP_FAILED {
+            return MoveOutcome::NotMoved;
+        }
+        if after != AfterMove::Refill {
+            return MoveOutcome::Moved;
+        }
+        MAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        // SAFETY: the source range is ours and unmapped now; MAP_FIXED maps
+        // fresh zero pages exactly there, with the reservation's flags.
+        let refilled = unsafe {
+            libc::mmap(
+                from.cast(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE | libc::MAP_FIXED,
+                -1,
+                0,
+            )
+        };
+        if refilled == libc::MAP_FAILED {
+            MoveOutcome::MovedSourceLost
+        } else {
+            MoveOutcome::Moved
+        }
+    }
+
     pub(super) fn now_millis() -> u64 {
         let mut ts = libc::timespec {
             tv_sec: 0,
@@ -191,7 +290,7 @@ mod backend {
 #[cfg(any(miri, feature = "loom"))]
 mod backend {
     //! A kernel stand-in over `System`: zeroed, aligned blocks.
-    use super::{StatOrdering, MAP_CALLS, PURGE_CALLS, UNMAP_CALLS};
+    use super::{AfterMove, MoveOutcome, StatOrdering, MAP_CALLS, PURGE_CALLS, UNMAP_CALLS};
     use std::alloc::{GlobalAlloc, Layout, System};
 
     pub(super) fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
@@ -228,6 +327,24 @@ mod backend {
         // SAFETY: the caller owns the range.
         unsafe { core::ptr::write_bytes(ptr, 0, size) };
         true
+    }
+
+    pub(super) unsafe fn move_pages(
+        from: *mut u8,
+        to: *mut u8,
+        size: usize,
+        after: AfterMove,
+    ) -> MoveOutcome {
+        // SAFETY: the caller owns both disjoint ranges. Without a refill the
+        // source reservation ends here, as `munmap` would end it.
+        unsafe {
+            core::ptr::copy_nonoverlapping(from, to, size);
+            match after {
+                AfterMove::Refill => core::ptr::write_bytes(from, 0, size),
+                AfterMove::Release { align } => release(from, size, align),
+            }
+        }
+        MoveOutcome::Moved
     }
 
     pub(super) fn now_millis() -> u64 {

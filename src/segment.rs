@@ -314,6 +314,55 @@ unsafe fn purge_and_return(base: *mut u8, origin: Origin, dirty_bytes: usize) {
     }
 }
 
+/// Move the contents of the region at `header` into `to` by remapping pages
+/// (no byte is copied), and give the old region up. Only its dirty prefix
+/// moves (the rest reads as zero, like a fresh arena slot); `to.dirty_bytes`
+/// grows to cover it. The old header moves too: the caller rewrites it at
+/// `to.base`. False if the kernel refused: nothing changed.
+///
+/// # Safety
+/// The caller owns both regions exclusively; `to` is at least as big as the
+/// old region and not the same; nothing uses the old region afterwards (on
+/// success).
+pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
+    // SAFETY: the caller owns both regions; after a successful move the old
+    // range reads as zero (refilled) or is unmapped, and nobody reaches it.
+    unsafe {
+        let origin = (*header).origin;
+        let base = header.cast::<u8>();
+        let (span, after) = match origin {
+            Origin::Arena(_) => (
+                (*header)
+                    .dirty_bytes
+                    .next_multiple_of(os::PAGE_SIZE)
+                    .min(origin.size()),
+                os::AfterMove::Refill,
+            ),
+            // A whole direct mapping moves, ending its reservation.
+            Origin::Direct { size, align } => (size, os::AfterMove::Release { align }),
+        };
+        debug_assert!(span <= to.origin.size() && to.base != base);
+        match os::move_pages(base, to.base, span, after) {
+            os::MoveOutcome::NotMoved => return false,
+            os::MoveOutcome::Moved => {
+                LIVE_SEGMENTS.fetch_sub(1, StatOrdering::Relaxed);
+                match origin {
+                    // Refilled with zero pages: the slots are as good as fresh.
+                    Origin::Arena(run) => ARENAS.release(run),
+                    Origin::Direct { .. } => known::unregister_direct(base),
+                }
+            }
+            // The kernel moved the pages but would not map the source again:
+            // its slots are a hole now and stay claimed forever.
+            os::MoveOutcome::MovedSourceLost => {
+                LIVE_SEGMENTS.fetch_sub(1, StatOrdering::Relaxed);
+            }
+        }
+        to.dirty_bytes = to.dirty_bytes.max(span);
+        true
+    }
+}
+
 /// The cache bound tracks use: a base amount plus an eighth of what is in use.
 fn update_cache_limit() {
     if !CACHE_LIMIT_FIXED.load(Ordering::Relaxed) {

@@ -27,6 +27,10 @@ pub const MIXED_MAX: usize = 4096;
 pub const REALLOC_FROM: usize = 16;
 /// ... up to this size.
 pub const REALLOC_TO: usize = 256 << 10;
+/// [`large_realloc_chain`] grows a block from this size, doubling ...
+pub const LARGE_REALLOC_FROM: usize = 1 << 20;
+/// ... up to this size.
+pub const LARGE_REALLOC_TO: usize = 64 << 20;
 
 /// The micro workloads `compare` runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,15 +46,19 @@ pub enum Micro {
     Large,
     /// grow a block from 16 B to 256 KiB by doubling `realloc`, then free it.
     Realloc,
+    /// grow a filled block from 1 MiB to 64 MiB by doubling `realloc`, with a
+    /// neighbour allocated after each step (so growth cannot stay in place).
+    LargeRealloc,
 }
 
 impl Micro {
-    pub const ALL: [Micro; 5] = [
+    pub const ALL: [Micro; 6] = [
         Micro::SmallPair,
         Micro::SmallBatch,
         Micro::Mixed,
         Micro::Large,
         Micro::Realloc,
+        Micro::LargeRealloc,
     ];
 
     /// Short name used in tables, CSV and command-line filters.
@@ -61,6 +69,7 @@ impl Micro {
             Micro::Mixed => "mixed",
             Micro::Large => "large",
             Micro::Realloc => "realloc",
+            Micro::LargeRealloc => "large-realloc",
         }
     }
 
@@ -72,6 +81,7 @@ impl Micro {
             Micro::Mixed => "alloc+free, sizes 8..4096 B, 256 live (FIFO)",
             Micro::Large => "alloc+free of 1 MiB",
             Micro::Realloc => "one doubling realloc, 16 B -> 256 KiB",
+            Micro::LargeRealloc => "one doubling realloc of a filled block, 1 -> 64 MiB",
         }
     }
 
@@ -84,6 +94,7 @@ impl Micro {
         match self {
             Micro::SmallBatch => BATCH as u64,
             Micro::Realloc => realloc_steps() as u64,
+            Micro::LargeRealloc => large_realloc_steps() as u64,
             _ => 1,
         }
     }
@@ -165,6 +176,56 @@ pub fn realloc_chain<A: GlobalAlloc + ?Sized>(a: &A) {
             p.add(size - 1).write(1);
         }
         a.dealloc(black_box(p), layout);
+    }
+}
+
+fn large_realloc_steps() -> usize {
+    (LARGE_REALLOC_TO / LARGE_REALLOC_FROM).ilog2() as usize
+}
+
+/// Touch one byte per 4 KiB page of `[from, to)` of `p` (what filling a
+/// growing buffer costs every allocator alike: the page faults).
+///
+/// # Safety
+/// `p` is valid for `to` bytes.
+unsafe fn touch_pages(p: *mut u8, from: usize, to: usize) {
+    for offset in (from..to).step_by(4096) {
+        // SAFETY: in bounds per the contract.
+        unsafe { p.add(offset).write(offset as u8) };
+    }
+}
+
+/// Allocates a [`LARGE_REALLOC_FROM`]-byte block, touches every page, and
+/// grows it by doubling `realloc` up to [`LARGE_REALLOC_TO`], touching every
+/// new page after each step (a growing buffer being filled). Before each
+/// step a 1 MiB neighbour is allocated, so that an allocator which places it
+/// right after the block cannot grow in place and must move the block: by
+/// copying, or by moving its pages (`mremap`). Frees everything at the end.
+#[inline]
+pub fn large_realloc_chain<A: GlobalAlloc + ?Sized>(a: &A) {
+    let neighbour = Layout::from_size_align(LARGE_REALLOC_FROM, 8).unwrap();
+    let mut neighbours = [std::ptr::null_mut::<u8>(); 8];
+    let mut layout = Layout::from_size_align(LARGE_REALLOC_FROM, 8).unwrap();
+    // SAFETY: non-zero sizes; every realloc passes the block's current layout
+    // and a larger size; the block and the neighbours are freed with their
+    // layouts.
+    unsafe {
+        let mut p = checked(a.alloc(layout), layout);
+        touch_pages(p, 0, layout.size());
+        for slot in neighbours.iter_mut().take(large_realloc_steps()) {
+            let n = checked(a.alloc(neighbour), neighbour);
+            n.write(1);
+            *slot = n;
+            let old = layout.size();
+            p = a.realloc(p, layout, old * 2);
+            layout = Layout::from_size_align(old * 2, 8).unwrap();
+            p = checked(p, layout);
+            touch_pages(p, old, old * 2);
+        }
+        a.dealloc(black_box(p), layout);
+        for n in neighbours.into_iter().filter(|n| !n.is_null()) {
+            a.dealloc(n, neighbour);
+        }
     }
 }
 
@@ -264,6 +325,11 @@ pub fn run_ops<A: GlobalAlloc + ?Sized>(a: &A, kind: Micro, ops: u64) -> (Durati
         Micro::Realloc => time(|| {
             for _ in 0..units {
                 realloc_chain(a);
+            }
+        }),
+        Micro::LargeRealloc => time(|| {
+            for _ in 0..units {
+                large_realloc_chain(a);
             }
         }),
     };

@@ -41,7 +41,7 @@ usage: compare [--quick | --full] [options]
   --full               longer and more precise (3 repetitions, threads 1,2,4,8,16)
   --micro-only         skip the multi-thread workloads
   --mt-only            skip the single-thread micro workloads
-  --micro LIST         micro workloads to run (comma-separated): small-pair,small-batch,mixed,large,realloc
+  --micro LIST         micro workloads to run (comma-separated): small-pair,small-batch,mixed,large,realloc,large-realloc
   --workloads LIST     multi-thread workloads: churn,prodcons,larson,ini,epoch
   --threads LIST       thread counts, e.g. 1,2,4
   --allocators LIST    allocators to run (default: all in this build)
