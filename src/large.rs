@@ -196,7 +196,9 @@ pub unsafe fn resize_in_place(header: *mut SegmentHeader, new_size: usize) -> bo
                 Some(grown) => (*header).origin = Origin::Arena(grown),
                 None => return false,
             },
-            Origin::Direct { .. } if needed > have => return false,
+            // A direct mapping's size need not be whole segments (huge
+            // alignments): compare bytes.
+            Origin::Direct { size, .. } if offset + new_size > size => return false,
             _ => {}
         }
         (*header).large_size = new_size;

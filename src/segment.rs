@@ -321,9 +321,9 @@ unsafe fn purge_and_return(base: *mut u8, origin: Origin, dirty_bytes: usize) {
 /// `to.base`. False if the kernel refused: nothing changed.
 ///
 /// # Safety
-/// The caller owns both regions exclusively; `to` is at least as big as the
-/// old region and not the same; nothing uses the old region afterwards (on
-/// success).
+/// The caller owns both regions exclusively; nothing uses the old region
+/// afterwards (on success). (A `to` too small for the old region's pages
+/// is refused, not overrun.)
 pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
     // SAFETY: the caller owns both regions; after a successful move the old
     // range reads as zero (refilled) or is unmapped, and nobody reaches it.
@@ -341,7 +341,10 @@ pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
             // A whole direct mapping moves, ending its reservation.
             Origin::Direct { size, align } => (size, os::AfterMove::Release { align }),
         };
-        debug_assert!(span <= to.origin.size() && to.base != base);
+        if span > to.origin.size() || to.base == base {
+            // The pages would not fit (or would land on themselves): copy.
+            return false;
+        }
         match os::move_pages(base, to.base, span, after) {
             os::MoveOutcome::NotMoved => return false,
             os::MoveOutcome::Moved => {

@@ -142,6 +142,43 @@ fn huge_aligned_blocks_keep_alignment_and_contents_when_moved() {
     }
 }
 
+/// A huge-aligned block's mapping is its size rounded to pages plus one
+/// segment, not whole segments: resizes within it stay in place, and
+/// resizes past it move into a mapping big enough for the old one's pages.
+#[test]
+fn huge_aligned_blocks_resize_by_less_than_a_segment() {
+    let _serial = serial();
+    let align = 4 * MIB;
+    let mut size = 5 * MIB;
+    // SAFETY (test): used within its size, freed with its layout.
+    unsafe {
+        let mut p = TinyAlloc.alloc(Layout::from_size_align(size, align).unwrap());
+        assert!(!p.is_null());
+        fill(p, size, 4096, 1);
+        for new_size in [
+            9 * MIB / 2,
+            11 * MIB / 2,
+            9 * MIB,
+            3 * MIB,
+            13 * MIB / 4,
+            20 * MIB,
+        ] {
+            let q = TinyAlloc.realloc(p, Layout::from_size_align(size, align).unwrap(), new_size);
+            assert!(!q.is_null());
+            assert_eq!(q as usize % align, 0);
+            let kept = size.min(new_size);
+            check(q, kept, 4096, 1);
+            if new_size <= size {
+                assert_eq!(q, p, "{size} -> {new_size} fits the mapping");
+            }
+            fill(q, new_size, 4096, 1);
+            p = q;
+            size = new_size;
+        }
+        TinyAlloc.dealloc(p, Layout::from_size_align(size, align).unwrap());
+    }
+}
+
 /// A block bigger than an arena is a direct mapping: growing it moves the
 /// mapping (no copy of its gigabytes), shrinking keeps it in place.
 #[test]
