@@ -292,6 +292,9 @@ unsafe fn maybe_purge_pages(heap: *mut Heap) {
         }
         (*heap).next_page_purge = now + segment::PURGE_INTERVAL_MS;
         purge_pages(heap, now.saturating_sub(segment::PURGE_DELAY_MS));
+        // Also age the shared cache: a thread that only allocates small
+        // blocks may never take a region-level path that would.
+        segment::maybe_purge();
     }
 }
 

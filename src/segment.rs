@@ -274,11 +274,11 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
     };
     if let Origin::Arena(run) = origin {
         update_cache_limit();
-        if CACHE.insert(
-            run.base,
-            run.count as usize,
-            LAST_NOW.load(Ordering::Relaxed),
-        ) {
+        // A fresh stamp (a vDSO read): the sampled clock can lag by several
+        // region operations, which for a program that frees one big region
+        // every few milliseconds means a stamp so old that the next purge
+        // pass drops the region it is about to reuse.
+        if CACHE.insert(run.base, run.count as usize, tick_clock()) {
             return;
         }
     }
@@ -366,11 +366,16 @@ pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
     }
 }
 
-/// The cache bound tracks use: a base amount plus an eighth of what is in use.
+/// The cache bound tracks use: a base amount plus what is in use outside the
+/// cache (counting the region being released). So a program that frees and
+/// reallocates a buffer of any size keeps it committed between uses, and
+/// cached memory is at most what the program uses plus the base, for at most
+/// [`PURGE_DELAY_MS`] while the allocator is active.
 fn update_cache_limit() {
     if !CACHE_LIMIT_FIXED.load(Ordering::Relaxed) {
-        let in_use = crate::arena::slots_in_use() << SEGMENT_SHIFT;
-        CACHE.set_limit(CACHE_BASE_LIMIT + in_use / 8);
+        let claimed = crate::arena::slots_in_use() << SEGMENT_SHIFT;
+        let in_use = claimed.saturating_sub(CACHE.cached_bytes());
+        CACHE.set_limit(CACHE_BASE_LIMIT + in_use);
     }
 }
 
@@ -393,8 +398,8 @@ fn coarse_now() -> u64 {
     }
 }
 
-/// Run a purge pass if the last one was long enough ago.
-fn maybe_purge() {
+/// Run a purge pass over the cache if the last one was long enough ago.
+pub fn maybe_purge() {
     let now = coarse_now();
     let due = NEXT_PURGE_AT.load(Ordering::Relaxed);
     if now < due {
