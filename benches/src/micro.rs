@@ -27,6 +27,8 @@ pub const MIXED_MAX: usize = 4096;
 pub const REALLOC_FROM: usize = 16;
 /// ... up to this size.
 pub const REALLOC_TO: usize = 256 << 10;
+/// Size of the `buffer-cycle` workload's buffer.
+pub const BUFFER_CYCLE_SIZE: usize = 64 << 20;
 /// [`large_realloc_chain`] grows a block from this size, doubling ...
 pub const LARGE_REALLOC_FROM: usize = 1 << 20;
 /// ... up to this size.
@@ -49,16 +51,19 @@ pub enum Micro {
     /// grow a filled block from 1 MiB to 64 MiB by doubling `realloc`, with a
     /// neighbour allocated after each step (so growth cannot stay in place).
     LargeRealloc,
+    /// alloc a 64 MiB buffer, touch every page, free it.
+    BufferCycle,
 }
 
 impl Micro {
-    pub const ALL: [Micro; 6] = [
+    pub const ALL: [Micro; 7] = [
         Micro::SmallPair,
         Micro::SmallBatch,
         Micro::Mixed,
         Micro::Large,
         Micro::Realloc,
         Micro::LargeRealloc,
+        Micro::BufferCycle,
     ];
 
     /// Short name used in tables, CSV and command-line filters.
@@ -70,6 +75,7 @@ impl Micro {
             Micro::Large => "large",
             Micro::Realloc => "realloc",
             Micro::LargeRealloc => "large-realloc",
+            Micro::BufferCycle => "buffer-cycle",
         }
     }
 
@@ -82,6 +88,7 @@ impl Micro {
             Micro::Large => "alloc+free of 1 MiB",
             Micro::Realloc => "one doubling realloc, 16 B -> 256 KiB",
             Micro::LargeRealloc => "one doubling realloc of a filled block, 1 -> 64 MiB",
+            Micro::BufferCycle => "alloc + touch every page + free of 64 MiB",
         }
     }
 
@@ -229,6 +236,20 @@ pub fn large_realloc_chain<A: GlobalAlloc + ?Sized>(a: &A) {
     }
 }
 
+/// Allocates a [`BUFFER_CYCLE_SIZE`] buffer, touches every page, frees it:
+/// a program reusing one big buffer, where what counts is whether the
+/// allocator keeps the memory committed between uses.
+#[inline]
+pub fn buffer_cycle<A: GlobalAlloc + ?Sized>(a: &A) {
+    let layout = Layout::from_size_align(BUFFER_CYCLE_SIZE, 8).unwrap();
+    // SAFETY: non-zero size; freed with the same layout.
+    unsafe {
+        let p = checked(a.alloc(layout), layout);
+        touch_pages(p, 0, BUFFER_CYCLE_SIZE);
+        a.dealloc(black_box(p), layout);
+    }
+}
+
 /// The `mixed` workload's state: a FIFO window of live blocks whose sizes
 /// come from a fixed-seed [`Rng`], so every allocator sees the same sequence.
 pub struct MixedWindow {
@@ -330,6 +351,11 @@ pub fn run_ops<A: GlobalAlloc + ?Sized>(a: &A, kind: Micro, ops: u64) -> (Durati
         Micro::LargeRealloc => time(|| {
             for _ in 0..units {
                 large_realloc_chain(a);
+            }
+        }),
+        Micro::BufferCycle => time(|| {
+            for _ in 0..units {
+                buffer_cycle(a);
             }
         }),
     };

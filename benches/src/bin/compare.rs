@@ -41,7 +41,7 @@ usage: compare [--quick | --full] [options]
   --full               longer and more precise (3 repetitions, threads 1,2,4,8,16)
   --micro-only         skip the multi-thread workloads
   --mt-only            skip the single-thread micro workloads
-  --micro LIST         micro workloads to run (comma-separated): small-pair,small-batch,mixed,large,realloc,large-realloc
+  --micro LIST         micro workloads to run (comma-separated): small-pair,small-batch,mixed,large,realloc,large-realloc,buffer-cycle
   --workloads LIST     multi-thread workloads: churn,prodcons,larson,ini,epoch
   --threads LIST       thread counts, e.g. 1,2,4
   --allocators LIST    allocators to run (default: all in this build)
@@ -1022,6 +1022,9 @@ fn short(name: &str) -> &str {
 
 fn ratio(tiny: Option<f64>, peer: Option<f64>) -> String {
     match (tiny, peer) {
+        // Two decimals, but never a ratio that reads as 0.00: below 0.01,
+        // scientific notation.
+        (Some(t), Some(p)) if p > 0.0 && t / p < 0.01 => format!("{:.1e}", t / p),
         (Some(t), Some(p)) if p > 0.0 => format!("{:.2}", t / p),
         _ => "-".into(),
     }
