@@ -47,7 +47,7 @@ mod support;
 
 use core::ptr::NonNull;
 use loom::cell::UnsafeCell;
-use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use tinyalloc::ds::remote_list::RemoteFreeList;
@@ -76,7 +76,7 @@ fn payload_of(index: usize) -> usize {
 /// and `Page`.
 struct Segment {
     /// Link for the abandoned stack.
-    link: AtomicUsize,
+    link: AtomicPtr<Segment>,
     /// The owning heap, or 0 while abandoned.
     owner: AtomicUsize,
     /// The page's remote-free list.
@@ -88,7 +88,7 @@ struct Segment {
 // SAFETY: `link` is the segment's own atomic for its whole life, and the
 // segment lives in `World`, which outlives the stack's every use.
 unsafe impl StackNode for Segment {
-    fn link(&self) -> &AtomicUsize {
+    fn link(&self) -> &AtomicPtr<Segment> {
         &self.link
     }
 }
@@ -118,7 +118,7 @@ impl World {
         World {
             abandoned: TaggedStack::new(),
             segment: Box::new(Segment {
-                link: AtomicUsize::new(0),
+                link: AtomicPtr::new(core::ptr::null_mut()),
                 owner: AtomicUsize::new(OWNER),
                 remote: RemoteFreeList::new(),
                 taken: UnsafeCell::new(Vec::new()),

@@ -26,7 +26,7 @@ mod support;
 
 use core::ptr::NonNull;
 use loom::cell::UnsafeCell;
-use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use loom::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use loom::sync::Arc;
 use loom::thread;
 use tinyalloc::ds::tagged_stack::{StackNode, TaggedStack};
@@ -37,7 +37,7 @@ const PUSH_POP_BOUND: usize = 3;
 const NAMES: [&str; 3] = ["A", "B", "C"];
 
 struct Node {
-    link: AtomicUsize,
+    link: AtomicPtr<Node>,
     /// The node's name index while on the stack; 0xdead while held.
     payload: UnsafeCell<usize>,
     /// Model bookkeeping: some thread popped the node and has not pushed it
@@ -51,7 +51,7 @@ struct Node {
 // SAFETY: `link` is the node's own atomic for its whole life, and nodes live in
 // `World::nodes`, which outlives every use of the stack.
 unsafe impl StackNode for Node {
-    fn link(&self) -> &AtomicUsize {
+    fn link(&self) -> &AtomicPtr<Node> {
         &self.link
     }
 }
@@ -76,7 +76,7 @@ impl World {
     fn new(on_stack: &[usize]) -> Self {
         let nodes = (0..NAMES.len())
             .map(|index| Node {
-                link: AtomicUsize::new(0),
+                link: AtomicPtr::new(core::ptr::null_mut()),
                 payload: UnsafeCell::new(HELD_MARK),
                 held: AtomicBool::new(true),
                 index,

@@ -35,11 +35,11 @@ if [ "${TINYALLOC_SKIP_NIGHTLY:-0}" = 1 ]; then
 fi
 
 if cargo +nightly miri --version >/dev/null 2>&1; then
-    # Default provenance rules: the tagged stack and the remote list keep
-    # addresses in integer atomics by design (tag bits, flag bits), which
-    # strict provenance rejects.
-    step "Miri: data-structure unit tests"
-    cargo +nightly miri test -p tinyalloc --lib
+    # Strict provenance: the tagged stack, the remote list and the segment
+    # cache keep tag and flag bits in pointer words (map_addr), never in
+    # integers cast back to pointers.
+    step "Miri (strict provenance): data-structure unit tests"
+    MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-strict-provenance" cargo +nightly miri test -p tinyalloc --lib
 else
     echo "SKIPPED Miri: the nightly miri component is not installed (rustup +nightly component add miri rust-src)"
 fi

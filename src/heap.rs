@@ -21,7 +21,7 @@ use crate::checks;
 use crate::page::{self, next_block, Page};
 use crate::segment::{self, SegmentHeader, KIND_MEDIUM, KIND_SMALL, SMALL_BLOCK_MAX};
 use crate::size_class::{class_size, CLASS_COUNT};
-use crate::sync::{AtomicBool, AtomicUsize, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, Ordering};
 use crate::thread;
 use core::ptr;
 
@@ -102,7 +102,7 @@ pub struct Heap {
     /// Owned segments by kind (small, medium), linked through `heap_prev/next`.
     segments: [*mut SegmentHeader; 2],
     /// Link word for the heap pool (see `thread`).
-    pub pool_link: AtomicUsize,
+    pub pool_link: AtomicPtr<Heap>,
     /// Slow paths taken, to read the clock on a fraction of them.
     slow_paths: u32,
     /// When this heap next purges its free pages.
@@ -134,7 +134,7 @@ impl Heap {
             queues: [PageQueue::EMPTY; CLASS_COUNT],
             full: PageQueue::EMPTY,
             segments: [ptr::null_mut(); 2],
-            pool_link: AtomicUsize::new(0),
+            pool_link: AtomicPtr::new(ptr::null_mut()),
             slow_paths: 0,
             next_page_purge: 0,
             large_region: ptr::null_mut(),

@@ -28,7 +28,9 @@ use crate::ds::tagged_stack::{StackNode, TaggedStack};
 use crate::os;
 use crate::page::{self, Page};
 use crate::segment_cache::SegmentCache;
-use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering, StatCounter, StatOrdering};
+use crate::sync::{
+    AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, StatCounter, StatOrdering,
+};
 use core::ptr;
 
 /// Segment kind: small pages.
@@ -89,7 +91,7 @@ pub struct SegmentHeader {
     /// The owning heap's address, or 0 (abandoned, or a large region).
     pub owner: AtomicUsize,
     /// Link word for the abandoned stacks (see [`StackNode`]).
-    pub stack_link: AtomicUsize,
+    pub stack_link: AtomicPtr<SegmentHeader>,
     /// `address ^ TAG_KEY ^ kind`: proves the header is tinyalloc's and says
     /// its kind, in one load (see [`tagged_kind`]).
     pub tag: usize,
@@ -126,7 +128,7 @@ const _: () = assert!(core::mem::size_of::<SegmentHeader>() <= 1 << SMALL_PAGE_S
 // segment memory is never unmapped while a stack can reach it (arena memory is
 // never unmapped; direct mappings are large regions, never on a stack).
 unsafe impl StackNode for SegmentHeader {
-    fn link(&self) -> &AtomicUsize {
+    fn link(&self) -> &AtomicPtr<SegmentHeader> {
         &self.stack_link
     }
 }

@@ -19,7 +19,8 @@
 //! - a purge only releases regions it took itself, so no taker can reach them.
 
 use crate::arena::{ARENA_SLOTS, SEGMENT_SHIFT, SEGMENT_SIZE};
-use crate::sync::{maybe_const_fn, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{maybe_const_fn, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use core::ptr;
 
 /// Entries per bucket.
 #[cfg(not(feature = "loom"))]
@@ -42,17 +43,22 @@ pub fn bucket_of(slots: usize) -> usize {
     }
 }
 
-fn pack(base: usize, slots: usize) -> usize {
-    debug_assert!(base % SEGMENT_SIZE == 0 && slots < SEGMENT_SIZE);
-    base | slots
+/// An entry: the region's pointer with its slot count in the low bits (kept a
+/// pointer, so the region keeps its provenance through the cache).
+fn pack(base: *mut u8, slots: usize) -> *mut u8 {
+    debug_assert!(base.addr() % SEGMENT_SIZE == 0 && slots < SEGMENT_SIZE);
+    base.map_addr(|address| address | slots)
 }
 
-fn unpack(entry: usize) -> (usize, usize) {
-    (entry & !(SEGMENT_SIZE - 1), entry & (SEGMENT_SIZE - 1))
+fn unpack(entry: *mut u8) -> (*mut u8, usize) {
+    (
+        entry.map_addr(|address| address & !(SEGMENT_SIZE - 1)),
+        entry.addr() & (SEGMENT_SIZE - 1),
+    )
 }
 
 struct Bucket {
-    entries: [AtomicUsize; BUCKET_ENTRIES],
+    entries: [AtomicPtr<u8>; BUCKET_ENTRIES],
     /// When each entry was inserted (`os::now_millis`), for delayed purging.
     inserted_at: [AtomicU64; BUCKET_ENTRIES],
 }
@@ -82,13 +88,13 @@ impl SegmentCache {
             #[cfg(not(feature = "loom"))]
             let buckets = [const {
                 Bucket {
-                    entries: crate::sync::atomic_array!(AtomicUsize, 0, BUCKET_ENTRIES),
+                    entries: crate::sync::atomic_array!(AtomicPtr<u8>, ptr::null_mut(), BUCKET_ENTRIES),
                     inserted_at: crate::sync::atomic_array!(AtomicU64, 0, BUCKET_ENTRIES),
                 }
             }; BUCKETS];
             #[cfg(feature = "loom")]
             let buckets = core::array::from_fn(|_| Bucket {
-                entries: crate::sync::atomic_array!(AtomicUsize, 0, BUCKET_ENTRIES),
+                entries: crate::sync::atomic_array!(AtomicPtr<u8>, ptr::null_mut(), BUCKET_ENTRIES),
                 inserted_at: crate::sync::atomic_array!(AtomicU64, 0, BUCKET_ENTRIES),
             });
             Self { buckets, cached_bytes: AtomicUsize::new(0), limit: AtomicUsize::new(limit) }
@@ -135,9 +141,9 @@ impl SegmentCache {
             }
         }
         let bucket = &self.buckets[bucket_of(slots)];
-        let entry = pack(base as usize, slots);
+        let entry = pack(base, slots);
         for (word, stamp) in bucket.entries.iter().zip(&bucket.inserted_at) {
-            if word.load(Ordering::Relaxed) != 0 {
+            if !word.load(Ordering::Relaxed).is_null() {
                 continue;
             }
             // The stamp may be overwritten by a racing insert that loses the
@@ -147,7 +153,7 @@ impl SegmentCache {
             // everything the inserter did to the region happens-before the
             // next holder's use of it.
             if word
-                .compare_exchange(0, entry, Ordering::Release, Ordering::Relaxed)
+                .compare_exchange(ptr::null_mut(), entry, Ordering::Release, Ordering::Relaxed)
                 .is_ok()
             {
                 return true;
@@ -164,21 +170,18 @@ impl SegmentCache {
         for bucket in &self.buckets[first..BUCKETS.min(first + 2)] {
             for word in &bucket.entries {
                 let entry = word.load(Ordering::Relaxed);
-                if entry == 0 || unpack(entry).1 < slots {
+                if entry.is_null() || unpack(entry).1 < slots {
                     continue;
                 }
                 // Acquire pairs with the Release CAS in `insert`.
                 if word
-                    .compare_exchange(entry, 0, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(entry, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
                     let (base, have) = unpack(entry);
                     self.cached_bytes
                         .fetch_sub(have << SEGMENT_SHIFT, Ordering::Relaxed);
-                    return Some(CachedRegion {
-                        base: base as *mut u8,
-                        slots: have,
-                    });
+                    return Some(CachedRegion { base, slots: have });
                 }
             }
         }
@@ -192,22 +195,19 @@ impl SegmentCache {
         for bucket in &self.buckets {
             for (word, stamp) in bucket.entries.iter().zip(&bucket.inserted_at) {
                 let entry = word.load(Ordering::Relaxed);
-                if entry == 0 || stamp.load(Ordering::Relaxed) > cutoff {
+                if entry.is_null() || stamp.load(Ordering::Relaxed) > cutoff {
                     continue;
                 }
                 // Acquire pairs with the Release CAS in `insert`. Whoever wins
                 // this CAS owns the region; a taker that loses never sees it.
                 if word
-                    .compare_exchange(entry, 0, Ordering::Acquire, Ordering::Relaxed)
+                    .compare_exchange(entry, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
                     .is_ok()
                 {
                     let (base, slots) = unpack(entry);
                     self.cached_bytes
                         .fetch_sub(slots << SEGMENT_SHIFT, Ordering::Relaxed);
-                    release(CachedRegion {
-                        base: base as *mut u8,
-                        slots,
-                    });
+                    release(CachedRegion { base, slots });
                     released += 1;
                 }
             }
@@ -220,8 +220,9 @@ impl SegmentCache {
 mod tests {
     use super::*;
 
+    /// A stand-in region address (never dereferenced).
     fn region(n: usize) -> *mut u8 {
-        (n * SEGMENT_SIZE) as *mut u8
+        ptr::without_provenance_mut(n * SEGMENT_SIZE)
     }
 
     #[test]

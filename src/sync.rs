@@ -7,10 +7,10 @@
 //! loom (loom cannot construct atomics in statics).
 
 #[cfg(not(feature = "loom"))]
-pub use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(feature = "loom")]
-pub use loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+pub use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 /// A statistics counter: never part of a protocol, never modelled by loom.
 pub use core::sync::atomic::AtomicUsize as StatCounter;
@@ -39,14 +39,15 @@ macro_rules! maybe_const_fn {
 }
 pub(crate) use maybe_const_fn;
 
-/// An array of `N` atomics, each `new(value)`; const outside loom.
+/// An array of `N` atomics, each `new(value)`; const outside loom. The type
+/// may take one generic argument: `atomic_array!(AtomicPtr<u8>, ..)`.
 macro_rules! atomic_array {
-    ($ty:ident, $value:expr, $n:expr) => {{
+    ($ty:ident $(<$arg:ty>)?, $value:expr, $n:expr) => {{
         #[cfg(not(feature = "loom"))]
-        let array = [const { $crate::sync::$ty::new($value) }; $n];
+        let array = [const { $crate::sync::$ty$(::<$arg>)?::new($value) }; $n];
         #[cfg(feature = "loom")]
-        let array: [$crate::sync::$ty; $n] =
-            core::array::from_fn(|_| $crate::sync::$ty::new($value));
+        let array: [$crate::sync::$ty$(<$arg>)?; $n] =
+            core::array::from_fn(|_| $crate::sync::$ty$(::<$arg>)?::new($value));
         array
     }};
 }

@@ -21,7 +21,7 @@
 use crate::ds::tagged_stack::{StackNode, TaggedStack};
 use crate::heap::{self, Heap};
 use crate::os;
-use crate::sync::{AtomicUsize, Ordering, StatCounter, StatOrdering};
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering, StatCounter, StatOrdering};
 use core::cell::Cell;
 use core::ptr::{self, NonNull};
 
@@ -54,7 +54,7 @@ pub fn is_sentinel(heap: *mut Heap) -> bool {
 // SAFETY: `pool_link` is the heap's one link word, and heap memory is never
 // unmapped.
 unsafe impl StackNode for Heap {
-    fn link(&self) -> &AtomicUsize {
+    fn link(&self) -> &AtomicPtr<Heap> {
         &self.pool_link
     }
 }

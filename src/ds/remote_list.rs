@@ -16,22 +16,31 @@
 //! taken exactly once; the producer's writes to a block happen-before the
 //! owner's reads after taking it; a push onto a parked list reports it.
 
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{AtomicPtr, Ordering};
+use core::ptr;
 
 /// The "owner parked this page" flag in the list word.
 pub const FULL: usize = 1;
 
-/// The head of a remote-free list.
+/// The head of a remote-free list: a block pointer with [`FULL`] in bit 0.
+/// A pointer, not an integer, so that the blocks it leads to keep their
+/// provenance (flag bits go in and out with `map_addr`; Miri checks this
+/// under `-Zmiri-strict-provenance`).
 #[repr(transparent)]
 pub struct RemoteFreeList {
-    head: AtomicUsize,
+    head: AtomicPtr<u8>,
+}
+
+/// The flag alone: a parked, empty list.
+fn parked_empty() -> *mut u8 {
+    ptr::without_provenance_mut(FULL)
 }
 
 impl RemoteFreeList {
     crate::sync::maybe_const_fn! {
         /// An empty, unflagged list.
         pub fn new() -> Self {
-            Self { head: AtomicUsize::new(0) }
+            Self { head: AtomicPtr::new(ptr::null_mut()) }
         }
     }
 
@@ -41,31 +50,29 @@ impl RemoteFreeList {
     /// burst of remote frees notifies once.
     ///
     /// # Safety
-    /// `block` must be valid for writes of one `usize`, 8-aligned, and owned by
-    /// the caller, who gives it up to the list's owner.
+    /// `block` must be valid for writes of one pointer, 8-aligned, and owned
+    /// by the caller, who gives it up to the list's owner.
     #[inline]
     pub unsafe fn push(&self, block: *mut u8) -> bool {
         let mut current = self.head.load(Ordering::Relaxed);
         loop {
-            // The link is stored as a pointer, not an integer: chain walkers
-            // read it back as a pointer and dereference it, and a pointer read
-            // from integer bytes has no provenance (undefined behaviour, which
-            // Miri reports). The cast takes the exposed provenance of the block
-            // that `block as usize` below published.
-            let next = (current & !FULL) as *mut u8;
+            // The link is the previous head without the flag: a pointer that
+            // keeps the previous block's provenance for the chain walker.
+            let next = current.map_addr(|address| address & !FULL);
             // SAFETY: the caller owns `block` until the CAS below publishes it.
             unsafe { block.cast::<*mut u8>().write(next) };
+            let flag = current.addr() & FULL;
             // Release pairs with the Acquire in `take_all`: our writes to the
             // block (its contents and its link) happen-before the owner's reads.
             // Acquire pairs with the Release in `try_park`: when we see FULL we
             // also see what the parking owner published before parking.
             match self.head.compare_exchange_weak(
                 current,
-                block as usize | (current & FULL),
+                block.map_addr(|address| address | flag),
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return current == FULL,
+                Ok(_) => return current.addr() == FULL,
                 Err(now) => current = now,
             }
         }
@@ -75,11 +82,13 @@ impl RemoteFreeList {
     /// and clear the flag. Owner only.
     #[inline]
     pub fn take_all(&self) -> *mut u8 {
-        if self.head.load(Ordering::Relaxed) == 0 {
-            return core::ptr::null_mut();
+        if self.head.load(Ordering::Relaxed).is_null() {
+            return ptr::null_mut();
         }
         // Acquire pairs with each push's Release.
-        (self.head.swap(0, Ordering::Acquire) & !FULL) as *mut u8
+        self.head
+            .swap(ptr::null_mut(), Ordering::Acquire)
+            .map_addr(|address| address & !FULL)
     }
 
     /// Park the list: set [`FULL`] if no block is pending. Returns false (and
@@ -87,25 +96,30 @@ impl RemoteFreeList {
     pub fn try_park(&self) -> bool {
         // Release pairs with the Acquire of the push that will see the flag.
         self.head
-            .compare_exchange(0, FULL, Ordering::Release, Ordering::Relaxed)
+            .compare_exchange(
+                ptr::null_mut(),
+                parked_empty(),
+                Ordering::Release,
+                Ordering::Relaxed,
+            )
             .is_ok()
     }
 
     /// Whether any block is pending (a snapshot; owner's hint only).
     #[inline]
     pub fn has_blocks(&self) -> bool {
-        self.head.load(Ordering::Relaxed) & !FULL != 0
+        self.head.load(Ordering::Relaxed).addr() & !FULL != 0
     }
 
     /// Whether the list is parked (a snapshot).
     pub fn is_parked(&self) -> bool {
-        self.head.load(Ordering::Relaxed) & FULL != 0
+        self.head.load(Ordering::Relaxed).addr() & FULL != 0
     }
 
     /// Reset to empty and unparked. Only when no block can be pending and no
     /// pusher can reach the list (a page being reinitialised).
     pub fn reset(&self) {
-        self.head.store(0, Ordering::Relaxed);
+        self.head.store(ptr::null_mut(), Ordering::Relaxed);
     }
 }
 

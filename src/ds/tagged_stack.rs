@@ -1,10 +1,12 @@
 //! A Treiber stack (R. K. Treiber, "Systems Programming: Coping with
 //! Parallelism", IBM RJ 5118, 1986) whose head carries an ABA tag.
 //!
-//! The head is one `u64`: the node address in the low 48 bits and a 16-bit
-//! tag, bumped by every successful update, in the high bits. A popper that
-//! read head `A` and `next = B`, was stalled while `A` and `B` were popped and
-//! `A` pushed back, fails its CAS because the tag moved on.
+//! The head is one pointer word: the node address in the low 48 bits and a
+//! 16-bit tag, bumped by every successful update, in the high bits (put in
+//! and taken out with `map_addr`, so the node pointer keeps its provenance:
+//! Miri checks this under `-Zmiri-strict-provenance`). A popper that read
+//! head `A` and `next = B`, was stalled while `A` and `B` were popped and `A`
+//! pushed back, fails its CAS because the tag moved on.
 //!
 //! Nodes are intrusive: each carries an atomic link word. Memory safety rests
 //! on *type-stable* nodes: a node's memory stays mapped, and its link stays an
@@ -17,26 +19,26 @@
 //! popped at most once; no pushed node is lost; the ABA schedule above cannot
 //! hand out a node twice.
 
-use crate::sync::{maybe_const_fn, AtomicU64, AtomicUsize, Ordering};
+use crate::sync::{maybe_const_fn, AtomicPtr, Ordering};
 use core::marker::PhantomData;
-use core::ptr::NonNull;
+use core::ptr::{self, NonNull};
 
 const ADDRESS_BITS: u32 = 48;
-const ADDRESS_MASK: u64 = (1 << ADDRESS_BITS) - 1;
+const ADDRESS_MASK: usize = (1 << ADDRESS_BITS) - 1;
 
 /// A node that can sit on a [`TaggedStack`].
 ///
 /// # Safety
 /// `link` must return the same atomic word for the node's whole life, and the
 /// node's memory must stay mapped (type-stable) while any stack can reach it.
-pub unsafe trait StackNode {
-    /// The node's link word (the address of the next node, or 0).
-    fn link(&self) -> &AtomicUsize;
+pub unsafe trait StackNode: Sized {
+    /// The node's link word (the next node, or null).
+    fn link(&self) -> &AtomicPtr<Self>;
 }
 
 /// A lock-free LIFO of `T` nodes with an ABA-tagged head.
 pub struct TaggedStack<T: StackNode> {
-    head: AtomicU64,
+    head: AtomicPtr<T>,
     _nodes: PhantomData<*mut T>,
 }
 
@@ -46,24 +48,26 @@ unsafe impl<T: StackNode> Sync for TaggedStack<T> {}
 // SAFETY: as above.
 unsafe impl<T: StackNode> Send for TaggedStack<T> {}
 
-fn pack(address: usize, tag: u64) -> u64 {
-    debug_assert!(address as u64 <= ADDRESS_MASK, "address beyond 48 bits");
-    (address as u64) | (tag << ADDRESS_BITS)
+/// `node` with `tag` in its high bits.
+fn pack<T>(node: *mut T, tag: usize) -> *mut T {
+    debug_assert!(node.addr() <= ADDRESS_MASK, "address beyond 48 bits");
+    node.map_addr(|address| address | (tag << ADDRESS_BITS))
 }
 
-fn address_of(head: u64) -> usize {
-    (head & ADDRESS_MASK) as usize
+/// The node of a head word, without its tag.
+fn node_of<T>(head: *mut T) -> *mut T {
+    head.map_addr(|address| address & ADDRESS_MASK)
 }
 
-fn next_tag(head: u64) -> u64 {
-    (head >> ADDRESS_BITS).wrapping_add(1) & 0xffff
+fn next_tag<T>(head: *mut T) -> usize {
+    (head.addr() >> ADDRESS_BITS).wrapping_add(1) & 0xffff
 }
 
 impl<T: StackNode> TaggedStack<T> {
     maybe_const_fn! {
         /// An empty stack.
         pub fn new() -> Self {
-            Self { head: AtomicU64::new(0), _nodes: PhantomData }
+            Self { head: AtomicPtr::new(ptr::null_mut()), _nodes: PhantomData }
         }
     }
 
@@ -76,12 +80,12 @@ impl<T: StackNode> TaggedStack<T> {
         let link = unsafe { node.as_ref() }.link();
         let mut head = self.head.load(Ordering::Relaxed);
         loop {
-            link.store(address_of(head), Ordering::Relaxed);
+            link.store(node_of(head), Ordering::Relaxed);
             // Release pairs with the Acquire in `pop`: the pusher's writes to
             // the node (and its link) happen-before the popper's reads.
             match self.head.compare_exchange_weak(
                 head,
-                pack(node.as_ptr() as usize, next_tag(head)),
+                pack(node.as_ptr(), next_tag(head)),
                 Ordering::Release,
                 Ordering::Relaxed,
             ) {
@@ -96,7 +100,7 @@ impl<T: StackNode> TaggedStack<T> {
         // Acquire pairs with the Release of the push that published the node.
         let mut head = self.head.load(Ordering::Acquire);
         loop {
-            let top = NonNull::new(address_of(head) as *mut T)?;
+            let top = NonNull::new(node_of(head))?;
             // SAFETY: nodes are type-stable, so `top` is mapped and its link is
             // an atomic even if another thread popped and reused it since we
             // read `head`; then the tag has moved and the CAS below fails.
@@ -115,7 +119,7 @@ impl<T: StackNode> TaggedStack<T> {
 
     /// Whether the stack looked empty (a snapshot).
     pub fn is_empty(&self) -> bool {
-        address_of(self.head.load(Ordering::Relaxed)) == 0
+        node_of(self.head.load(Ordering::Relaxed)).is_null()
     }
 }
 
@@ -130,12 +134,12 @@ mod tests {
     use super::*;
 
     struct Node {
-        link: AtomicUsize,
+        link: AtomicPtr<Node>,
         value: usize,
     }
     // SAFETY: nodes live in a Vec that outlives the stack in each test.
     unsafe impl StackNode for Node {
-        fn link(&self) -> &AtomicUsize {
+        fn link(&self) -> &AtomicPtr<Node> {
             &self.link
         }
     }
@@ -144,7 +148,7 @@ mod tests {
     fn pops_in_reverse_push_order_and_then_runs_dry() {
         let nodes: Vec<Node> = (0..5)
             .map(|value| Node {
-                link: AtomicUsize::new(0),
+                link: AtomicPtr::new(ptr::null_mut()),
                 value,
             })
             .collect();
@@ -164,7 +168,7 @@ mod tests {
     #[test]
     fn every_update_moves_the_tag() {
         let node = Node {
-            link: AtomicUsize::new(0),
+            link: AtomicPtr::new(ptr::null_mut()),
             value: 0,
         };
         let stack = TaggedStack::new();
@@ -173,7 +177,7 @@ mod tests {
         unsafe { stack.push(NonNull::from(&node)) };
         stack.pop();
         let after = stack.head.load(Ordering::Relaxed);
-        assert_eq!(address_of(before), address_of(after));
+        assert_eq!(node_of(before), node_of(after));
         assert_ne!(before, after, "push+pop must leave a different tag");
     }
 
@@ -185,7 +189,7 @@ mod tests {
         const ROUNDS: usize = if cfg!(miri) { 100 } else { 20_000 };
         let nodes: Vec<Node> = (0..4 * PER_THREAD)
             .map(|value| Node {
-                link: AtomicUsize::new(0),
+                link: AtomicPtr::new(ptr::null_mut()),
                 value,
             })
             .collect();
