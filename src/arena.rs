@@ -1,15 +1,20 @@
 //! Arenas: large reserved ranges cut into segment-sized slots.
 //!
-//! An arena is one `ARENA_SIZE` reservation, aligned to [`SEGMENT_SIZE`], whose
-//! slots are claimed by CAS in an [`AtomicBitmap`] (one slot for a segment, a
-//! run of slots for a large region) and released by clearing their bits.
+//! An arena is one reservation of up to `ARENA_SIZE`, aligned to
+//! [`SEGMENT_SIZE`], whose slots are claimed by CAS in an [`AtomicBitmap`] (one
+//! slot for a segment, a run of slots for a large region) and released by
+//! clearing their bits. When the kernel refuses a whole `ARENA_SIZE` (an
+//! address-space limit, strict overcommit), a new arena is a quarter of that,
+//! then a sixteenth, then a sixty-fourth (1 GiB, 256, 64, 16 MiB); its entry
+//! records how many slots it has, and the bitmap never hands out the rest.
 //! Arenas sit in a fixed table; a thread that finds every installed arena full
 //! reserves a new one and installs it by CAS into the first empty table entry.
 //! Two threads growing at once both install their arena (at different
 //! entries): no reservation is wasted and nothing is locked.
 //!
 //! Invariants:
-//! - a table entry goes from empty to an arena once and never changes again;
+//! - a table entry goes from empty to an arena (its address and slot count in
+//!   one word) once and never changes again;
 //!   arenas are never unmapped, so segment headers are type-stable memory;
 //! - a free slot's memory reads as zero: it is untouched since the arena was
 //!   reserved, or it was purged before it was released ([`ArenaTable::release`]).
@@ -59,9 +64,30 @@ pub struct SlotRun {
 }
 
 struct Arena {
-    /// Address of the reservation, or 0 while the entry is empty.
-    base: AtomicUsize,
+    /// Address of the reservation plus its slot count (in the low bits that
+    /// the segment alignment leaves free), or 0 while the entry is empty.
+    entry: AtomicUsize,
     slots: AtomicBitmap<BITMAP_WORDS>,
+}
+
+/// Slot counts an arena may have, largest first: each is tried when the
+/// kernel refuses the one before.
+const ARENA_CAPACITIES: [usize; 4] = [
+    ARENA_SLOTS,
+    ARENA_SLOTS / 4,
+    ARENA_SLOTS / 16,
+    ARENA_SLOTS / 64,
+];
+
+/// An entry word: the reservation's address and slot count.
+fn pack_entry(base: usize, capacity: usize) -> usize {
+    debug_assert!(base % SEGMENT_SIZE == 0 && (1..=ARENA_SLOTS).contains(&capacity));
+    base | capacity
+}
+
+/// The address and slot count of an entry word (0 slots if empty).
+fn unpack_entry(entry: usize) -> (usize, usize) {
+    (entry & !(SEGMENT_SIZE - 1), entry & (SEGMENT_SIZE - 1))
 }
 
 /// A fixed table of arenas that grows by CAS.
@@ -78,16 +104,16 @@ impl ArenaTable {
         /// A table with no arenas yet.
         pub fn new() -> Self {
             #[cfg(not(feature = "loom"))]
-            let arenas = [const { Arena { base: AtomicUsize::new(0), slots: AtomicBitmap::new() } }; MAX_ARENAS];
+            let arenas = [const { Arena { entry: AtomicUsize::new(0), slots: AtomicBitmap::new() } }; MAX_ARENAS];
             #[cfg(feature = "loom")]
-            let arenas = core::array::from_fn(|_| Arena { base: AtomicUsize::new(0), slots: AtomicBitmap::new() });
+            let arenas = core::array::from_fn(|_| Arena { entry: AtomicUsize::new(0), slots: AtomicBitmap::new() });
             Self { arenas, installed: AtomicUsize::new(0) }
         }
     }
 
     /// Claim `count` consecutive slots (`1 <= count <= ARENA_SLOTS`), growing
     /// the table if every installed arena is full. `None` when the table is
-    /// full or the kernel refuses a new arena.
+    /// full or the kernel refuses a new arena of at least `count` slots.
     pub fn claim(&self, count: usize) -> Option<SlotRun> {
         debug_assert!((1..=ARENA_SLOTS).contains(&count));
         let mut index = 0;
@@ -99,7 +125,7 @@ impl ArenaTable {
             if index >= MAX_ARENAS {
                 return None;
             }
-            self.grow()?;
+            self.grow(count)?;
         }
     }
 
@@ -108,11 +134,11 @@ impl ArenaTable {
         for (index, arena) in self.arenas.iter().enumerate().skip(from) {
             // Acquire pairs with the Release CAS in `grow`: the arena's
             // reservation happens-before we hand out its memory.
-            let base = arena.base.load(Ordering::Acquire);
+            let (base, capacity) = unpack_entry(arena.entry.load(Ordering::Acquire));
             if base == 0 {
                 return None;
             }
-            if let Some(first) = arena.slots.claim_run(count) {
+            if let Some(first) = arena.slots.claim_run_below(count, capacity) {
                 SLOTS_IN_USE.fetch_add(count, StatOrdering::Relaxed);
                 return Some(SlotRun {
                     base: (base + first * SEGMENT_SIZE) as *mut u8,
@@ -125,18 +151,25 @@ impl ArenaTable {
         None
     }
 
-    /// Reserve a new arena and install it in the first empty entry.
-    fn grow(&self) -> Option<()> {
-        let base = os::reserve_aligned(ARENA_SIZE, SEGMENT_SIZE, 0)? as usize;
+    /// Reserve a new arena of at least `min_slots` slots (the biggest the
+    /// kernel grants) and install it in the first empty entry.
+    fn grow(&self, min_slots: usize) -> Option<()> {
+        let (base, capacity) = ARENA_CAPACITIES
+            .into_iter()
+            .filter(|&capacity| capacity >= min_slots)
+            .find_map(|capacity| {
+                let base = os::reserve_aligned(capacity * SEGMENT_SIZE, SEGMENT_SIZE, 0)?;
+                Some((base as usize, capacity))
+            })?;
         // Acquire pairs with the Release `fetch_max` below: every entry under
         // `index` is then seen installed, so the caller's next scan of them
         // cannot read a stale empty entry and grow once more for nothing.
         let mut index = self.installed.load(Ordering::Acquire);
         while index < MAX_ARENAS {
             // Release pairs with the Acquire loads in `claim_in_installed`.
-            match self.arenas[index].base.compare_exchange(
+            match self.arenas[index].entry.compare_exchange(
                 0,
-                base,
+                pack_entry(base, capacity),
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
@@ -149,7 +182,7 @@ impl ArenaTable {
             }
         }
         // SAFETY: the reservation was never published; nobody else can see it.
-        unsafe { os::release(base as *mut u8, ARENA_SIZE, SEGMENT_SIZE) };
+        unsafe { os::release(base as *mut u8, capacity * SEGMENT_SIZE, SEGMENT_SIZE) };
         None
     }
 
@@ -171,19 +204,20 @@ impl ArenaTable {
     pub fn try_grow(&self, run: SlotRun, new_count: usize) -> Option<SlotRun> {
         let end = run.first as usize + run.count as usize;
         let extra = new_count.checked_sub(run.count as usize)?;
-        if extra == 0 || run.first as usize + new_count > ARENA_SLOTS {
+        let arena = &self.arenas[run.arena as usize];
+        // Relaxed: the entry was installed before `run` was claimed from it
+        // (which synchronised with the install), and never changes.
+        let (_, capacity) = unpack_entry(arena.entry.load(Ordering::Relaxed));
+        if extra == 0 || run.first as usize + new_count > capacity {
             return None;
         }
-        self.arenas[run.arena as usize]
-            .slots
-            .claim_exact(end, extra)
-            .then(|| {
-                SLOTS_IN_USE.fetch_add(extra, StatOrdering::Relaxed);
-                SlotRun {
-                    count: new_count as u32,
-                    ..run
-                }
-            })
+        arena.slots.claim_exact(end, extra).then(|| {
+            SLOTS_IN_USE.fetch_add(extra, StatOrdering::Relaxed);
+            SlotRun {
+                count: new_count as u32,
+                ..run
+            }
+        })
     }
 
     /// Shrink `run` to its first `new_count` slots, releasing the rest.
@@ -210,17 +244,23 @@ impl ArenaTable {
     pub fn contains(&self, address: usize) -> bool {
         self.arenas
             .iter()
-            .map(|arena| arena.base.load(Ordering::Acquire))
-            .take_while(|&base| base != 0)
-            .any(|base| address.wrapping_sub(base) < ARENA_SIZE)
+            .map(|arena| unpack_entry(arena.entry.load(Ordering::Acquire)))
+            .take_while(|&(base, _)| base != 0)
+            .any(|(base, capacity)| address.wrapping_sub(base) < capacity * SEGMENT_SIZE)
     }
 
     /// Number of arenas installed.
     pub fn arena_count(&self) -> usize {
         self.arenas
             .iter()
-            .take_while(|a| a.base.load(Ordering::Relaxed) != 0)
+            .take_while(|a| a.entry.load(Ordering::Relaxed) != 0)
             .count()
+    }
+
+    /// The address and size in bytes of installed arena `index`.
+    pub fn arena_span(&self, index: usize) -> Option<(usize, usize)> {
+        let (base, capacity) = unpack_entry(self.arenas.get(index)?.entry.load(Ordering::Acquire));
+        (base != 0).then_some((base, capacity * SEGMENT_SIZE))
     }
 
     /// Slots claimed across the table (a snapshot).

@@ -45,9 +45,18 @@ impl<const WORDS: usize> AtomicBitmap<WORDS> {
     /// Claim `len` consecutive free bits (`1 <= len <= BITS`), looking from the
     /// first bit. Returns the index of the first bit claimed.
     pub fn claim_run(&self, len: usize) -> Option<usize> {
-        debug_assert!(len >= 1 && len <= Self::BITS);
+        self.claim_run_below(len, Self::BITS)
+    }
+
+    /// Like [`claim_run`](Self::claim_run), but only among the first `limit`
+    /// bits (`limit <= BITS`): the bits from `limit` on are never handed out.
+    pub fn claim_run_below(&self, len: usize, limit: usize) -> Option<usize> {
+        debug_assert!(len >= 1 && limit <= Self::BITS);
+        if len > limit {
+            return None;
+        }
         let mut from = 0;
-        while let Some(start) = self.find_free_run(from, len) {
+        while let Some(start) = self.find_free_run(from, len, limit) {
             match self.try_claim_exact(start, len) {
                 Ok(()) => return Some(start),
                 // A bit of the run was taken after we looked: look again from
@@ -58,14 +67,15 @@ impl<const WORDS: usize> AtomicBitmap<WORDS> {
         None
     }
 
-    /// A run of `len` bits that looked free when read, starting at or after `from`.
-    fn find_free_run(&self, from: usize, len: usize) -> Option<usize> {
+    /// A run of `len` bits below `limit` that looked free when read, starting
+    /// at or after `from`.
+    fn find_free_run(&self, from: usize, len: usize, limit: usize) -> Option<usize> {
         let mut run_start = from;
         let mut bit = from;
         // One load per word, not per bit: a word is read once per scan.
         let mut loaded = usize::MAX;
         let mut word = 0;
-        while bit < Self::BITS {
+        while bit < limit {
             if bit - run_start == len {
                 return Some(run_start);
             }
@@ -75,7 +85,7 @@ impl<const WORDS: usize> AtomicBitmap<WORDS> {
             }
             if word == u64::MAX {
                 // Whole word taken: skip it.
-                bit = (bit / 64 + 1) * 64;
+                bit = ((bit / 64 + 1) * 64).min(limit);
                 run_start = bit;
                 continue;
             }
@@ -207,5 +217,20 @@ mod tests {
         assert_eq!(map.claim_run(128), Some(64));
         assert_eq!(map.claim_run(65), None);
         assert_eq!(map.claim_run(64), Some(192));
+    }
+
+    #[test]
+    fn runs_stay_below_the_limit() {
+        let map = AtomicBitmap::<4>::new();
+        assert_eq!(map.claim_run_below(10, 16), Some(0));
+        assert_eq!(
+            map.claim_run_below(7, 16),
+            None,
+            "only 6 bits left below 16"
+        );
+        assert_eq!(map.claim_run_below(6, 16), Some(10));
+        assert_eq!(map.claim_run_below(1, 16), None, "bits 16.. are off limits");
+        assert_eq!(map.claim_run_below(65, 64), None, "longer than the limit");
+        assert_eq!(map.claim_run(1), Some(16), "without a limit they are free");
     }
 }
