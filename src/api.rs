@@ -29,6 +29,11 @@ const REALLOC_LARGE_FROM: usize = 64 * 1024;
 /// Alignment every block has, whatever was asked.
 pub const MIN_ALIGN: usize = 8;
 
+/// The smallest size a request is served as. With `checks`, 16 bytes: every
+/// block then has a second word for the freed mark (see `checks`), so double
+/// frees of 8-byte requests are caught too; without, 1 (the 8-byte class).
+const MIN_SERVED_SIZE: usize = if cfg!(feature = "checks") { 16 } else { 1 };
+
 /// Allocate `size` bytes aligned to `align` (a power of two). Null when out of
 /// memory or when no block of that size and alignment can exist.
 ///
@@ -52,7 +57,7 @@ fn class_for(size: usize, align: usize) -> Option<usize> {
     if align <= MAX_CLASS_ALIGN && size <= MAX_CLASS_SIZE {
         // No overflow: both terms are at most 128 KiB here. A zero size still
         // needs an aligned block, so it counts as one byte.
-        let rounded = (size.max(1) + align - 1) & !(align - 1);
+        let rounded = (size.max(MIN_SERVED_SIZE) + align - 1) & !(align - 1);
         if rounded <= MAX_CLASS_SIZE {
             return Some(class_of(rounded));
         }

@@ -12,7 +12,8 @@
 //!   instead of faulting);
 //! - a small block freed twice, locally or from another thread (a freed block
 //!   carries [`FREED_MARK`] in its second word until it is allocated again;
-//!   blocks of 8 bytes have no second word and are not covered);
+//!   with `checks` no request is served from the 8-byte class, so every
+//!   block has a second word);
 //! - a free of an interior pointer of a small block;
 //! - a corrupted free list (a link that leaves its page or misses a block
 //!   boundary).

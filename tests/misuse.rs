@@ -64,6 +64,12 @@ fn misuse(case: &str) {
                 TinyAlloc.dealloc(p, layout(48));
                 TinyAlloc.dealloc(p, layout(48));
             }
+            "tiny-double-free" => {
+                let p = TinyAlloc.alloc(layout(8));
+                announce(p);
+                TinyAlloc.dealloc(p, layout(8));
+                TinyAlloc.dealloc(p, layout(8));
+            }
             "cross-thread-double-free" => {
                 let p = TinyAlloc.alloc(layout(256)) as usize;
                 announce(p as *mut u8);
@@ -163,6 +169,13 @@ mod with_checks {
     #[test]
     fn small_double_free_aborts() {
         expect_abort("small-double-free", "double free");
+    }
+
+    /// With `checks`, 8-byte requests get 16-byte blocks, which have room
+    /// for the freed mark.
+    #[test]
+    fn eight_byte_double_free_aborts() {
+        expect_abort("tiny-double-free", "double free");
     }
 
     #[test]
