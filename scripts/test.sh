@@ -40,6 +40,12 @@ if cargo +nightly miri --version >/dev/null 2>&1; then
     # integers cast back to pointers.
     step "Miri (strict provenance): data-structure unit tests"
     MIRIFLAGS="${MIRIFLAGS:-} -Zmiri-strict-provenance" cargo +nightly miri test -p tinyalloc --lib
+    # The allocator itself as the global allocator (OS mocked): Stacked
+    # Borrows over headers found by masking, free lists, remote frees, large
+    # regions. Default provenance: headers take the reservation's exposed
+    # provenance (see segment::segment_of).
+    step "Miri: the allocator's own paths (tests/miri_smoke.rs)"
+    cargo +nightly miri test -p tinyalloc --test miri_smoke
 else
     echo "SKIPPED Miri: the nightly miri component is not installed (rustup +nightly component add miri rust-src)"
 fi

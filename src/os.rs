@@ -86,6 +86,9 @@ pub fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut 
         return None;
     }
     let ptr = backend::reserve_aligned(size, align, offset)?;
+    // Headers are found from block addresses by masking (`segment_of`), and
+    // take the reservation's provenance, which must therefore be exposed.
+    let _ = ptr.expose_provenance();
     MAPPED_BYTES.fetch_add(size, StatOrdering::Relaxed);
     Some(ptr)
 }

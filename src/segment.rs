@@ -139,11 +139,16 @@ unsafe impl StackNode for SegmentHeader {
 /// (the header is there), so this finds the right header for every block,
 /// including a large block with an alignment of a whole segment or more, whose
 /// header sits one segment below it.
+///
+/// The header is not part of the caller's block, so its pointer must not
+/// carry the block's provenance (a `Box`'s pointer only covers its block):
+/// it takes the provenance of the region's reservation, which
+/// `os::reserve_aligned` exposed. (Deriving it from `ptr` is what Miri's
+/// Stacked Borrows check reported.)
 #[inline(always)]
 pub fn segment_of(ptr: *mut u8) -> *mut SegmentHeader {
-    ptr.wrapping_sub(1)
-        .map_addr(|a| a & !(SEGMENT_SIZE - 1))
-        .cast()
+    let header = ptr.addr().wrapping_sub(1) & !(SEGMENT_SIZE - 1);
+    ptr::with_exposed_provenance_mut(header)
 }
 
 /// The kind recorded in `segment`'s tag: `KIND_SMALL`..`KIND_RELEASED` for a
