@@ -65,6 +65,9 @@ fn class_for(size: usize, align: usize) -> Option<usize> {
     None
 }
 
+///
+/// # Safety
+/// `align` must be a power of two.
 #[cold]
 #[inline(never)]
 unsafe fn allocate_large(size: usize, align: usize, zero: bool) -> *mut u8 {
@@ -189,6 +192,9 @@ unsafe fn live_kind(segment: *mut SegmentHeader, ptr: *mut u8) -> usize {
 
 /// Free a pointer whose header is not a paged segment's: a large block, or
 /// misuse.
+///
+/// # Safety
+/// `segment` is `header_of(ptr)`, readable; `ptr` is the caller's to give up.
 #[cold]
 #[inline(never)]
 unsafe fn free_unpaged(segment: *mut SegmentHeader, ptr: *mut u8) {
@@ -211,6 +217,10 @@ unsafe fn free_unpaged(segment: *mut SegmentHeader, ptr: *mut u8) {
 }
 
 /// Free a block that another heap owns (or that an abandoned segment holds).
+///
+/// # Safety
+/// `ptr` is a live block of `page` in `segment`, owned by another heap (or
+/// abandoned); the caller gives it up.
 #[cold]
 #[inline(never)]
 unsafe fn free_remote(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8) {

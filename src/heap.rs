@@ -205,6 +205,10 @@ pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
 }
 
 /// A local free emptied a page or landed on a parked one.
+///
+/// # Safety
+/// The caller owns `heap` (the calling thread's) and `page`, a page of one
+/// of its segments.
 #[cold]
 #[inline(never)]
 unsafe fn free_local_slow(heap: *mut Heap, page: *mut Page) {
@@ -220,6 +224,9 @@ unsafe fn free_local_slow(heap: *mut Heap, page: *mut Page) {
 }
 
 /// Move a parked page back to its class queue, taking its remote frees.
+///
+/// # Safety
+/// The caller owns `heap` and `page`, which is on the heap's `full` list.
 unsafe fn unpark(heap: *mut Heap, page: *mut Page) {
     // SAFETY: the caller owns `heap` and `page`, which is on `full`.
     unsafe {
@@ -233,6 +240,9 @@ unsafe fn unpark(heap: *mut Heap, page: *mut Page) {
 
 /// Give an empty page back to its segment, unless it is the last page of its
 /// class and `force` is false (keeping it avoids thrashing on alloc/free loops).
+///
+/// # Safety
+/// The caller owns `heap` and `page`, which is queued in `heap` with `used == 0`.
 unsafe fn retire(heap: *mut Heap, page: *mut Page, force: bool) {
     // SAFETY: the caller owns `heap` and `page` (queued, used == 0).
     unsafe {
@@ -254,6 +264,9 @@ unsafe fn retire(heap: *mut Heap, page: *mut Page, force: bool) {
 }
 
 /// The slow path: find or make a page of `class` with a free block.
+///
+/// # Safety
+/// `heap` is the calling thread's heap or the sentinel.
 #[cold]
 #[inline(never)]
 unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
@@ -283,6 +296,9 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
 
 /// Purge free pages of owned segments that have been free for the purge
 /// delay, at most once per purge interval.
+///
+/// # Safety
+/// `heap` is the calling thread's heap (not the sentinel).
 unsafe fn maybe_purge_pages(heap: *mut Heap) {
     let now = segment::tick_clock();
     // SAFETY: the caller owns `heap` and its segments.
@@ -299,6 +315,9 @@ unsafe fn maybe_purge_pages(heap: *mut Heap) {
 }
 
 /// Purge every free page of the heap's segments freed at or before `cutoff`.
+///
+/// # Safety
+/// The caller owns `heap` and so every segment on its lists.
 unsafe fn purge_pages(heap: *mut Heap, cutoff: u64) {
     // SAFETY: the caller owns `heap` and its segments.
     unsafe {
@@ -353,6 +372,9 @@ pub unsafe fn take_large_region(heap: *mut Heap, slots: usize) -> Option<segment
 }
 
 /// Release the kept large region, if any.
+///
+/// # Safety
+/// The caller owns `heap` (its thread's, or one being abandoned).
 unsafe fn release_large_region(heap: *mut Heap) {
     // SAFETY: the caller owns `heap` and so its kept region.
     unsafe {
@@ -365,6 +387,9 @@ unsafe fn release_large_region(heap: *mut Heap) {
 }
 
 /// Move parked pages that received remote frees back to their queues.
+///
+/// # Safety
+/// `heap` is the calling thread's heap (not the sentinel).
 unsafe fn rescue_parked(heap: *mut Heap) {
     // SAFETY: the caller owns `heap` and its pages.
     unsafe {
@@ -388,6 +413,9 @@ unsafe fn rescue_parked(heap: *mut Heap) {
 }
 
 /// A page of `class` with a free block, made current; null if out of memory.
+///
+/// # Safety
+/// `heap` is the calling thread's heap (not the sentinel).
 unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
     // SAFETY: the caller owns `heap` and its pages.
     unsafe {
@@ -441,6 +469,9 @@ fn kind_of_class(class: usize) -> u8 {
 }
 
 /// Put `page` at the front of its queue and make it the class's current page.
+///
+/// # Safety
+/// The caller owns `heap` and `page`, which is on `queues[class]`.
 unsafe fn make_current(heap: *mut Heap, class: usize, page: *mut Page) {
     // SAFETY: the caller owns `heap` and `page`, which is on `queues[class]`.
     unsafe {
@@ -454,6 +485,10 @@ unsafe fn make_current(heap: *mut Heap, class: usize, page: *mut Page) {
 }
 
 /// An unused page for `class` from an owned segment of `kind`, or a new one.
+///
+/// # Safety
+/// `heap` is the calling thread's heap; `kind` is `KIND_SMALL` or
+/// `KIND_MEDIUM` and suits `class`.
 unsafe fn fresh_page(heap: *mut Heap, class: usize, kind: u8) -> *mut Page {
     // SAFETY: the caller owns `heap` and its segments.
     unsafe {
@@ -473,6 +508,9 @@ unsafe fn fresh_page(heap: *mut Heap, class: usize, kind: u8) -> *mut Page {
     }
 }
 
+///
+/// # Safety
+/// The caller owns `heap` and `segment`, a paged segment on no heap list.
 unsafe fn link_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
     // SAFETY: the caller owns both.
     unsafe {
@@ -486,6 +524,9 @@ unsafe fn link_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
     }
 }
 
+///
+/// # Safety
+/// The caller owns `heap` and `segment`, which is on the heap's list for its kind.
 unsafe fn unlink_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
     // SAFETY: the caller owns both; `segment` is on the heap's list.
     unsafe {
@@ -505,6 +546,10 @@ unsafe fn unlink_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
 
 /// Take over an abandoned segment: claim it, take its remote frees, and queue
 /// its pages (empty ones are freed; an empty segment is released).
+///
+/// # Safety
+/// `heap` is the calling thread's heap and `segment` was just popped off an
+/// abandoned stack (so nobody else owns it).
 unsafe fn adopt(heap: *mut Heap, segment: *mut SegmentHeader) {
     // SAFETY: popping the segment off the abandoned stack made it ours; the
     // previous owner's writes to it happen-before (stack Release/Acquire).
@@ -564,6 +609,9 @@ pub unsafe fn abandon_all(heap: *mut Heap) {
 
 /// Empty every list of `heap`, leaving its atomics to atomic stores (a stale
 /// pool popper may still read `pool_link`).
+///
+/// # Safety
+/// The caller owns `heap`, which no thread uses as its current heap.
 unsafe fn reset(heap: *mut Heap) {
     // SAFETY: the caller owns the heap.
     unsafe {
@@ -580,6 +628,9 @@ unsafe fn reset(heap: *mut Heap) {
 
 /// Free the empty pages of an owned segment; release it if that empties it,
 /// else abandon it.
+///
+/// # Safety
+/// The caller owns `segment` (its heap is being abandoned) and gives it up.
 unsafe fn release_or_abandon(segment: *mut SegmentHeader) {
     // SAFETY: the caller owns the segment.
     unsafe {

@@ -1,12 +1,12 @@
 //! The kernel door: the only module that maps, unmaps or purges memory.
 //!
 //! Contract (the rest of the crate relies on exactly this):
-//! - [`reserve`] returns read-write, zero-filled memory mapped with
+//! - [`reserve_aligned`] returns read-write, zero-filled memory mapped with
 //!   `MAP_NORESERVE`: pages commit on first touch, so there is never an
 //!   `mprotect` to commit. Failure is `None`, never a panic or an abort.
 //! - [`purge`] drops the pages' contents (`MADV_DONTNEED`): the range stays
 //!   mapped and reads back as zero, so a purged range is as good as fresh.
-//! - [`release`] unmaps a range that [`reserve`] returned, whole.
+//! - [`release`] unmaps a range that [`reserve_aligned`] returned, whole.
 //! - [`move_pages`] moves a range's pages to another range (`mremap` with
 //!   `MREMAP_FIXED`, so the destination keeps our alignment): no byte is
 //!   copied, and the source reads as zero afterwards.
@@ -225,10 +225,14 @@ mod backend {
         Some(aligned as *mut u8)
     }
 
+    /// # Safety
+    /// As [`super::release`].
     pub(super) unsafe fn release(ptr: *mut u8, size: usize, _align: usize) {
         unmap(ptr, size);
     }
 
+    /// # Safety
+    /// As [`super::purge`].
     pub(super) unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
         PURGE_CALLS.fetch_add(1, StatOrdering::Relaxed);
         // SAFETY: the caller owns the range and reads nothing from it; on a
@@ -236,6 +240,8 @@ mod backend {
         unsafe { libc::madvise(ptr.cast(), size, libc::MADV_DONTNEED) == 0 }
     }
 
+    /// # Safety
+    /// As [`super::move_pages`].
     pub(super) unsafe fn move_pages(
         from: *mut u8,
         to: *mut u8,
@@ -317,6 +323,8 @@ mod backend {
         }
     }
 
+    /// # Safety
+    /// As [`super::release`].
     pub(super) unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
         UNMAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
         let lead = ptr as usize % align;
@@ -325,6 +333,8 @@ mod backend {
         unsafe { System.dealloc(base, Layout::from_size_align_unchecked(size, align)) };
     }
 
+    /// # Safety
+    /// As [`super::purge`].
     pub(super) unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
         PURGE_CALLS.fetch_add(1, StatOrdering::Relaxed);
         // SAFETY: the caller owns the range.
@@ -332,6 +342,8 @@ mod backend {
         true
     }
 
+    /// # Safety
+    /// As [`super::move_pages`].
     pub(super) unsafe fn move_pages(
         from: *mut u8,
         to: *mut u8,
