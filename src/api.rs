@@ -65,6 +65,7 @@ fn class_for(size: usize, align: usize) -> Option<usize> {
     None
 }
 
+/// Allocate a large block; null for sizes or alignments no block can have.
 ///
 /// # Safety
 /// `align` must be a power of two.
@@ -229,8 +230,9 @@ unsafe fn free_remote(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8
         if (*page).remote.push(ptr) {
             // The owner parked this page and ours is the first block since:
             // tell it. The push's Acquire saw the park's Release, so this load
-            // sees the owner that parked (or a later one). Heap memory is never unmapped, so a stale owner is
-            // harmless: it only scans its parked pages for nothing.
+            // sees the owner that parked (or a later one). Heap memory is
+            // never unmapped, so a stale owner is harmless: it only scans its
+            // parked pages for nothing.
             let owner = (*segment).owner.load(Ordering::Acquire) as *mut heap::Heap;
             if !owner.is_null() {
                 (*owner).full_has_remote.store(true, Ordering::Release);

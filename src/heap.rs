@@ -351,7 +351,8 @@ pub unsafe fn keep_large_region(heap: *mut Heap, header: *mut SegmentHeader) -> 
     }
 }
 
-/// The heap's kept large region, if it spans at least `slots` segments.
+/// The heap's kept large region, for a request of `slots` segments (only
+/// one-segment requests: the kept region spans one segment).
 ///
 /// # Safety
 /// `heap` is the calling thread's heap.
@@ -508,6 +509,7 @@ unsafe fn fresh_page(heap: *mut Heap, class: usize, kind: u8) -> *mut Page {
     }
 }
 
+/// Put `segment` on the heap's list for its kind.
 ///
 /// # Safety
 /// The caller owns `heap` and `segment`, a paged segment on no heap list.
@@ -524,9 +526,11 @@ unsafe fn link_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
     }
 }
 
+/// Take `segment` off the heap's list for its kind.
 ///
 /// # Safety
-/// The caller owns `heap` and `segment`, which is on the heap's list for its kind.
+/// The caller owns `heap` and `segment`, which is on the heap's list for its
+/// kind.
 unsafe fn unlink_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
     // SAFETY: the caller owns both; `segment` is on the heap's list.
     unsafe {

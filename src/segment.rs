@@ -301,15 +301,9 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
 unsafe fn purge_and_return(base: *mut u8, origin: Origin, dirty_bytes: usize) {
     match origin {
         Origin::Arena(run) => {
-            let dirty = dirty_bytes
-                .next_multiple_of(os::PAGE_SIZE)
-                .min(origin.size());
             // SAFETY: the caller owns the region; nobody reads it any more.
             unsafe {
-                if !os::purge(base, dirty) {
-                    // The arena promises zeroed slots: keep the promise by hand.
-                    ptr::write_bytes(base, 0, dirty);
-                }
+                zero_pages(base, dirty_end(dirty_bytes, origin));
                 ARENAS.release(run);
             }
         }
@@ -317,6 +311,29 @@ unsafe fn purge_and_return(base: *mut u8, origin: Origin, dirty_bytes: usize) {
             known::unregister_direct(base);
             // SAFETY: a direct mapping is one reservation of exactly this shape.
             unsafe { os::release(base, size, align) }
+        }
+    }
+}
+
+/// The page-rounded end of a region's dirty prefix (`dirty_bytes`), within
+/// the region.
+fn dirty_end(dirty_bytes: usize, origin: Origin) -> usize {
+    dirty_bytes
+        .next_multiple_of(os::PAGE_SIZE)
+        .min(origin.size())
+}
+
+/// Make `[base, base + len)` (whole pages) read as zero: purge it, or, if
+/// the kernel refuses, clear it by hand (free arena slots and purged pages
+/// promise zero).
+///
+/// # Safety
+/// The caller owns the range and nobody reads it meanwhile.
+unsafe fn zero_pages(base: *mut u8, len: usize) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        if !os::purge(base, len) {
+            ptr::write_bytes(base, 0, len);
         }
     }
 }
@@ -339,10 +356,7 @@ pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
         let base = header.cast::<u8>();
         let (span, after) = match origin {
             Origin::Arena(_) => (
-                (*header)
-                    .dirty_bytes
-                    .next_multiple_of(os::PAGE_SIZE)
-                    .min(origin.size()),
+                dirty_end((*header).dirty_bytes, origin),
                 os::AfterMove::Refill,
             ),
             // A whole direct mapping moves, ending its reservation.
@@ -352,21 +366,18 @@ pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
             // The pages would not fit (or would land on themselves): copy.
             return false;
         }
-        match os::move_pages(base, to.base, span, after) {
-            os::MoveOutcome::NotMoved => return false,
-            os::MoveOutcome::Moved => {
-                LIVE_SEGMENTS.fetch_sub(1, StatOrdering::Relaxed);
-                match origin {
-                    // Refilled with zero pages: the slots are as good as fresh.
-                    Origin::Arena(run) => ARENAS.release(run),
-                    Origin::Direct { .. } => known::unregister_direct(base),
-                }
-            }
+        let outcome = os::move_pages(base, to.base, span, after);
+        if outcome == os::MoveOutcome::NotMoved {
+            return false;
+        }
+        LIVE_SEGMENTS.fetch_sub(1, StatOrdering::Relaxed);
+        match origin {
+            // Refilled with zero pages: the slots are as good as fresh.
+            Origin::Arena(run) if outcome == os::MoveOutcome::Moved => ARENAS.release(run),
             // The kernel moved the pages but would not map the source again:
             // its slots are a hole now and stay claimed forever.
-            os::MoveOutcome::MovedSourceLost => {
-                LIVE_SEGMENTS.fetch_sub(1, StatOrdering::Relaxed);
-            }
+            Origin::Arena(_) => {}
+            Origin::Direct { .. } => known::unregister_direct(base),
         }
         to.dirty_bytes = to.dirty_bytes.max(span);
         true
@@ -530,15 +541,9 @@ pub unsafe fn shrink_region(header: *mut SegmentHeader, slots: usize) {
             return;
         }
         let keep = slots << SEGMENT_SHIFT;
-        let dirty_end = (*header)
-            .dirty_bytes
-            .next_multiple_of(os::PAGE_SIZE)
-            .min((*header).origin.size());
-        if dirty_end > keep {
-            let tail = header.cast::<u8>().add(keep);
-            if !os::purge(tail, dirty_end - keep) {
-                ptr::write_bytes(tail, 0, dirty_end - keep);
-            }
+        let dirty = dirty_end((*header).dirty_bytes, (*header).origin);
+        if dirty > keep {
+            zero_pages(header.cast::<u8>().add(keep), dirty - keep);
             (*header).dirty_bytes = keep;
         }
         (*header).origin = Origin::Arena(ARENAS.shrink(run, slots));
@@ -641,10 +646,10 @@ pub unsafe fn purge_free_pages(segment: *mut SegmentHeader, cutoff: u64) -> usiz
                 }
                 run_len += 1;
             } else if run_len > 0 {
-                let base = segment.cast::<u8>().add(run_start << shift);
-                if !os::purge(base, run_len << shift) {
-                    ptr::write_bytes(base, 0, run_len << shift);
-                }
+                zero_pages(
+                    segment.cast::<u8>().add(run_start << shift),
+                    run_len << shift,
+                );
                 purged += run_len;
                 run_len = 0;
             }
