@@ -6,8 +6,10 @@
 //! `cargo test --features checks --test misuse`.
 #![cfg(not(feature = "loom"))]
 
+#[path = "common/child.rs"]
+mod child;
+
 use std::alloc::{GlobalAlloc, Layout};
-use std::process::Command;
 use tinyalloc::TinyAlloc;
 
 #[global_allocator]
@@ -108,9 +110,7 @@ fn misuse(case: &str) {
 
 /// Run `case` in a child and assert it aborted with `expected` and the pointer.
 fn expect_abort(case: &str, expected: &str) {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "misuse_child", "--nocapture", "--test-threads=1"])
-        .env(CASE_VAR, case)
+    let output = child::self_as_child("misuse_child", CASE_VAR, case)
         .output()
         .expect("run child");
     let stderr = String::from_utf8_lossy(&output.stderr);

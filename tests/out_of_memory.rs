@@ -5,8 +5,10 @@
 //! real address-space limit (`RLIMIT_AS`) in a child process.
 #![cfg(not(feature = "loom"))]
 
+#[path = "common/child.rs"]
+mod child;
+
 use std::alloc::{GlobalAlloc, Layout};
-use std::process::Command;
 use tinyalloc::TinyAlloc;
 
 #[global_allocator]
@@ -128,26 +130,7 @@ fn limited_child_runner() {
 }
 
 fn an_address_space_limit_gives_null_and_memory_comes_back() {
-    let output = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "limited_child_runner",
-            "--nocapture",
-            "--test-threads=1",
-        ])
-        .env(CHILD_VAR, "1")
-        .output()
-        .expect("run child");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "child failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    let line = stdout
-        .lines()
-        .find_map(|l| l.find("OK first=").map(|at| &l[at..]))
-        .unwrap_or_else(|| panic!("no result line:\n{stdout}"));
+    let mut command = child::self_as_child("limited_child_runner", CHILD_VAR, "1");
+    let line = child::success_line(&mut command, "OK first=");
     eprintln!("RLIMIT_AS child: {line}");
 }

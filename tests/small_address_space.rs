@@ -7,9 +7,11 @@
 //! this binary again as a child with `RLIMIT_AS` set before `exec`.
 #![cfg(not(feature = "loom"))]
 
+#[path = "common/child.rs"]
+mod child;
+
 use std::alloc::{GlobalAlloc, Layout};
 use std::os::unix::process::CommandExt;
-use std::process::Command;
 use tinyalloc::TinyAlloc;
 
 #[global_allocator]
@@ -104,10 +106,7 @@ fn child_runner() {
 
 #[test]
 fn smaller_arenas_serve_under_an_address_space_limit() {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", "child_runner", "--nocapture", "--test-threads=1"])
-        .env(CHILD_VAR, "1");
+    let mut command = child::self_as_child("child_runner", CHILD_VAR, "1");
     // SAFETY (test): between fork and exec, only an async-signal-safe
     // setrlimit on the child's own process.
     unsafe {
@@ -122,17 +121,6 @@ fn smaller_arenas_serve_under_an_address_space_limit() {
             Ok(())
         });
     }
-    let output = command.output().expect("run child");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "child failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}",
-        output.status
-    );
-    let line = stdout
-        .lines()
-        .find_map(|l| l.find("OK arenas=").map(|at| &l[at..]))
-        .unwrap_or_else(|| panic!("no result line:\n{stdout}"));
+    let line = child::success_line(&mut command, "OK arenas=");
     eprintln!("RLIMIT_AS {} MiB child: {line}", LIMIT >> 20);
 }
