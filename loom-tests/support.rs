@@ -5,7 +5,7 @@
 //! The report goes to stderr; see it with `-- --nocapture`:
 //!
 //! ```text
-//! cargo test --release --features loom --test 'loom_*' -- --nocapture
+//! cargo test --features loom -- --nocapture
 //! ```
 //!
 //! `LOOM_MAX_PREEMPTIONS` in the environment overrides a model's bound (for a

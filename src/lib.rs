@@ -1,6 +1,7 @@
 //! tinyalloc: a lock-free, concurrent memory allocator.
 //!
 //! ```no_run
+//! # #[cfg(not(feature = "loom"))] // the loom build models protocols only
 //! #[global_allocator]
 //! static GLOBAL: tinyalloc::TinyAlloc = tinyalloc::TinyAlloc;
 //! ```
