@@ -41,6 +41,7 @@
     any(target_arch = "x86_64", target_arch = "aarch64")
 ))]
 mod cxx;
+mod ffi;
 mod stats;
 
 use core::ffi::{c_int, c_void};
