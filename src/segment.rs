@@ -397,7 +397,21 @@ fn update_cache_limit() {
     }
 }
 
-/// Fix the cache's byte bound (0 disables caching).
+/// Fix the cache's byte bound (0 disables caching). By default the bound
+/// follows the program: 32 MiB plus the memory in use outside the cache.
+///
+/// ```
+/// use tinyalloc::raw;
+///
+/// raw::set_cache_limit(0);
+/// // SAFETY: 16 is a power of two; the block is freed once.
+/// unsafe {
+///     let block = raw::allocate(8 << 20, 16);
+///     assert!(!block.is_null());
+///     raw::deallocate(block); // not cached: returned to the kernel now
+/// }
+/// assert_eq!(tinyalloc::stats().cached_bytes, 0);
+/// ```
 pub fn set_cache_limit(bytes: usize) {
     CACHE_LIMIT_FIXED.store(true, Ordering::Relaxed);
     CACHE.set_limit(bytes);
