@@ -59,7 +59,8 @@ pub const MEDIUM_PAGES: usize = SEGMENT_SIZE >> MEDIUM_PAGE_SHIFT;
 /// Bytes reserved for the header in front of a large block.
 pub const LARGE_HEADER_SIZE: usize = 8 * 1024;
 
-/// How long a free region may sit in the cache before it is purged.
+/// How long a free region may sit in the cache before it is purged, by
+/// default (`TINYALLOC_PURGE_DELAY_MS` changes it: see `config`).
 pub const PURGE_DELAY_MS: u64 = 100;
 /// How often a slow path may run a purge pass.
 pub const PURGE_INTERVAL_MS: u64 = 10;
@@ -447,7 +448,7 @@ pub fn maybe_purge() {
         )
         .is_ok()
     {
-        purge_cache(now.saturating_sub(PURGE_DELAY_MS));
+        purge_cache(now.saturating_sub(crate::config::purge_delay_ms()));
     }
 }
 

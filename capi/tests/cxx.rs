@@ -100,7 +100,7 @@ fn operator_new_under_ld_preload() {
     );
     run.assert_success("operator_new under LD_PRELOAD");
     assert!(
-        run.stdout().contains("operator new is _Znwm in ")
+        run.stdout().contains("libtinyalloc.so\n")
             && run
                 .stdout()
                 .contains("all operator new/delete checks passed"),
