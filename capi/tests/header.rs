@@ -32,7 +32,9 @@ fn stats_collect_and_cache_limit_from_c() {
     let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
     common::compile_c(&[&common::c_source("header.c")], &exe, &args);
     let run = common::run(
-        &mut Command::new(&exe),
+        Command::new(&exe)
+            .env_remove("TINYALLOC_CACHE_LIMIT")
+            .env_remove("TINYALLOC_PURGE_DELAY_MS"),
         Alloc::Glibc,
         Duration::from_secs(60),
     );
@@ -43,6 +45,38 @@ fn stats_collect_and_cache_limit_from_c() {
         run.stdout()
     );
     print!("{}", run.stdout());
+
+    // The library reads TINYALLOC_* before main: a bad value is one warning
+    // line and the default (under which header.c's expectations hold).
+    let warned = common::run(
+        Command::new(&exe)
+            .env("TINYALLOC_CACHE_LIMIT", "junk")
+            .env_remove("TINYALLOC_PURGE_DELAY_MS"),
+        Alloc::Glibc,
+        Duration::from_secs(60),
+    );
+    warned.assert_success("header.c with TINYALLOC_CACHE_LIMIT=junk");
+    assert_eq!(
+        warned.stderr(),
+        "tinyalloc: ignoring TINYALLOC_CACHE_LIMIT=junk (expected a byte count such as 0, \
+         65536, 512K, 64M or 1G); using the default\n"
+    );
+    // And a good one takes effect: with no cache, header.c's check that a
+    // freed region is cached fails.
+    let uncached = common::run(
+        Command::new(&exe)
+            .env("TINYALLOC_CACHE_LIMIT", "0")
+            .env_remove("TINYALLOC_PURGE_DELAY_MS"),
+        Alloc::Glibc,
+        Duration::from_secs(60),
+    );
+    assert!(
+        !uncached.output.status.success()
+            && uncached.stderr().contains("freed.cached_bytes >= big"),
+        "TINYALLOC_CACHE_LIMIT=0 had no effect on libtinyalloc.so: {}\n{}",
+        uncached.output.status,
+        uncached.stderr()
+    );
 }
 
 #[test]
