@@ -20,11 +20,12 @@
 //!
 //! Unwinding: `std::bad_alloc` (and whatever a new-handler throws) unwinds
 //! through the throwing functions here, so they are `extern "C-unwind"` and
-//! their frames have unwind tables. The nothrow forms are `extern "C"`: a
-//! new-handler that throws inside a nothrow `new` aborts the process (the
-//! Rust boundary stops it) instead of reaching a caller compiled to assume
-//! `noexcept`. C++ would instead catch it and return null, which needs a
-//! C++ catch frame this library does not have.
+//! their frames have unwind tables. The nothrow forms are `extern "C"` and
+//! return null when a new-handler throws, as C++ specifies: Rust cannot
+//! catch a C++ exception, so on x86-64 the handler is called through a small
+//! assembly trampoline with a `catch (...)` frame (as g++ compiles one); on
+//! other architectures a throwing handler ends the process at the nothrow
+//! function's boundary.
 //!
 //! Sizes and alignments passed to `delete` are not needed to free a block:
 //! the sized and aligned forms are the plain free.
@@ -143,6 +144,116 @@ fn fatal(line: &[u8]) -> ! {
     }
 }
 
+// `bool tinyalloc_call_catching(void (*handler)())`: call `handler` and
+// return true, or false if it threw anything: `try { handler(); return
+// true; } catch (...) { return false; }`, as g++ compiles it, with the C++
+// runtime's personality routine and catch functions referenced weakly (a
+// program without a C++ runtime has no new-handler, so never gets here).
+// Rust cannot catch a C++ exception; the nothrow `new` forms need to.
+#[cfg(target_arch = "x86_64")]
+core::arch::global_asm!(
+    ".pushsection .text.tinyalloc_call_catching,\"ax\",@progbits",
+    ".p2align 4",
+    ".globl tinyalloc_call_catching",
+    ".hidden tinyalloc_call_catching",
+    ".type tinyalloc_call_catching,@function",
+    "tinyalloc_call_catching:",
+    ".Ltinyalloc_catch_begin:",
+    ".cfi_startproc",
+    ".cfi_personality 0x9b, DW.ref.__gxx_personality_v0",
+    ".cfi_lsda 0x1b, .Ltinyalloc_catch_lsda",
+    "subq $8, %rsp",
+    ".cfi_def_cfa_offset 16",
+    ".Ltinyalloc_catch_try_begin:",
+    "call *%rdi",
+    ".Ltinyalloc_catch_try_end:",
+    "movl $1, %eax",
+    "addq $8, %rsp",
+    ".cfi_remember_state",
+    ".cfi_def_cfa_offset 8",
+    "ret",
+    ".Ltinyalloc_catch_landing:",
+    ".cfi_restore_state",
+    "movq %rax, %rdi",
+    "call __cxa_begin_catch@PLT",
+    "call __cxa_end_catch@PLT",
+    "xorl %eax, %eax",
+    "addq $8, %rsp",
+    ".cfi_def_cfa_offset 8",
+    "ret",
+    ".cfi_endproc",
+    ".size tinyalloc_call_catching, .-tinyalloc_call_catching",
+    // The LSDA: one call site (the handler call) whose landing pad takes
+    // action 1, a catch of type table entry 1, which is null: `catch (...)`.
+    // Calls outside the table (begin/end catch) terminate if they throw.
+    ".section .gcc_except_table,\"a\",@progbits",
+    ".p2align 2",
+    ".Ltinyalloc_catch_lsda:",
+    ".byte 0xff",
+    ".byte 0x9b",
+    ".uleb128 .Ltinyalloc_catch_types - .Ltinyalloc_catch_types_offset",
+    ".Ltinyalloc_catch_types_offset:",
+    ".byte 0x1",
+    ".uleb128 .Ltinyalloc_catch_sites_end - .Ltinyalloc_catch_sites",
+    ".Ltinyalloc_catch_sites:",
+    ".uleb128 .Ltinyalloc_catch_try_begin - .Ltinyalloc_catch_begin",
+    ".uleb128 .Ltinyalloc_catch_try_end - .Ltinyalloc_catch_try_begin",
+    ".uleb128 .Ltinyalloc_catch_landing - .Ltinyalloc_catch_begin",
+    ".uleb128 0x1",
+    ".Ltinyalloc_catch_sites_end:",
+    ".byte 0x1",
+    ".byte 0x0",
+    ".p2align 2",
+    ".long 0",
+    ".Ltinyalloc_catch_types:",
+    // The personality pointer, as g++ emits it (one copy per link).
+    ".hidden DW.ref.__gxx_personality_v0",
+    ".weak DW.ref.__gxx_personality_v0",
+    ".section .data.rel.local.DW.ref.__gxx_personality_v0,\"awG\",@progbits,DW.ref.__gxx_personality_v0,comdat",
+    ".p2align 3",
+    ".type DW.ref.__gxx_personality_v0,@object",
+    ".size DW.ref.__gxx_personality_v0, 8",
+    "DW.ref.__gxx_personality_v0:",
+    ".quad __gxx_personality_v0",
+    ".weak __gxx_personality_v0",
+    ".weak __cxa_begin_catch",
+    ".weak __cxa_end_catch",
+    ".popsection",
+    options(att_syntax),
+);
+
+#[cfg(target_arch = "x86_64")]
+extern "C" {
+    /// Call `handler`; false if it threw (the exception is caught and
+    /// destroyed).
+    fn tinyalloc_call_catching(handler: NewHandler) -> bool;
+}
+
+/// Run the new-handler for a nothrow `new`: false if it threw, which a
+/// nothrow `new` turns into null.
+///
+/// # Safety
+/// `handler` is the program's installed new-handler.
+#[cfg(target_arch = "x86_64")]
+unsafe fn call_handler_nothrow(handler: NewHandler) -> bool {
+    // SAFETY: the assembly above calls `handler` with the C ABI and catches
+    // whatever it throws; it touches nothing else.
+    unsafe { tinyalloc_call_catching(handler) }
+}
+
+/// Run the new-handler for a nothrow `new`. Without a catching trampoline
+/// for this architecture, a throwing handler ends the process at the
+/// nothrow function's boundary.
+///
+/// # Safety
+/// `handler` is the program's installed new-handler.
+#[cfg(not(target_arch = "x86_64"))]
+unsafe fn call_handler_nothrow(handler: NewHandler) -> bool {
+    // SAFETY: the program's new-handler, called as C++ does.
+    unsafe { handler() };
+    true
+}
+
 /// The C++ allocation loop: try, and on failure let the new-handler make
 /// room and try again; with no handler, throw (or return null if `nothrow`).
 ///
@@ -169,7 +280,13 @@ unsafe fn new_impl(size: usize, align: usize, nothrow: bool) -> *mut c_void {
 unsafe extern "C-unwind" fn new_failed(size: usize, align: usize, nothrow: bool) -> *mut c_void {
     loop {
         match new_handler() {
-            // SAFETY: the program's new-handler, called as C++ does.
+            Some(handler) if nothrow => {
+                // SAFETY: the program's new-handler, called as C++ does.
+                if !unsafe { call_handler_nothrow(handler) } {
+                    return ptr::null_mut();
+                }
+            }
+            // SAFETY: as above; what it throws unwinds to the caller.
             Some(handler) => unsafe { handler() },
             None if nothrow => return ptr::null_mut(),
             None => throw_bad_alloc(),

@@ -168,6 +168,31 @@ static void throws_bad_alloc() {
     CHECK(caught == 4);
 }
 
+// A nothrow new whose new-handler throws returns null: C++ catches what the
+// handler throws there.
+static int throwing_handler_calls = 0;
+static void throwing_handler() {
+    throwing_handler_calls++;
+    throw std::bad_alloc();
+}
+
+static void nothrow_with_a_throwing_handler() {
+    std::set_new_handler(throwing_handler);
+    CHECK(::operator new(impossible, std::nothrow) == nullptr);
+    CHECK(::operator new[](impossible, std::align_val_t(64), std::nothrow) == nullptr);
+    CHECK(throwing_handler_calls == 2);
+    // The throwing forms let it through.
+    int caught = 0;
+    try {
+        void *p = ::operator new(impossible);
+        escape(p);
+    } catch (const std::bad_alloc &) {
+        caught++;
+    }
+    CHECK(caught == 1 && throwing_handler_calls == 3);
+    std::set_new_handler(nullptr);
+}
+
 // A new-handler that frees a reserve: the failed allocation is retried and
 // succeeds. The failure is real: the address space is limited so that the
 // reserve's 600 MiB cannot be had twice.
@@ -234,6 +259,7 @@ int main(int argc, char **argv) {
     sized_delete();
     nothrow_returns_null();
     throws_bad_alloc();
+    nothrow_with_a_throwing_handler();
     new_handler_frees_reserve();
     if (failures) {
         std::fprintf(stderr, "%d check(s) failed\n", failures);
