@@ -37,6 +37,22 @@ const MIN_SERVED_SIZE: usize = if cfg!(feature = "checks") { 16 } else { 1 };
 /// Allocate `size` bytes aligned to `align` (a power of two). Null when out of
 /// memory or when no block of that size and alignment can exist.
 ///
+/// ```
+/// use tinyalloc::raw;
+///
+/// // SAFETY: the alignments are powers of two; each block is freed once.
+/// unsafe {
+///     let block = raw::allocate(24, 8);
+///     assert!(!block.is_null() && block as usize % raw::MIN_ALIGN == 0);
+///     let page = raw::allocate(100, 4096);
+///     assert!(!page.is_null() && page as usize % 4096 == 0);
+///     // No block can be larger than `isize::MAX` bytes.
+///     assert!(raw::allocate(usize::MAX, 8).is_null());
+///     raw::deallocate(block);
+///     raw::deallocate(page);
+/// }
+/// ```
+///
 /// # Safety
 /// `align` must be a power of two.
 #[inline(always)]
@@ -81,6 +97,16 @@ unsafe fn allocate_large(size: usize, align: usize, zero: bool) -> *mut u8 {
 
 /// Allocate zeroed memory; like [`allocate`].
 ///
+/// ```
+/// // SAFETY: 16 is a power of two; the block is freed once.
+/// unsafe {
+///     let block = tinyalloc::raw::allocate_zeroed(1000, 16);
+///     assert!(!block.is_null());
+///     assert!(std::slice::from_raw_parts(block, 1000).iter().all(|&b| b == 0));
+///     tinyalloc::raw::deallocate(block);
+/// }
+/// ```
+///
 /// # Safety
 /// `align` must be a power of two.
 #[inline]
@@ -117,7 +143,16 @@ unsafe fn zero_small(block: *mut u8, size: usize) {
     }
 }
 
-/// Free `ptr` (null is ignored).
+/// Free `ptr` (null is ignored). Any thread may free any block.
+///
+/// ```
+/// // SAFETY: the block is freed once, by another thread than its owner.
+/// let block = unsafe { tinyalloc::raw::allocate(64, 8) } as usize;
+/// std::thread::spawn(move || unsafe { tinyalloc::raw::deallocate(block as *mut u8) })
+///     .join()
+///     .unwrap();
+/// unsafe { tinyalloc::raw::deallocate(std::ptr::null_mut()) }; // ignored
+/// ```
 ///
 /// # Safety
 /// `ptr` is null or a live block from this allocator, not used afterwards.
@@ -241,7 +276,22 @@ unsafe fn free_remote(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8
     }
 }
 
-/// Bytes usable at `ptr` (at least what was asked for).
+/// Bytes usable at `ptr` (at least what was asked for): the block's size
+/// class, or a large block's size rounded up to pages.
+///
+/// ```
+/// use tinyalloc::raw;
+///
+/// // SAFETY: 8 is a power of two; the block is live when measured.
+/// unsafe {
+///     let block = raw::allocate(100, 8);
+///     assert!(!block.is_null());
+///     let usable = tinyalloc::usable_size(block);
+///     assert!(usable >= 100);
+///     block.write_bytes(0xab, usable); // all of it may be used
+///     raw::deallocate(block);
+/// }
+/// ```
 ///
 /// # Safety
 /// `ptr` is a live block from this allocator.
@@ -261,6 +311,21 @@ pub unsafe fn usable_size(ptr: *mut u8) -> usize {
 /// allows, else by moving. Null (with `ptr` still valid) when out of memory.
 /// `align` is only used to allocate the moved block (the C ABI, which cannot
 /// know a block's alignment, relies on this).
+///
+/// ```
+/// use tinyalloc::raw;
+///
+/// // SAFETY: `block` is live with alignment 8 and `old_size` at most its
+/// // usable size; the result replaces it and is freed once.
+/// unsafe {
+///     let block = raw::allocate(16, 8);
+///     block.write_bytes(7, 16);
+///     let grown = raw::reallocate(block, 16, 8, 1 << 20);
+///     assert!(!grown.is_null());
+///     assert_eq!(*grown.add(15), 7); // contents kept
+///     raw::deallocate(grown);
+/// }
+/// ```
 ///
 /// # Safety
 /// `ptr` is a live block allocated with alignment `align`; `old_size` is at
@@ -299,6 +364,24 @@ pub unsafe fn reallocate(ptr: *mut u8, old_size: usize, align: usize, new_size: 
 
 /// Return free memory now: empty pages of this thread, abandoned segments
 /// whose blocks were all freed, and every cached region (purged to the kernel).
+///
+/// Without it, cached regions are purged 100 ms after they were freed, on a
+/// later allocator slow path. Call it after freeing a large working set, or
+/// before a measurement of the process's memory.
+///
+/// ```
+/// use tinyalloc::raw;
+///
+/// // SAFETY: 16 is a power of two; the block is freed once.
+/// unsafe {
+///     let block = raw::allocate(8 << 20, 16);
+///     assert!(!block.is_null());
+///     block.write_bytes(1, 8 << 20);
+///     raw::deallocate(block); // cached for reuse, still committed
+/// }
+/// tinyalloc::collect();
+/// assert_eq!(tinyalloc::stats().cached_bytes, 0);
+/// ```
 pub fn collect() {
     let heap = thread::current_heap();
     if !thread::is_sentinel(heap) {

@@ -5,9 +5,37 @@ use core::alloc::{GlobalAlloc, Layout};
 
 /// The tinyalloc global allocator.
 ///
-/// ```no_run
+/// Install it once, in the binary crate; every `Box`, `Vec` and `String` of
+/// the program then comes from tinyalloc:
+///
+/// ```
 /// #[global_allocator]
 /// static GLOBAL: tinyalloc::TinyAlloc = tinyalloc::TinyAlloc;
+///
+/// fn main() {
+///     let squares: Vec<u64> = (0..1000).map(|i| i * i).collect();
+///     assert_eq!(squares[999], 998_001);
+///     // This thread allocated, so it has a tinyalloc heap.
+///     assert!(tinyalloc::stats().live_heaps >= 1);
+/// }
+/// ```
+///
+/// It is also an ordinary [`GlobalAlloc`] value, callable directly:
+///
+/// ```
+/// use std::alloc::{GlobalAlloc, Layout};
+/// use tinyalloc::TinyAlloc;
+///
+/// let layout = Layout::from_size_align(4096, 64).unwrap();
+/// // SAFETY: the layout's size is not zero; the block is freed once, with
+/// // the same layout.
+/// unsafe {
+///     let block = TinyAlloc.alloc_zeroed(layout);
+///     assert!(!block.is_null());
+///     assert_eq!(block as usize % 64, 0);
+///     assert_eq!(*block.add(4095), 0);
+///     TinyAlloc.dealloc(block, layout);
+/// }
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TinyAlloc;

@@ -48,6 +48,8 @@ mod api;
 #[cfg(not(feature = "loom"))]
 mod checks;
 #[cfg(not(feature = "loom"))]
+mod config;
+#[cfg(not(feature = "loom"))]
 mod global;
 #[cfg(not(feature = "loom"))]
 mod heap;

@@ -59,7 +59,8 @@ pub const MEDIUM_PAGES: usize = SEGMENT_SIZE >> MEDIUM_PAGE_SHIFT;
 /// Bytes reserved for the header in front of a large block.
 pub const LARGE_HEADER_SIZE: usize = 8 * 1024;
 
-/// How long a free region may sit in the cache before it is purged.
+/// How long a free region may sit in the cache before it is purged, by
+/// default (`TINYALLOC_PURGE_DELAY_MS` changes it: see `config`).
 pub const PURGE_DELAY_MS: u64 = 100;
 /// How often a slow path may run a purge pass.
 pub const PURGE_INTERVAL_MS: u64 = 10;
@@ -397,7 +398,21 @@ fn update_cache_limit() {
     }
 }
 
-/// Fix the cache's byte bound (0 disables caching).
+/// Fix the cache's byte bound (0 disables caching). By default the bound
+/// follows the program: 32 MiB plus the memory in use outside the cache.
+///
+/// ```
+/// use tinyalloc::raw;
+///
+/// raw::set_cache_limit(0);
+/// // SAFETY: 16 is a power of two; the block is freed once.
+/// unsafe {
+///     let block = raw::allocate(8 << 20, 16);
+///     assert!(!block.is_null());
+///     raw::deallocate(block); // not cached: returned to the kernel now
+/// }
+/// assert_eq!(tinyalloc::stats().cached_bytes, 0);
+/// ```
 pub fn set_cache_limit(bytes: usize) {
     CACHE_LIMIT_FIXED.store(true, Ordering::Relaxed);
     CACHE.set_limit(bytes);
@@ -433,7 +448,7 @@ pub fn maybe_purge() {
         )
         .is_ok()
     {
-        purge_cache(now.saturating_sub(PURGE_DELAY_MS));
+        purge_cache(now.saturating_sub(crate::config::purge_delay_ms()));
     }
 }
 

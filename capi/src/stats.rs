@@ -24,15 +24,21 @@ pub(crate) enum Call {
     Realloc,
     Aligned,
     Free,
+    /// C++ `operator new` in all its forms.
+    New,
+    /// C++ `operator delete` in all its forms.
+    Delete,
 }
 
-const CALLS: usize = 5;
+const CALLS: usize = 7;
 const NAMES: [&[u8]; CALLS] = [
     b"malloc ",
     b" calloc ",
     b" realloc ",
     b" aligned ",
     b" free ",
+    b" new ",
+    b" delete ",
 ];
 /// Counter shards; threads pick one by hashing their thread id.
 const SHARDS: usize = 16;

@@ -301,6 +301,10 @@ pub struct Summary {
     pub realloc: u64,
     pub aligned: u64,
     pub free: u64,
+    /// C++ `operator new` calls (all forms).
+    pub new: u64,
+    /// C++ `operator delete` calls (all forms).
+    pub delete: u64,
 }
 
 /// Every exit summary in `stderr` (one per process that exited normally).
@@ -321,6 +325,8 @@ pub fn summaries(stderr: &str) -> Vec<Summary> {
                     "realloc" => summary.realloc = value,
                     "aligned" => summary.aligned = value,
                     "free" => summary.free = value,
+                    "new" => summary.new = value,
+                    "delete" => summary.delete = value,
                     _ => return None,
                 }
             }

@@ -1,0 +1,48 @@
+/* tinyalloc.h: tinyalloc's own API, exported by libtinyalloc.so and
+ * libtinyalloc.a next to malloc, free and the C++ operator new family.
+ *
+ *     #include "tinyalloc.h"
+ *     cc prog.c -Icapi/include -Ltarget/release -ltinyalloc
+ *
+ * None of these functions allocate; all may be called from any thread at
+ * any time. Under LD_PRELOAD, look them up with dlsym(RTLD_DEFAULT, ...). */
+#ifndef TINYALLOC_H
+#define TINYALLOC_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A snapshot of the allocator's own figures (mirrors tinyalloc::Stats). */
+struct tinyalloc_stats {
+    size_t mapped_bytes;       /* bytes mapped now (reserved address space) */
+    size_t map_calls;          /* mmap calls, successful or not */
+    size_t unmap_calls;        /* munmap calls */
+    size_t purge_calls;        /* madvise calls (memory returned) */
+    size_t move_calls;         /* mremap calls */
+    size_t arenas;             /* arenas reserved */
+    size_t arena_slots_in_use; /* segment slots claimed, live or cached */
+    size_t live_regions;       /* segments and large regions live */
+    size_t cached_bytes;       /* free regions held for reuse */
+    size_t abandoned_segments; /* segments of exited threads, not yet adopted */
+    size_t live_heaps;         /* heaps of running threads */
+};
+
+/* Fill *out with the current figures. */
+void tinyalloc_stats(struct tinyalloc_stats *out);
+
+/* Return free memory to the kernel now: the calling thread's empty pages,
+ * abandoned segments with nothing live, every cached region. */
+void tinyalloc_collect(void);
+
+/* Fix the bound, in bytes, of the cache of free regions (0: no caching).
+ * The default follows the program: 32 MiB plus the memory in use. */
+void tinyalloc_set_cache_limit(size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TINYALLOC_H */

@@ -1,0 +1,83 @@
+/* tinyalloc.h from C: stats, collect and the cache bound, linked against
+ * libtinyalloc.so (capi/tests/header.rs). Exits non-zero with a message on
+ * the first failed check. */
+#include "tinyalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK(cond)                                                      \
+    do {                                                                 \
+        if (!(cond)) {                                                   \
+            fprintf(stderr, "FAILED %s:%d: %s\n", __FILE__, __LINE__,   \
+                    #cond);                                              \
+            return 1;                                                    \
+        }                                                                \
+    } while (0)
+
+/* The struct with a guard after it: the library writes exactly its size. */
+struct guarded {
+    struct tinyalloc_stats stats;
+    unsigned char guard[64];
+};
+
+static void print(const char *when, const struct tinyalloc_stats *s) {
+    printf("%s: mapped %zu mmap %zu munmap %zu madvise %zu mremap %zu arenas %zu "
+           "slots %zu regions %zu cached %zu abandoned %zu heaps %zu\n",
+           when, s->mapped_bytes, s->map_calls, s->unmap_calls, s->purge_calls,
+           s->move_calls, s->arenas, s->arena_slots_in_use, s->live_regions,
+           s->cached_bytes, s->abandoned_segments, s->live_heaps);
+}
+
+int main(void) {
+    const size_t big = (size_t)8 << 20;
+    struct guarded g;
+    memset(&g, 0xa5, sizeof g);
+    void *small = malloc(100);
+    CHECK(small != NULL);
+    tinyalloc_stats(&g.stats);
+    print("start", &g.stats);
+    for (size_t i = 0; i < sizeof g.guard; i++) CHECK(g.guard[i] == 0xa5);
+    CHECK(g.stats.mapped_bytes > 0);
+    CHECK(g.stats.map_calls >= 1);
+    CHECK(g.stats.arenas >= 1);
+    CHECK(g.stats.arena_slots_in_use >= 1);
+    CHECK(g.stats.live_regions >= 1);
+    CHECK(g.stats.live_heaps >= 1);
+    tinyalloc_stats(NULL); /* ignored */
+
+    /* A freed large region is cached; collect returns it to the kernel. */
+    char *block = malloc(big);
+    CHECK(block != NULL);
+    memset(block, 1, big);
+    struct tinyalloc_stats live;
+    tinyalloc_stats(&live);
+    CHECK(live.live_regions > g.stats.live_regions);
+    free(block);
+    struct tinyalloc_stats freed;
+    tinyalloc_stats(&freed);
+    print("freed", &freed);
+    CHECK(freed.cached_bytes >= big);
+    tinyalloc_collect();
+    struct tinyalloc_stats collected;
+    tinyalloc_stats(&collected);
+    print("collected", &collected);
+    CHECK(collected.cached_bytes == 0);
+    CHECK(collected.purge_calls + collected.unmap_calls >
+          freed.purge_calls + freed.unmap_calls);
+
+    /* With no cache, a freed region is returned at once. */
+    tinyalloc_set_cache_limit(0);
+    block = malloc(big);
+    CHECK(block != NULL);
+    memset(block, 2, big);
+    free(block);
+    struct tinyalloc_stats uncached;
+    tinyalloc_stats(&uncached);
+    print("uncached", &uncached);
+    CHECK(uncached.cached_bytes == 0);
+    free(small);
+    printf("tinyalloc.h checks passed\n");
+    return 0;
+}

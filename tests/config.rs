@@ -1,0 +1,188 @@
+//! Configuration from the environment (`TINYALLOC_CACHE_LIMIT`,
+//! `TINYALLOC_PURGE_DELAY_MS`), read before `main`: each case runs this
+//! binary again as a child with the variables set, and the child reports
+//! what the allocator did with two freed 8 MiB blocks (12 MiB regions with
+//! their headers): how many bytes the cache kept, and whether their memory
+//! was purged while the child drove allocator slow paths for 500 ms.
+
+#![cfg(not(feature = "loom"))]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+use tinyalloc::raw;
+
+const CHILD_VAR: &str = "TINYALLOC_CONFIG_CHILD";
+const BLOCK: usize = 8 << 20;
+
+fn resident_bytes() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
+    let pages: usize = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|field| field.parse().ok())
+        .expect("resident field of statm");
+    // SAFETY: `sysconf` reads a value and touches no memory of ours.
+    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
+}
+
+/// The child's work (a no-op in the normal test run).
+#[test]
+fn child_probe() {
+    if std::env::var_os(CHILD_VAR).is_none() {
+        return;
+    }
+    // SAFETY: 16 is a power of two; each block is written within its size
+    // and freed once.
+    unsafe {
+        let blocks = [raw::allocate(BLOCK, 16), raw::allocate(BLOCK, 16)];
+        for &block in &blocks {
+            assert!(!block.is_null());
+            block.write_bytes(0x5a, BLOCK);
+        }
+        for block in blocks {
+            raw::deallocate(block);
+        }
+    }
+    let cached = tinyalloc::stats().cached_bytes;
+    let resident = resident_bytes();
+    // Drive region slow paths (each acquires a 40 MiB region, never touched,
+    // so it adds nothing resident) until the freed blocks' memory is purged.
+    let started = Instant::now();
+    let mut purged = false;
+    while started.elapsed() < Duration::from_millis(500) {
+        // SAFETY: as above.
+        unsafe {
+            let probe = raw::allocate(40 << 20, 16);
+            assert!(!probe.is_null());
+            raw::deallocate(probe);
+        }
+        if resident.saturating_sub(resident_bytes()) >= BLOCK {
+            purged = true;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    println!("RESULT cached={cached} purged={purged}");
+}
+
+struct Outcome {
+    cached: usize,
+    purged: bool,
+    stderr: String,
+}
+
+fn run_child(vars: &[(&str, &str)]) -> Outcome {
+    let mut command = Command::new(std::env::current_exe().expect("test binary path"));
+    command
+        .args(["--exact", "child_probe", "--nocapture", "--test-threads=1"])
+        .env_remove("TINYALLOC_CACHE_LIMIT")
+        .env_remove("TINYALLOC_PURGE_DELAY_MS")
+        .env(CHILD_VAR, "1");
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    let output = command.output().expect("run child");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(
+        output.status.success(),
+        "child with {vars:?} failed: {}\n{stdout}\n{stderr}",
+        output.status
+    );
+    let line = stdout
+        .lines()
+        .find_map(|line| line.split("RESULT ").nth(1))
+        .unwrap_or_else(|| panic!("no RESULT line from the child with {vars:?}:\n{stdout}"));
+    let mut cached = None;
+    let mut purged = None;
+    for field in line.split_whitespace() {
+        match field.split_once('=') {
+            Some(("cached", value)) => cached = value.parse().ok(),
+            Some(("purged", value)) => purged = value.parse().ok(),
+            _ => {}
+        }
+    }
+    eprintln!("child {vars:?}: {line}");
+    Outcome {
+        cached: cached.expect("cached field"),
+        purged: purged.expect("purged field"),
+        stderr,
+    }
+}
+
+fn warnings(stderr: &str) -> Vec<&str> {
+    stderr
+        .lines()
+        .filter(|line| line.starts_with("tinyalloc: "))
+        .collect()
+}
+
+#[test]
+fn cache_limit_from_the_environment_bounds_the_cache() {
+    let default = run_child(&[]);
+    assert!(
+        default.cached >= 2 * BLOCK,
+        "by default both freed blocks stay cached: {} bytes",
+        default.cached
+    );
+    let bounded = run_child(&[("TINYALLOC_CACHE_LIMIT", "16M")]);
+    assert!(
+        bounded.cached > 0 && bounded.cached <= 16 << 20,
+        "TINYALLOC_CACHE_LIMIT=16M: {} bytes cached",
+        bounded.cached
+    );
+    let none = run_child(&[("TINYALLOC_CACHE_LIMIT", "0")]);
+    assert_eq!(none.cached, 0, "TINYALLOC_CACHE_LIMIT=0 still cached");
+    for outcome in [&default, &bounded, &none] {
+        assert!(warnings(&outcome.stderr).is_empty(), "{}", outcome.stderr);
+    }
+}
+
+#[test]
+fn purge_delay_from_the_environment_decides_when_freed_memory_goes_back() {
+    let at_once = run_child(&[
+        ("TINYALLOC_CACHE_LIMIT", "64M"),
+        ("TINYALLOC_PURGE_DELAY_MS", "0"),
+    ]);
+    assert!(at_once.cached >= 2 * BLOCK);
+    assert!(
+        at_once.purged,
+        "TINYALLOC_PURGE_DELAY_MS=0: cached memory still resident after 500 ms of slow paths"
+    );
+    let hour = run_child(&[
+        ("TINYALLOC_CACHE_LIMIT", "64M"),
+        ("TINYALLOC_PURGE_DELAY_MS", "3600000"),
+    ]);
+    assert!(hour.cached >= 2 * BLOCK);
+    assert!(
+        !hour.purged,
+        "TINYALLOC_PURGE_DELAY_MS=3600000: cached memory purged within 500 ms"
+    );
+}
+
+#[test]
+fn bad_values_warn_once_each_and_keep_the_defaults() {
+    let bad = run_child(&[
+        ("TINYALLOC_CACHE_LIMIT", "lots"),
+        ("TINYALLOC_PURGE_DELAY_MS", "-5"),
+    ]);
+    assert_eq!(
+        warnings(&bad.stderr),
+        [
+            "tinyalloc: ignoring TINYALLOC_PURGE_DELAY_MS=-5 (expected milliseconds from 0 \
+             to 3600000); using the default",
+            "tinyalloc: ignoring TINYALLOC_CACHE_LIMIT=lots (expected a byte count such as \
+             0, 65536, 512K, 64M or 1G); using the default",
+        ],
+        "stderr:\n{}",
+        bad.stderr
+    );
+    assert!(
+        bad.cached >= 2 * BLOCK,
+        "the default cache bound applies: {} bytes cached",
+        bad.cached
+    );
+    // Empty counts as unset: no warning.
+    let empty = run_child(&[("TINYALLOC_CACHE_LIMIT", "")]);
+    assert!(warnings(&empty.stderr).is_empty(), "{}", empty.stderr);
+}
