@@ -7,7 +7,9 @@
 //! a class whose block size is a multiple of it (see `size_class`), and pages
 //! start on 64 KiB boundaries, so every block of such a class is aligned.
 //!
-//! A free finds its segment by masking and takes one of three paths: the
+//! A free finds its segment by masking, checks that the segment map knows
+//! it, the header's tag and (paged segments) that the pointer starts a block
+//! of an in-use page (see `checks`), and takes one of three paths: the
 //! owner's local free (no atomics), a remote free (one CAS), or a large free.
 
 use crate::checks;

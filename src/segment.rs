@@ -8,7 +8,10 @@
 //! at `large_offset`.
 //!
 //! Regions come from the [`SegmentCache`] first, then from an arena, and for
-//! requests beyond an arena from the kernel directly. Freed regions go back to
+//! requests beyond an arena from the kernel directly. Direct mappings are
+//! marked in the segment map (`segment_map`) while they exist, as arenas
+//! are, so [`known_header`] can refuse a foreign pointer before its would-be
+//! header is read. Freed regions go back to
 //! the cache; a region that does not fit there, or that sat in it longer than
 //! [`PURGE_DELAY_MS`], is purged and returned to its arena (or unmapped).
 //!
