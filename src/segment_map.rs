@@ -48,15 +48,12 @@ const SLOTS: usize = 1 << (ADDRESS_BITS as usize - SEGMENT_SHIFT);
 
 static MAP: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
 
-/// Mask that keeps a segment address inside the covered range.
-const SEGMENT_MASK: usize = (SLOTS - 1) << SEGMENT_SHIFT;
-
 /// The header address for `address` (a block address: `address - 1`
 /// masked, as `segment::segment_of` does), if the map says a tinyalloc
 /// header may sit there, so reading it is safe.
 ///
-/// Cheaper than a range check: the segment is masked into the covered range
-/// (one `and`, which the plain mask needed anyway). So an address beyond it
+/// Cheaper than a range check: the slot is masked into the covered range
+/// (one `and` with a 32-bit immediate). So an address beyond it
 /// (never a block: the map covers every region tinyalloc uses) yields the
 /// in-range segment it aliases, which is mapped if its flag is set; the
 /// caller's checks then reject the pointer (it cannot be a block of that
@@ -64,11 +61,12 @@ const SEGMENT_MASK: usize = (SLOTS - 1) << SEGMENT_SHIFT;
 /// `page::block_index`; for a large block, it is not the block's start).
 #[inline(always)]
 pub fn lookup(address: usize) -> Option<usize> {
-    let segment = address.wrapping_sub(1) & SEGMENT_MASK;
+    // Slot first, then the segment: the masks are then 32-bit immediates.
+    let slot = (address.wrapping_sub(1) >> SEGMENT_SHIFT) & (SLOTS - 1);
     // Relaxed: see the module doc (the set happens-before any legitimate free).
-    MAP[segment >> SEGMENT_SHIFT]
+    MAP[slot]
         .load(Ordering::Relaxed)
-        .then_some(segment)
+        .then_some(slot << SEGMENT_SHIFT)
 }
 
 /// The slots of `[base, base + size)`, or `None` if the map does not cover
@@ -137,7 +135,7 @@ mod tests {
         assert!(!contains(0) && lookup(1).is_none() && lookup(0x1000).is_none());
         // Null and addresses past the range land on an in-range slot.
         for address in [0, usize::MAX, SLOTS << SEGMENT_SHIFT, 0xffff_8000_0000_1000] {
-            let aliased = (address.wrapping_sub(1) & SEGMENT_MASK) + 64;
+            let aliased = (address.wrapping_sub(1) & ((SLOTS - 1) << SEGMENT_SHIFT)) + 64;
             assert_eq!(lookup(address), lookup(aliased), "{address:#x}");
         }
     }
