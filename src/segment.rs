@@ -392,8 +392,9 @@ pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
             // Refilled with zero pages: the slots are as good as fresh.
             Origin::Arena(run) if outcome == os::MoveOutcome::Moved => ARENAS.release(run),
             // The kernel moved the pages but would not map the source again:
-            // its slots are a hole now and stay claimed forever.
-            Origin::Arena(_) => {}
+            // its slots are a hole now and stay claimed forever (and are no
+            // header a free may read).
+            Origin::Arena(_) => known::forget_hole(base, span),
             Origin::Direct { .. } => known::unregister_direct(base),
         }
         to.dirty_bytes = to.dirty_bytes.max(span);
@@ -721,7 +722,8 @@ pub fn known_header(ptr: *mut u8) -> Option<*mut SegmentHeader> {
 }
 
 /// Direct mappings in the segment map: their first slot only, where their
-/// header is (a free of any other address in them is foreign anyway).
+/// header is (a free of any other address in them is foreign anyway); and
+/// arena slots that became unmapped holes.
 mod known {
     use crate::arena::SEGMENT_SIZE;
     use crate::segment_map;
@@ -735,5 +737,11 @@ mod known {
     /// Unmark a direct mapping about to be unmapped.
     pub(super) fn unregister_direct(base: *mut u8) {
         segment_map::remove(base as usize, SEGMENT_SIZE)
+    }
+
+    /// Unmark the arena slots that start in `[base, base + len)`, which the
+    /// kernel left unmapped.
+    pub(super) fn forget_hole(base: *mut u8, len: usize) {
+        segment_map::remove(base as usize, len)
     }
 }

@@ -72,7 +72,7 @@ pub fn lookup(address: usize) -> Option<usize> {
 /// The slots of `[base, base + size)`, or `None` if the map does not cover
 /// the whole range.
 fn slots_of(base: usize, size: usize) -> Option<core::ops::Range<usize>> {
-    debug_assert!(base % SEGMENT_SIZE == 0 && size > 0);
+    debug_assert!(base % SEGMENT_SIZE == 0);
     let first = base >> SEGMENT_SHIFT;
     let end = base.checked_add(size)?.div_ceil(SEGMENT_SIZE);
     (end <= SLOTS).then_some(first..end)
