@@ -7,13 +7,15 @@
 //! a class whose block size is a multiple of it (see `size_class`), and pages
 //! start on 64 KiB boundaries, so every block of such a class is aligned.
 //!
-//! A free finds its segment by masking and takes one of three paths: the
+//! A free finds its segment by masking, checks that the segment map knows
+//! it, the header's tag and (paged segments) that the pointer starts a block
+//! of an in-use page (see `checks`), and takes one of three paths: the
 //! owner's local free (no atomics), a remote free (one CAS), or a large free.
 
 use crate::checks;
 use crate::heap;
 use crate::large;
-use crate::page::Page;
+use crate::page::{self, Page};
 use crate::segment::{self, SegmentHeader, KIND_LARGE, KIND_RELEASED, KIND_SMALL};
 use crate::size_class::{class_of, MAX_CLASS_SIZE};
 use crate::sync::Ordering;
@@ -170,19 +172,25 @@ pub unsafe fn deallocate(ptr: *mut u8) {
 /// `ptr` is a live block from this allocator, not used afterwards.
 #[inline(always)]
 pub unsafe fn deallocate_nonnull(ptr: *mut u8) {
-    // SAFETY: a live block's segment header is live; its tag, `page_shift`
-    // and the page's geometry are fixed while the block is live.
+    // SAFETY: `header_of` proved the header mapped (the segment map); a live
+    // block's header is live; its tag, `page_shift` and the page's geometry
+    // are fixed while the block is live (so reading them from any thread is
+    // race-free; for a pointer that is no live block, they are only read).
     unsafe {
         let segment = header_of(ptr);
         if segment::tagged_kind(segment).wrapping_sub(KIND_SMALL as usize) > 1 {
             return free_unpaged(segment, ptr);
         }
         let page = segment::page_of(segment, ptr);
+        if page::block_index(page, ptr) >= (*page).block_limit {
+            not_a_block(ptr);
+        }
         checks::on_free(page, ptr);
         let heap = thread::current_heap();
         // Relaxed: the owner field equals our heap only if we set it, in
         // program order before this load.
         if (*segment).owner.load(Ordering::Relaxed) == heap as usize {
+            checks::on_local_free(page, ptr);
             heap::free_local(heap, page, ptr);
         } else {
             free_remote(segment, page, ptr);
@@ -190,20 +198,34 @@ pub unsafe fn deallocate_nonnull(ptr: *mut u8) {
     }
 }
 
-/// The header of the region holding `ptr`; with `checks`, abort first if no
-/// tinyalloc region can hold it.
+/// The header of the region holding `ptr`, after the segment map said one
+/// may be there (so reading it cannot fault); abort if none can.
 #[inline(always)]
 fn header_of(ptr: *mut u8) -> *mut SegmentHeader {
-    let segment = segment::segment_of(ptr);
-    if !segment::is_known_region(segment) {
-        checks::fatal("free of a pointer tinyalloc does not own:", ptr);
+    match segment::known_header(ptr) {
+        Some(segment) => segment,
+        None => not_ours(ptr),
     }
-    segment
+}
+
+#[cold]
+#[inline(never)]
+fn not_ours(ptr: *mut u8) -> ! {
+    checks::fatal("free of a pointer tinyalloc does not own:", ptr)
+}
+
+/// A pointer into a paged segment that is no block start of an in-use page:
+/// the header page, an unused page, past the page's last block, or off a
+/// block boundary.
+#[cold]
+#[inline(never)]
+fn not_a_block(ptr: *mut u8) -> ! {
+    checks::fatal("free of a pointer that is not the start of a block:", ptr)
 }
 
 /// The kind of the live block at `ptr` (small, medium or large), aborting on
-/// a pointer into released memory, a foreign pointer, or a large block's
-/// interior.
+/// a pointer into released memory, a foreign pointer, or one that starts no
+/// block (the same checks as a free's).
 ///
 /// # Safety
 /// `segment` is `header_of(ptr)`.
@@ -220,6 +242,11 @@ unsafe fn live_kind(segment: *mut SegmentHeader, ptr: *mut u8) -> usize {
                 checks::fatal("use of a pointer into freed memory:", ptr);
             } else {
                 checks::fatal("pointer tinyalloc does not own:", ptr);
+            }
+        } else {
+            let page = segment::page_of(segment, ptr);
+            if page::block_index(page, ptr) >= (*page).block_limit {
+                checks::fatal("pointer is not the start of a block:", ptr);
             }
         }
         kind

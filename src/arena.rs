@@ -19,6 +19,10 @@
 //! - a free slot's memory reads as zero: it is untouched since the arena was
 //!   reserved, or it was purged before it was released ([`ArenaTable::release`]).
 //!
+//! Before an arena is installed, its slots are marked in the segment map
+//! (`segment_map`), so a free can tell an arena address from a foreign one
+//! before reading a header there.
+//!
 //! `loom-tests/arena.rs` checks concurrent growth; the bitmap has its own model.
 
 use crate::ds::bitmap::AtomicBitmap;
@@ -159,6 +163,11 @@ impl ArenaTable {
             .filter(|&capacity| capacity >= min_slots)
             .find_map(|capacity| {
                 let base = os::reserve_aligned(capacity * SEGMENT_SIZE, SEGMENT_SIZE, 0)?;
+                if !mark_segments(base as usize, capacity * SEGMENT_SIZE) {
+                    // SAFETY: never published; nobody else can see it.
+                    unsafe { os::release(base, capacity * SEGMENT_SIZE, SEGMENT_SIZE) };
+                    return None;
+                }
                 Some((base as usize, capacity))
             })?;
         // Acquire pairs with the Release `fetch_max` below: every entry under
@@ -181,6 +190,7 @@ impl ArenaTable {
                 Err(_) => index += 1,
             }
         }
+        unmark_segments(base, capacity * SEGMENT_SIZE);
         // SAFETY: the reservation was never published; nobody else can see it.
         unsafe { os::release(base as *mut u8, capacity * SEGMENT_SIZE, SEGMENT_SIZE) };
         None
@@ -274,6 +284,29 @@ impl Default for ArenaTable {
         Self::new()
     }
 }
+
+/// Mark a new arena's slots in the segment map (see `segment_map`), before
+/// the arena is installed: the Release CAS that installs it then publishes
+/// the bits to every thread that claims a slot. False if the map cannot
+/// cover the range (the arena is then not used).
+#[cfg(not(feature = "loom"))]
+fn mark_segments(base: usize, size: usize) -> bool {
+    crate::segment_map::insert(base, size)
+}
+
+#[cfg(not(feature = "loom"))]
+fn unmark_segments(base: usize, size: usize) {
+    crate::segment_map::remove(base, size)
+}
+
+/// Under loom the allocator proper (and its segment map) is not built.
+#[cfg(feature = "loom")]
+fn mark_segments(_base: usize, _size: usize) -> bool {
+    true
+}
+
+#[cfg(feature = "loom")]
+fn unmark_segments(_base: usize, _size: usize) {}
 
 /// Slots in use across every table (statistics).
 pub fn slots_in_use() -> usize {

@@ -29,7 +29,8 @@
 //! - [`segment_cache`]: freed regions kept for reuse, bounded, purged late.
 //! - `segment`, `page`, `heap`, `thread`, `large`, `api`, `global`: the
 //!   allocator proper (not built under the `loom` feature, whose models drive
-//!   the protocol modules directly).
+//!   the protocol modules directly); `segment_map` says which addresses may
+//!   hold a header (arenas mark theirs when installed).
 //!
 //! Nothing on an allocation path allocates through the global allocator.
 
@@ -59,6 +60,8 @@ mod large;
 mod page;
 #[cfg(not(feature = "loom"))]
 mod segment;
+#[cfg(not(feature = "loom"))]
+mod segment_map;
 #[cfg(not(feature = "loom"))]
 mod stats;
 #[cfg(not(feature = "loom"))]

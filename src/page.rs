@@ -15,6 +15,7 @@
 //! and blocks past `capacity` were never touched. Only `remote` is shared with
 //! other threads; every other field is owner-only.
 
+use crate::checks;
 use crate::ds::remote_list::{chain_tail_and_len, RemoteFreeList};
 use core::ptr;
 
@@ -58,6 +59,15 @@ pub struct Page {
     pub prev: *mut Page,
     /// Links in the owner heap's page queue.
     pub next: *mut Page,
+    /// The inverse, modulo 2^64, of the odd part of `block_size`: with
+    /// `block_shift`, a division-free block-start test ([`block_index`]).
+    pub block_inverse: u64,
+    /// log2 of the largest power of two dividing `block_size`.
+    pub block_shift: u32,
+    /// `reserved` while the page is in use, else 0: the bound a freed
+    /// pointer's [`block_index`] must stay under (a `u64`, so the free path
+    /// compares it straight from memory).
+    pub block_limit: u64,
 }
 
 impl Page {
@@ -82,6 +92,9 @@ impl Page {
         freed_at: 0,
         prev: ptr::null_mut(),
         next: ptr::null_mut(),
+        block_inverse: 0,
+        block_shift: 0,
+        block_limit: 0,
     };
 }
 
@@ -129,13 +142,64 @@ pub unsafe fn init(
         (*page).local_free = ptr::null_mut();
         (*page).capacity = 0;
         (*page).reserved = (page_size / block_size) as u32;
+        (*page).block_limit = u64::from((*page).reserved);
         (*page).block_size = block_size;
+        (*page).block_shift = block_size.trailing_zeros();
+        (*page).block_inverse = odd_inverse((block_size >> block_size.trailing_zeros()) as u64);
         (*page).class = class;
         (*page).start = start;
         (*page).remote.reset();
         (*page).prev = ptr::null_mut();
         (*page).next = ptr::null_mut();
     }
+}
+
+/// The inverse of odd `d` modulo 2^64 (Newton's iteration: each step
+/// doubles the correct low bits, from 3).
+const fn odd_inverse(d: u64) -> u64 {
+    let mut inverse = d;
+    let mut step = 0;
+    while step < 5 {
+        inverse = inverse.wrapping_mul(2u64.wrapping_sub(d.wrapping_mul(inverse)));
+        step += 1;
+    }
+    inverse
+}
+
+/// The index of the block starting at `ptr` in `page`, or a number of at
+/// least 2^47 if no block of the page's size starts there (not on a block
+/// boundary, or before `start`); the caller compares it with `reserved` or
+/// `capacity`. No division: with `block_size = odd << shift`,
+/// `offset * odd^-1` is `offset / odd` exactly when `odd` divides `offset`
+/// and a number above `2^64 / odd` otherwise, and rotating right by `shift`
+/// also moves any set low bit (an offset not a multiple of `1 << shift`) to
+/// the top (Granlund and Montgomery's divisibility test).
+///
+/// A page that is not in use, and the header page, have `block_limit == 0`,
+/// so no index passes for them.
+///
+/// # Safety
+/// `page` is live page metadata.
+#[inline(always)]
+pub unsafe fn block_index(page: *mut Page, ptr: *mut u8) -> u64 {
+    // SAFETY: the caller's contract; plain reads of the page's geometry.
+    unsafe {
+        let offset = (ptr as usize).wrapping_sub((*page).start as usize) as u64;
+        offset
+            .wrapping_mul((*page).block_inverse)
+            .rotate_right((*page).block_shift)
+    }
+}
+
+/// Mark `page` unused for frees: no block index passes `block_limit` any
+/// more (see [`block_index`]).
+///
+/// # Safety
+/// The caller owns `page`, which has no live blocks.
+#[inline]
+pub unsafe fn retire_geometry(page: *mut Page) {
+    // SAFETY: the caller owns the page.
+    unsafe { (*page).block_limit = 0 };
 }
 
 /// Carve the next batch of never-used blocks onto `free` (which must be empty).
@@ -162,6 +226,7 @@ pub unsafe fn extend(page: *mut Page) -> bool {
             block = next;
         }
         set_next_block(block, ptr::null_mut());
+        checks::on_carve(page, first, count);
         (*page).free = first;
         (*page).free_is_zero = (*page).memory_is_zero;
         (*page).capacity = (capacity + count) as u32;
@@ -201,13 +266,40 @@ unsafe fn merge_remote(page: *mut Page) {
     unsafe {
         let chain = (*page).remote.take_all();
         if !chain.is_null() {
-            let (tail, len) = chain_tail_and_len(chain);
+            let (tail, len) = chain_end(page, chain);
             set_next_block(tail, (*page).free);
             (*page).free = chain;
             (*page).used -= len as u32;
             (*page).free_is_zero = false;
         }
     }
+}
+
+/// The last block and length of a chain of `page`'s free blocks; with
+/// `checks`, every link is checked before it is followed (a block overwritten
+/// after its free aborts here instead of sending the walk into garbage).
+///
+/// # Safety
+/// The caller owns `page` and the non-null chain `first`.
+#[inline]
+unsafe fn chain_end(page: *mut Page, first: *mut u8) -> (*mut u8, usize) {
+    if cfg!(feature = "checks") {
+        let (mut tail, mut len) = (first, 1);
+        loop {
+            // SAFETY: `tail` is a block of the owned chain (checked below
+            // before it is followed).
+            let next = unsafe { next_block(tail) };
+            // SAFETY: the page is ours.
+            unsafe { checks::check_link(page, tail, next) };
+            if next.is_null() {
+                return (tail, len);
+            }
+            tail = next;
+            len += 1;
+        }
+    }
+    // SAFETY: forwarded.
+    unsafe { chain_tail_and_len(first) }
 }
 
 /// Move every free block into `free`, including remote ones, for a heap that
@@ -220,7 +312,7 @@ pub unsafe fn collect_all(page: *mut Page) {
     unsafe {
         let local = (*page).local_free;
         if !local.is_null() {
-            let (tail, _) = chain_tail_and_len(local);
+            let (tail, _) = chain_end(page, local);
             set_next_block(tail, (*page).free);
             (*page).free = local;
             (*page).local_free = ptr::null_mut();

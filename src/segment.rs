@@ -8,7 +8,10 @@
 //! at `large_offset`.
 //!
 //! Regions come from the [`SegmentCache`] first, then from an arena, and for
-//! requests beyond an arena from the kernel directly. Freed regions go back to
+//! requests beyond an arena from the kernel directly. Direct mappings are
+//! marked in the segment map (`segment_map`) while they exist, as arenas
+//! are, so [`known_header`] can refuse a foreign pointer before its would-be
+//! header is read. Freed regions go back to
 //! the cache; a region that does not fit there, or that sat in it longer than
 //! [`PURGE_DELAY_MS`], is purged and returned to its arena (or unmapped).
 //!
@@ -28,6 +31,7 @@ use crate::ds::tagged_stack::{StackNode, TaggedStack};
 use crate::os;
 use crate::page::{self, Page};
 use crate::segment_cache::SegmentCache;
+use crate::segment_map;
 use crate::sync::{
     AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, StatCounter, StatOrdering,
 };
@@ -174,8 +178,11 @@ fn tag_for(segment: *mut SegmentHeader, kind: u8) -> usize {
 #[inline(always)]
 pub unsafe fn page_of(segment: *mut SegmentHeader, ptr: *mut u8) -> *mut Page {
     // SAFETY: `ptr` lies in the segment, so the index is below `page_count`.
+    // (Masked rather than `ptr - segment`: the same for a pointer in the
+    // segment, and still a page of it for any other, such as a freed
+    // pointer at the segment's very end, whose `segment_of` is this one.)
     unsafe {
-        let index = (ptr as usize - segment as usize) >> (*segment).page_shift;
+        let index = (ptr.addr() & (SEGMENT_SIZE - 1)) >> (*segment).page_shift;
         ptr::addr_of_mut!((*segment).pages)
             .cast::<Page>()
             .add(index)
@@ -231,8 +238,7 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
         }
     }
     let size = slots.checked_mul(SEGMENT_SIZE)?;
-    let base = os::reserve_aligned(size, SEGMENT_SIZE, 0)?;
-    known::register_direct(base);
+    let base = reserve_direct(size, SEGMENT_SIZE, 0)?;
     LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
     Some(Region {
         base,
@@ -247,14 +253,25 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
 /// Map a region of `size` bytes whose address plus `offset` is `align`-aligned,
 /// straight from the kernel (for huge alignments).
 pub fn acquire_direct_aligned(size: usize, align: usize, offset: usize) -> Option<Region> {
-    let base = os::reserve_aligned(size, align, offset)?;
-    known::register_direct(base);
+    let base = reserve_direct(size, align, offset)?;
     LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
     Some(Region {
         base,
         origin: Origin::Direct { size, align },
         dirty_bytes: 0,
     })
+}
+
+/// Map a direct region and mark it in the segment map; `None` if the kernel
+/// refuses or the map cannot cover it.
+fn reserve_direct(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
+    let base = os::reserve_aligned(size, align, offset)?;
+    if !known::register_direct(base) {
+        // SAFETY: just mapped with this shape, never handed out.
+        unsafe { os::release(base, size, align) };
+        return None;
+    }
+    Some(base)
 }
 
 /// Tag a region as given back, so a free into it is caught as a double free,
@@ -376,8 +393,9 @@ pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
             // Refilled with zero pages: the slots are as good as fresh.
             Origin::Arena(run) if outcome == os::MoveOutcome::Moved => ARENAS.release(run),
             // The kernel moved the pages but would not map the source again:
-            // its slots are a hole now and stay claimed forever.
-            Origin::Arena(_) => {}
+            // its slots are a hole now and stay claimed forever (and are no
+            // header a free may read).
+            Origin::Arena(_) => known::forget_hole(base, span),
             Origin::Direct { .. } => known::unregister_direct(base),
         }
         to.dirty_bytes = to.dirty_bytes.max(span);
@@ -616,6 +634,7 @@ pub unsafe fn free_page(segment: *mut SegmentHeader, page: *mut Page) -> bool {
     unsafe {
         debug_assert!((*page).in_use && (*page).used == 0);
         (*page).in_use = false;
+        page::retire_geometry(page);
         if (*page).capacity > 0 {
             (*page).memory_is_zero = false;
         }
@@ -707,69 +726,37 @@ pub fn pop_abandoned(kind: u8) -> Option<*mut SegmentHeader> {
     Some(segment.as_ptr())
 }
 
-pub use known::is_known_region;
-
-/// Which addresses can hold a header: with `checks`, a registry of direct
-/// mappings beside the arena table, so a foreign pointer is recognised before
-/// its would-be header is read. Without `checks`, nothing is tracked.
-#[cfg(feature = "checks")]
-mod known {
-    use super::SegmentHeader;
-    use crate::arena::ARENAS;
-    use crate::sync::{AtomicBool, AtomicUsize, Ordering};
-
-    const SLOTS: usize = 1024;
-    static DIRECT: [AtomicUsize; SLOTS] = [const { AtomicUsize::new(0) }; SLOTS];
-    /// Set once a direct mapping could not be registered: from then on, an
-    /// address outside the arenas cannot be proven foreign.
-    static OVERFLOW: AtomicBool = AtomicBool::new(false);
-
-    pub(super) fn register_direct(base: *mut u8) {
-        for slot in &DIRECT {
-            if slot.load(Ordering::Relaxed) == 0
-                && slot
-                    .compare_exchange(0, base as usize, Ordering::Release, Ordering::Relaxed)
-                    .is_ok()
-            {
-                return;
-            }
-        }
-        OVERFLOW.store(true, Ordering::Relaxed);
-    }
-
-    pub(super) fn unregister_direct(base: *mut u8) {
-        for slot in &DIRECT {
-            if slot.load(Ordering::Relaxed) == base as usize {
-                slot.store(0, Ordering::Relaxed);
-                return;
-            }
-        }
-    }
-
-    /// Whether `segment` may be a tinyalloc header (so reading it is safe).
-    pub fn is_known_region(segment: *mut SegmentHeader) -> bool {
-        let address = segment as usize;
-        ARENAS.contains(address)
-            || OVERFLOW.load(Ordering::Relaxed)
-            || DIRECT
-                .iter()
-                .any(|slot| slot.load(Ordering::Acquire) == address)
-    }
+/// The header for `ptr`, which may be any address, if the segment map says
+/// one may be there (reading it is then safe): `segment_of(ptr)` for every
+/// address in the map's range (see `segment_map::lookup` for the others).
+#[inline(always)]
+pub fn known_header(ptr: *mut u8) -> Option<*mut SegmentHeader> {
+    let segment = segment_map::lookup(ptr.addr())?;
+    // Provenance as in `segment_of`.
+    Some(ptr::with_exposed_provenance_mut(segment))
 }
 
-#[cfg(not(feature = "checks"))]
+/// Direct mappings in the segment map: their first slot only, where their
+/// header is (a free of any other address in them is foreign anyway); and
+/// arena slots that became unmapped holes.
 mod known {
-    use super::SegmentHeader;
+    use crate::arena::SEGMENT_SIZE;
+    use crate::segment_map;
 
-    #[inline(always)]
-    pub(super) fn register_direct(_base: *mut u8) {}
+    /// Mark a new direct mapping; false if the map cannot cover it (the
+    /// caller then unmaps it and reports out of memory).
+    pub(super) fn register_direct(base: *mut u8) -> bool {
+        segment_map::insert(base as usize, SEGMENT_SIZE)
+    }
 
-    #[inline(always)]
-    pub(super) fn unregister_direct(_base: *mut u8) {}
+    /// Unmark a direct mapping about to be unmapped.
+    pub(super) fn unregister_direct(base: *mut u8) {
+        segment_map::remove(base as usize, SEGMENT_SIZE)
+    }
 
-    /// Without `checks`, every address is assumed to hold a header.
-    #[inline(always)]
-    pub fn is_known_region(_segment: *mut SegmentHeader) -> bool {
-        true
+    /// Unmark the arena slots that start in `[base, base + len)`, which the
+    /// kernel left unmapped.
+    pub(super) fn forget_hole(base: *mut u8, len: usize) {
+        segment_map::remove(base as usize, len)
     }
 }

@@ -27,6 +27,39 @@ fn layout(size: usize) -> Layout {
     Layout::from_size_align(size, 8).unwrap()
 }
 
+const SEGMENT: usize = 4 << 20;
+const PAGE: usize = 64 << 10;
+
+/// Free an address that no allocator could have handed out.
+///
+/// # Safety
+/// Must abort.
+unsafe fn low_address(address: usize) {
+    let q = address as *mut u8;
+    announce(q);
+    // SAFETY (test): deliberately wrong.
+    unsafe { TinyAlloc.dealloc(q, layout(64)) };
+}
+
+/// mimalloc-bench's `write_after_free_reuse`: free a block, overwrite it
+/// (its link word), then allocate and free the same size until it comes back.
+///
+/// # Safety
+/// Must abort.
+unsafe fn write_after_free_reuse(size: usize) {
+    // SAFETY (test): deliberately wrong.
+    unsafe {
+        let p = TinyAlloc.alloc(layout(size));
+        announce(p);
+        TinyAlloc.dealloc(p, layout(size));
+        std::ptr::write_bytes(p, b'A', size);
+        for _ in 0..256 * 1024 {
+            let q = std::hint::black_box(TinyAlloc.alloc(layout(size)));
+            TinyAlloc.dealloc(q, layout(size));
+        }
+    }
+}
+
 /// Run the misuse (only in the child).
 fn misuse(case: &str) {
     // SAFETY (test): deliberately wrong, in a child process that must abort.
@@ -60,6 +93,86 @@ fn misuse(case: &str) {
                 announce(p);
                 TinyAlloc.dealloc(p, layout(64));
             }
+            "header-page" => {
+                // `p - 8` for the first block of page 1: a pointer into the
+                // header page (page 0), as a C++ `delete` of a `new[]`'d
+                // array of objects with destructors frees.
+                let p = TinyAlloc.alloc(layout(32));
+                let segment = p as usize & !(SEGMENT - 1);
+                let q = (segment + PAGE - 8) as *mut u8;
+                announce(q);
+                TinyAlloc.dealloc(q, layout(32));
+            }
+            "unused-page" => {
+                // The last page of a live small segment, never assigned a
+                // class (the test touches a few classes only).
+                let p = TinyAlloc.alloc(layout(32));
+                let segment = p as usize & !(SEGMENT - 1);
+                let q = (segment + SEGMENT - PAGE) as *mut u8;
+                announce(q);
+                TinyAlloc.dealloc(q, layout(32));
+            }
+            "past-last-block" => {
+                // 48-byte blocks: 1365 fit in a 64 KiB page, leaving 16
+                // bytes; the boundary at 1365 * 48 is no block.
+                let p = TinyAlloc.alloc(layout(48));
+                let page = p as usize & !(PAGE - 1);
+                let q = (page + 1365 * 48) as *mut u8;
+                announce(q);
+                TinyAlloc.dealloc(q, layout(48));
+            }
+            "low-1" => low_address(1),
+            "low-0x1000" => low_address(0x1000),
+            "low-0x400000" => low_address(0x40_0000),
+            "high-half" => low_address(0xffff_8000_0000_1000),
+            "stack" => {
+                let mut local = [0u64; 4];
+                let q = std::hint::black_box(local.as_mut_ptr()).cast::<u8>();
+                announce(q);
+                TinyAlloc.dealloc(q, layout(32));
+            }
+            "global" => {
+                static mut GLOBAL_WORDS: [u64; 4] = [0; 4];
+                let q = std::ptr::addr_of_mut!(GLOBAL_WORDS).cast::<u8>();
+                announce(q);
+                TinyAlloc.dealloc(q, layout(32));
+            }
+            "far" => {
+                let p = TinyAlloc.alloc(layout(64));
+                let q = p.wrapping_add(1 << 30);
+                announce(q);
+                TinyAlloc.dealloc(q, layout(64));
+            }
+            "unaligned-4096" => {
+                let p = TinyAlloc.alloc(layout(4096));
+                announce(p.add(8));
+                TinyAlloc.dealloc(p.add(8), layout(4096));
+            }
+            "unaligned-8" => {
+                let p = TinyAlloc.alloc(layout(8));
+                announce(p.add(1));
+                TinyAlloc.dealloc(p.add(1), layout(8));
+            }
+            "released-page" => {
+                // A page whose every block was freed and that went back to
+                // its segment: fill one page of 2 KiB blocks (32), start a
+                // second, then empty the first (it is retired, the second
+                // stays) and free into it again.
+                let l = layout(2048);
+                let blocks: Vec<*mut u8> = (0..33).map(|_| TinyAlloc.alloc(l)).collect();
+                let first_page = blocks[0] as usize & !(PAGE - 1);
+                let (in_first, rest): (Vec<_>, Vec<_>) = blocks
+                    .iter()
+                    .copied()
+                    .partition(|&b| b as usize & !(PAGE - 1) == first_page);
+                assert!(!rest.is_empty() && !in_first.is_empty());
+                for &b in &in_first {
+                    TinyAlloc.dealloc(b, l);
+                }
+                let q = in_first[0];
+                announce(q);
+                TinyAlloc.dealloc(q, l);
+            }
             "small-double-free" => {
                 let p = TinyAlloc.alloc(layout(48));
                 announce(p);
@@ -85,6 +198,56 @@ fn misuse(case: &str) {
                 let p = TinyAlloc.alloc(layout(128)).add(8);
                 announce(p);
                 TinyAlloc.dealloc(p, layout(128));
+            }
+            "double-free-4096" => {
+                let p = TinyAlloc.alloc(layout(4096));
+                announce(p);
+                TinyAlloc.dealloc(p, layout(4096));
+                TinyAlloc.dealloc(p, layout(4096));
+            }
+            "free-of-a-free-block" => {
+                // A block boundary of the page, but a block never handed out
+                // (mimalloc-bench's invalid_free_close at 4096 B: `p + 4096`).
+                let p = TinyAlloc.alloc(layout(4096));
+                let q = p.add(4096);
+                announce(q);
+                TinyAlloc.dealloc(q, layout(4096));
+            }
+            "write-after-free-reuse-8" => write_after_free_reuse(8),
+            "write-after-free-reuse-4096" => write_after_free_reuse(4096),
+            "overflow-into-link" => {
+                // A one-byte overflow into the link of a freed block (`b`,
+                // on its page's local free list): caught when `b` is popped,
+                // before its link is followed.
+                let a = TinyAlloc.alloc(layout(64));
+                let b = TinyAlloc.alloc(layout(64));
+                announce(b);
+                TinyAlloc.dealloc(b, layout(64));
+                b.write(b.read() ^ 0x41);
+                let _ = a;
+                for _ in 0..10_000 {
+                    let _ = TinyAlloc.alloc(layout(64));
+                }
+            }
+            "remote-garbage-link" => {
+                // A block freed by another thread, whose link the program
+                // then overwrites: caught when its page's remote list is
+                // merged, before the garbage link is followed.
+                let l = layout(256);
+                let blocks: Vec<usize> = (0..64).map(|_| TinyAlloc.alloc(l) as usize).collect();
+                let victim = blocks[10];
+                announce(victim as *mut u8);
+                std::thread::spawn(move || {
+                    for &b in &blocks {
+                        TinyAlloc.dealloc(b as *mut u8, l);
+                    }
+                })
+                .join()
+                .unwrap();
+                (victim as *mut u64).write(0x4141_4141_4141_4141);
+                for _ in 0..100_000 {
+                    let _ = TinyAlloc.alloc(l);
+                }
             }
             "foreign-malloc" => {
                 let p = libc::malloc(64).cast::<u8>();
@@ -162,6 +325,58 @@ fn foreign_pointer_aborts_naming_the_pointer() {
     expect_abort("foreign-mapped", "does not own");
 }
 
+/// Issue 15, bug 1: a pointer into a segment's header page was accepted.
+#[test]
+fn free_into_the_header_page_aborts() {
+    expect_abort("header-page", "not the start of a block");
+}
+
+#[test]
+fn free_into_an_unused_page_aborts() {
+    expect_abort("unused-page", "not the start of a block");
+}
+
+#[test]
+fn free_past_the_last_block_of_a_page_aborts() {
+    expect_abort("past-last-block", "not the start of a block");
+}
+
+#[test]
+fn free_into_a_released_page_aborts() {
+    expect_abort("released-page", "not the start of a block");
+}
+
+/// Issue 15, bug 2: low addresses were read as headers (SIGSEGV).
+#[test]
+fn free_of_low_addresses_aborts() {
+    for case in ["low-1", "low-0x1000", "low-0x400000", "high-half"] {
+        expect_abort(case, "does not own");
+    }
+}
+
+#[test]
+fn free_of_stack_and_global_pointers_aborts() {
+    expect_abort("stack", "does not own");
+    expect_abort("global", "does not own");
+}
+
+#[test]
+fn free_far_from_a_block_aborts() {
+    expect_abort("far", "does not own");
+}
+
+#[test]
+fn free_of_an_unaligned_pointer_aborts() {
+    expect_abort("unaligned-4096", "not the start of a block");
+    expect_abort("unaligned-8", "not the start of a block");
+    expect_abort("small-interior", "not the start of a block");
+}
+
+#[test]
+fn free_of_a_glibc_pointer_aborts() {
+    expect_abort("foreign-malloc", "does not own");
+}
+
 #[cfg(feature = "checks")]
 mod with_checks {
     use super::expect_abort;
@@ -184,13 +399,29 @@ mod with_checks {
     }
 
     #[test]
-    fn small_interior_free_aborts() {
-        expect_abort("small-interior", "not the start of a block");
+    fn double_free_4096_aborts() {
+        expect_abort("double-free-4096", "double free");
     }
 
     #[test]
-    fn free_of_a_glibc_pointer_aborts() {
-        expect_abort("foreign-malloc", "does not own");
+    fn free_of_a_block_never_handed_out_aborts() {
+        expect_abort("free-of-a-free-block", "double free");
+    }
+
+    #[test]
+    fn write_after_free_reuse_is_caught_when_popped() {
+        expect_abort("write-after-free-reuse-8", "corrupted free list");
+        expect_abort("write-after-free-reuse-4096", "corrupted free list");
+    }
+
+    #[test]
+    fn overflow_into_a_link_is_caught_when_popped() {
+        expect_abort("overflow-into-link", "corrupted free list");
+    }
+
+    #[test]
+    fn garbage_link_on_the_remote_list_is_caught() {
+        expect_abort("remote-garbage-link", "corrupted free list");
     }
 
     #[test]

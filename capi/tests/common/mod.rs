@@ -261,6 +261,12 @@ fn tail(text: &str) -> &str {
 /// Run `command` as `alloc` says, with a deadline (a hang is a failure).
 pub fn run(command: &mut Command, alloc: Alloc, deadline: Duration) -> Run {
     configure(command, alloc);
+    run_as_set_up(command, alloc.name(), deadline)
+}
+
+/// Run `command` with the environment its caller set up (`label` names the
+/// allocator in failures), with a deadline (a hang is a failure).
+pub fn run_as_set_up(command: &mut Command, label: &str, deadline: Duration) -> Run {
     command.stdin(Stdio::null());
     let started = Instant::now();
     let child = command
@@ -286,8 +292,7 @@ pub fn run(command: &mut Command, alloc: Alloc, deadline: Duration) -> Run {
     let killed = watchdog.join().unwrap_or(false);
     assert!(
         !killed,
-        "{command:?} under {} did not finish within {deadline:?} (hang or deadlock?)\n--- stderr\n{}",
-        alloc.name(),
+        "{command:?} under {label} did not finish within {deadline:?} (hang or deadlock?)\n--- stderr\n{}",
         tail(&String::from_utf8_lossy(&output.stderr))
     );
     Run { output, wall }
