@@ -110,6 +110,11 @@ pub struct Heap {
     /// One freed large region of one segment, kept for this thread's next
     /// large allocation (released by `collect` and at thread exit).
     large_region: *mut SegmentHeader,
+    /// `slow_paths` when the current run of emptied pages began: a run
+    /// ends at the next allocation slow path.
+    shrink_mark: u32,
+    /// Pages emptied (retired) since the last allocation slow path.
+    emptied_run: u32,
     /// Set by a remote free onto a parked page of this heap. Written by other
     /// threads: on a cache line of its own, away from owner-only fields.
     pub full_has_remote: RemoteHint,
@@ -138,6 +143,8 @@ impl Heap {
             slow_paths: 0,
             next_page_purge: 0,
             large_region: ptr::null_mut(),
+            shrink_mark: 0,
+            emptied_run: 0,
             full_has_remote: RemoteHint(AtomicBool::new(false)),
         }
     }
@@ -238,27 +245,109 @@ unsafe fn unpark(heap: *mut Heap, page: *mut Page) {
     }
 }
 
+/// A heap that empties this many pages with no allocation slow path in
+/// between is shrinking: it stops keeping empty pages and purges.
+const SHRINK_AFTER_PAGES: u32 = 4;
+/// While shrinking, purge the heap's free pages every this many emptied pages.
+const SHRINK_PURGE_BATCH: u32 = 8;
+
 /// Give an empty page back to its segment, unless it is the last page of its
-/// class and `force` is false (keeping it avoids thrashing on alloc/free loops).
+/// class and `force` is false (keeping it avoids thrashing on alloc/free
+/// loops) and the heap is not shrinking.
+///
+/// Shrinking: `retire` counts the pages a heap empties between two
+/// allocation slow paths. Once that run reaches [`SHRINK_AFTER_PAGES`], the
+/// heap frees far more than it allocates, and this moment (not a later slow
+/// path, which an idle thread never takes) is when its memory goes back:
+/// the empty pages it kept are released, its free pages are purged in
+/// batches of runs (every [`SHRINK_PURGE_BATCH`] emptied pages), and a
+/// segment it empties is purged before it leaves. A heap that keeps
+/// allocating never reaches the run, so a freed page about to be reused stays
+/// committed. This relies only on `retire` being called for pages emptied
+/// by local frees other than (possibly) the current page of their class,
+/// and for pages found empty on slow paths.
 ///
 /// # Safety
 /// The caller owns `heap` and `page`, which is queued in `heap` with `used == 0`.
 unsafe fn retire(heap: *mut Heap, page: *mut Page, force: bool) {
     // SAFETY: the caller owns `heap` and `page` (queued, used == 0).
     unsafe {
+        let shrinking = !force && note_emptied(heap);
         let class = (*page).class;
         let queue = &mut (*heap).queues[class];
-        if !force && queue.first == page && queue.last == page {
+        if !force && !shrinking && queue.first == page && queue.last == page {
             return;
         }
-        queue.remove(page);
+        release_page(heap, page, shrinking);
+        if shrinking {
+            let run = (*heap).emptied_run;
+            if run == SHRINK_AFTER_PAGES {
+                release_kept_pages(heap);
+            }
+            if run % SHRINK_PURGE_BATCH == 0 {
+                purge_pages(heap, u64::MAX);
+            }
+        }
+    }
+}
+
+/// Count an emptied page; true if the heap is shrinking.
+///
+/// # Safety
+/// The caller owns `heap`.
+unsafe fn note_emptied(heap: *mut Heap) -> bool {
+    // SAFETY: owner-only fields.
+    unsafe {
+        if (*heap).shrink_mark != (*heap).slow_paths {
+            (*heap).shrink_mark = (*heap).slow_paths;
+            (*heap).emptied_run = 0;
+        }
+        (*heap).emptied_run = (*heap).emptied_run.saturating_add(1);
+        (*heap).emptied_run >= SHRINK_AFTER_PAGES
+    }
+}
+
+/// Take an empty page off its queue and give it to its segment; release the
+/// segment if that empties it (purged first when `purge` is set).
+///
+/// # Safety
+/// The caller owns `heap` and `page`, which is queued in `heap` with `used == 0`.
+unsafe fn release_page(heap: *mut Heap, page: *mut Page, purge: bool) {
+    // SAFETY: the caller owns `heap` and `page`.
+    unsafe {
+        let class = (*page).class;
+        (*heap).queues[class].remove(page);
         if (*heap).current[class] == page {
             (*heap).current[class] = empty_page();
         }
         let segment = segment::segment_of((*page).start);
         if segment::free_page(segment, page) {
             unlink_segment(heap, segment);
+            if purge {
+                segment::purge_empty(segment);
+            }
             segment::release_region(segment);
+        }
+    }
+}
+
+/// Release every queued page with no block in use (the pages kept against
+/// thrashing, and emptied current pages that were not retired).
+///
+/// # Safety
+/// The caller owns `heap`.
+unsafe fn release_kept_pages(heap: *mut Heap) {
+    // SAFETY: the caller owns `heap` and its queued pages.
+    unsafe {
+        for class in 0..CLASS_COUNT {
+            let mut page = (*heap).queues[class].first;
+            while !page.is_null() {
+                let next = (*page).next;
+                if (*page).used == 0 {
+                    release_page(heap, page, true);
+                }
+                page = next;
+            }
         }
     }
 }
@@ -627,6 +716,8 @@ unsafe fn reset(heap: *mut Heap) {
         (*heap).slow_paths = 0;
         (*heap).next_page_purge = 0;
         (*heap).large_region = ptr::null_mut();
+        (*heap).shrink_mark = 0;
+        (*heap).emptied_run = 0;
     }
 }
 

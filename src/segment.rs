@@ -109,6 +109,9 @@ pub struct SegmentHeader {
     pub origin: Origin,
     /// Bytes from the start that may be non-zero.
     pub dirty_bytes: usize,
+    /// Bytes of a paged segment's header page that may be non-zero (the
+    /// header, or more if the region was dirty there before).
+    pub header_dirty_bytes: usize,
     /// Links in the owner heap's segment list.
     pub heap_prev: *mut SegmentHeader,
     /// Links in the owner heap's segment list.
@@ -285,7 +288,9 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
         // region operations, which for a program that frees one big region
         // every few milliseconds means a stamp so old that the next purge
         // pass drops the region it is about to reuse.
-        if CACHE.insert(run.base, run.count as usize, tick_clock()) {
+        let inserted = CACHE.insert(run.base, run.count as usize, tick_clock());
+        trim_cache();
+        if inserted {
             return;
         }
     }
@@ -387,13 +392,27 @@ pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
 /// The cache bound tracks use: a base amount plus what is in use outside the
 /// cache (counting the region being released). So a program that frees and
 /// reallocates a buffer of any size keeps it committed between uses, and
-/// cached memory is at most what the program uses plus the base, for at most
-/// [`PURGE_DELAY_MS`] while the allocator is active.
+/// cached memory is at most what the program uses plus the base: when use
+/// falls, regions past the new bound are purged at once, oldest first (the
+/// [`PURGE_DELAY_MS`] ageing only covers what is within the bound).
 fn update_cache_limit() {
     if !CACHE_LIMIT_FIXED.load(Ordering::Relaxed) {
         let claimed = crate::arena::slots_in_use() << SEGMENT_SHIFT;
         let in_use = claimed.saturating_sub(CACHE.cached_bytes());
         CACHE.set_limit(CACHE_BASE_LIMIT + in_use);
+    }
+}
+
+/// Purge cached regions past the cache's bound, oldest first.
+fn trim_cache() {
+    let limit = CACHE.limit();
+    if CACHE.cached_bytes() > limit {
+        CACHE.trim_to(limit, |region| {
+            let header = region.base.cast::<SegmentHeader>();
+            // SAFETY: the trim took the region exclusively from the cache;
+            // its header is intact.
+            unsafe { purge_and_return(region.base, (*header).origin, (*header).dirty_bytes) }
+        });
     }
 }
 
@@ -480,6 +499,7 @@ pub unsafe fn init_header(region: &Region, kind: u8, owner: usize) -> *mut Segme
         (*header).heap_next = ptr::null_mut();
         (*header).used_pages = 0;
         (*header).dirty_free_pages = 0;
+        (*header).header_dirty_bytes = 0;
         (*header).page_shift = 0;
         (*header).page_count = 0;
         (*header).large_size = 0;
@@ -491,7 +511,6 @@ pub unsafe fn init_header(region: &Region, kind: u8, owner: usize) -> *mut Segme
 /// A new paged segment of `kind`, owned by `owner`.
 pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
     let region = acquire_region(1)?;
-    let zeroed = region.dirty_bytes == 0;
     let (shift, count) = if kind == KIND_SMALL {
         (SMALL_PAGE_SHIFT, SMALL_PAGES)
     } else {
@@ -500,6 +519,7 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
     // SAFETY: the region is exclusively ours.
     unsafe {
         let header = init_header(&region, kind, owner);
+        let dirty = region.dirty_bytes;
         // The cache may hand out a bigger region than asked for: give the
         // extra slots back (purged), so the header's one-segment dirty extent
         // below is the truth for the whole region.
@@ -508,17 +528,24 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
         (*header).page_count = count;
         // The whole segment may be written from now on.
         (*header).dirty_bytes = SEGMENT_SIZE;
+        (*header).header_dirty_bytes = dirty
+            .min(1 << shift)
+            .max(core::mem::size_of::<SegmentHeader>());
         for index in 0..count {
             let page = ptr::addr_of_mut!((*header).pages).cast::<Page>().add(index);
             // No pusher can reach a page of a segment nobody owned a moment
             // ago, so a plain write of the whole metadata is race-free.
             page.write(Page::EMPTY);
-            (*page).memory_is_zero = zeroed;
+            // Pages past the region's dirty prefix read as zero (a segment
+            // purged before release keeps only its header dirty).
+            (*page).memory_is_zero = index << shift >= dirty;
             (*page).in_use = index == 0;
             (*page).freed_at = clock();
+            if index > 0 && !(*page).memory_is_zero {
+                // A recycled segment's dirty pages: count them for purging.
+                (*header).dirty_free_pages += 1;
+            }
         }
-        // A recycled segment's pages are dirty: count them for purging.
-        (*header).dirty_free_pages = if zeroed { 0 } else { count - 1 };
         Some(header)
     }
 }
@@ -655,6 +682,23 @@ pub unsafe fn purge_free_pages(segment: *mut SegmentHeader, cutoff: u64) -> usiz
             }
         }
         purged
+    }
+}
+
+/// Purge every dirty page of an empty paged segment its owner is about to
+/// release, so that it leaves (to the cache or its arena) with only its
+/// header resident, and record that in `dirty_bytes`.
+///
+/// # Safety
+/// The caller owns the segment, which has no page in use.
+pub unsafe fn purge_empty(segment: *mut SegmentHeader) {
+    // SAFETY: the caller owns the segment; no page holds live blocks.
+    unsafe {
+        debug_assert_eq!((*segment).used_pages, 0);
+        purge_free_pages(segment, u64::MAX);
+        if (*segment).dirty_free_pages == 0 {
+            (*segment).dirty_bytes = (*segment).header_dirty_bytes;
+        }
     }
 }
 
