@@ -245,65 +245,76 @@ unsafe fn unpark(heap: *mut Heap, page: *mut Page) {
     }
 }
 
-/// A heap that empties this many pages with no allocation slow path in
-/// between is shrinking: it stops keeping empty pages and purges.
+/// A heap that gives this many emptied pages back to their segments with no
+/// allocation slow path in between is shrinking: it stops keeping empty
+/// pages and purges.
 const SHRINK_AFTER_PAGES: u32 = 4;
-/// While shrinking, purge the heap's free pages every this many emptied pages.
+/// While shrinking, purge the heap's free pages every this many released pages.
 const SHRINK_PURGE_BATCH: u32 = 8;
 
 /// Give an empty page back to its segment, unless it is the last page of its
 /// class and `force` is false (keeping it avoids thrashing on alloc/free
 /// loops) and the heap is not shrinking.
 ///
-/// Shrinking: `retire` counts the pages a heap empties between two
-/// allocation slow paths. Once that run reaches [`SHRINK_AFTER_PAGES`], the
-/// heap frees far more than it allocates, and this moment (not a later slow
-/// path, which an idle thread never takes) is when its memory goes back:
-/// the empty pages it kept are released, its free pages are purged in
-/// batches of runs (every [`SHRINK_PURGE_BATCH`] emptied pages), and a
-/// segment it empties is purged before it leaves. A heap that keeps
-/// allocating never reaches the run, so a freed page about to be reused stays
-/// committed. This relies only on `retire` being called for pages emptied
-/// by local frees other than (possibly) the current page of their class,
-/// and for pages found empty on slow paths.
+/// Shrinking: `retire` counts the pages a heap gives back between two
+/// allocation slow paths (a kept page does not count, so a malloc+free loop
+/// on one page never does). Once that run reaches [`SHRINK_AFTER_PAGES`],
+/// the heap frees far more than it allocates, and this moment (not a later
+/// slow path, which an idle thread never takes) is when its memory goes
+/// back: kept pages are released too, every class's current page is
+/// released if empty or else stops being current (so that its emptying
+/// reaches `retire` even if the free fast path skips `retire` for current
+/// pages), free pages are purged in batches of runs (every
+/// [`SHRINK_PURGE_BATCH`] released pages), and a segment the heap empties is
+/// purged before it leaves. A heap that keeps allocating never reaches the
+/// run, so a freed page about to be reused stays committed.
 ///
 /// # Safety
 /// The caller owns `heap` and `page`, which is queued in `heap` with `used == 0`.
 unsafe fn retire(heap: *mut Heap, page: *mut Page, force: bool) {
     // SAFETY: the caller owns `heap` and `page` (queued, used == 0).
     unsafe {
-        let shrinking = !force && note_emptied(heap);
-        let class = (*page).class;
-        let queue = &mut (*heap).queues[class];
-        if !force && !shrinking && queue.first == page && queue.last == page {
+        let queue = &(*heap).queues[(*page).class];
+        if !force
+            && queue.first == page
+            && queue.last == page
+            && ((*heap).emptied_run < SHRINK_AFTER_PAGES
+                || (*heap).shrink_mark != (*heap).slow_paths)
+        {
             return;
         }
-        release_page(heap, page, shrinking);
-        if shrinking {
-            let run = (*heap).emptied_run;
-            if run == SHRINK_AFTER_PAGES {
-                release_kept_pages(heap);
-            }
-            if run % SHRINK_PURGE_BATCH == 0 {
-                purge_pages(heap, u64::MAX);
-            }
-        }
+        give_back(heap, page, force);
     }
 }
 
-/// Count an emptied page; true if the heap is shrinking.
+/// The part of [`retire`] that gives the page back and counts the run.
 ///
 /// # Safety
-/// The caller owns `heap`.
-unsafe fn note_emptied(heap: *mut Heap) -> bool {
-    // SAFETY: owner-only fields.
+/// As [`retire`].
+#[cold]
+#[inline(never)]
+unsafe fn give_back(heap: *mut Heap, page: *mut Page, force: bool) {
+    // SAFETY: the caller owns `heap` and `page` (queued, used == 0).
     unsafe {
+        if force {
+            release_page(heap, page, false);
+            return;
+        }
         if (*heap).shrink_mark != (*heap).slow_paths {
             (*heap).shrink_mark = (*heap).slow_paths;
             (*heap).emptied_run = 0;
         }
-        (*heap).emptied_run = (*heap).emptied_run.saturating_add(1);
-        (*heap).emptied_run >= SHRINK_AFTER_PAGES
+        let run = (*heap).emptied_run.saturating_add(1);
+        (*heap).emptied_run = run;
+        let shrinking = run >= SHRINK_AFTER_PAGES;
+        release_page(heap, page, shrinking);
+        if shrinking && (run == SHRINK_AFTER_PAGES || run % SHRINK_PURGE_BATCH == 0) {
+            if run == SHRINK_AFTER_PAGES {
+                release_kept_pages(heap);
+            }
+            release_current_pages(heap);
+            purge_pages(heap, u64::MAX);
+        }
     }
 }
 
@@ -347,6 +358,30 @@ unsafe fn release_kept_pages(heap: *mut Heap) {
                     release_page(heap, page, true);
                 }
                 page = next;
+            }
+        }
+    }
+}
+
+/// Release each class's current page if it is empty, else stop allocating
+/// from it: a shrinking heap's later frees onto it then take the slow path,
+/// and its next allocation of the class takes a slow path (which ends the
+/// shrinking run).
+///
+/// # Safety
+/// The caller owns `heap`.
+unsafe fn release_current_pages(heap: *mut Heap) {
+    // SAFETY: the caller owns `heap`; a current page is one of its queued pages.
+    unsafe {
+        for class in 0..CLASS_COUNT {
+            let page = (*heap).current[class];
+            if page == empty_page() {
+                continue;
+            }
+            if (*page).used == 0 {
+                release_page(heap, page, true);
+            } else {
+                (*heap).current[class] = empty_page();
             }
         }
     }
