@@ -52,6 +52,8 @@ pub const SMALL_PAGE_SHIFT: usize = 16;
 pub const MEDIUM_PAGE_SHIFT: usize = 19;
 /// Blocks up to this size live in small pages; larger ones in medium pages.
 pub const SMALL_BLOCK_MAX: usize = 8 * 1024;
+/// Bytes per segment (re-exported for the statistics).
+pub const SEGMENT_SIZE_BYTES: usize = SEGMENT_SIZE;
 /// Pages per small segment (page 0 holds the header).
 pub const SMALL_PAGES: usize = SEGMENT_SIZE >> SMALL_PAGE_SHIFT;
 /// Pages per medium segment (page 0 holds the header).
@@ -193,6 +195,34 @@ static CLOCK_TICKS: StatCounter = StatCounter::new(0);
 static ABANDONED: [TaggedStack<SegmentHeader>; 2] = [TaggedStack::new(), TaggedStack::new()];
 static LIVE_SEGMENTS: StatCounter = StatCounter::new(0);
 static ABANDONED_COUNT: StatCounter = StatCounter::new(0);
+/// Per paged kind (index `kind - KIND_SMALL`), counted on page-level slow
+/// paths only: segments live, bytes of pages in use, bytes of unused pages
+/// still dirty, segments abandoned.
+static PAGED_SEGMENTS: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+static PAGES_IN_USE_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+static FREE_DIRTY_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+static ABANDONED_BY_KIND: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+
+/// The stats slot of a paged segment.
+///
+/// # Safety
+/// `segment` is a paged segment's header.
+unsafe fn slot(segment: *mut SegmentHeader) -> usize {
+    // SAFETY: forwarded.
+    unsafe { ((*segment).kind - KIND_SMALL) as usize }
+}
+
+/// Where the pages of one paged kind are (see [`crate::stats::PagedStats`]):
+/// `(segments, in-use page bytes, dirty free page bytes, abandoned segments)`.
+pub fn paged_figures(kind: u8) -> (usize, usize, usize, usize) {
+    let k = (kind - KIND_SMALL) as usize;
+    (
+        PAGED_SEGMENTS[k].load(StatOrdering::Relaxed),
+        PAGES_IN_USE_BYTES[k].load(StatOrdering::Relaxed),
+        FREE_DIRTY_BYTES[k].load(StatOrdering::Relaxed),
+        ABANDONED_BY_KIND[k].load(StatOrdering::Relaxed),
+    )
+}
 
 /// A region just acquired: exclusively the caller's.
 pub struct Region {
@@ -277,6 +307,17 @@ pub unsafe fn mark_released(header: *mut SegmentHeader) {
 /// `origin` and `dirty_bytes`; nothing may use it afterwards.
 pub unsafe fn release_region(header: *mut SegmentHeader) {
     LIVE_SEGMENTS.fetch_sub(1, StatOrdering::Relaxed);
+    // SAFETY: the caller owns the region and its header.
+    unsafe {
+        if matches!((*header).kind, KIND_SMALL | KIND_MEDIUM) {
+            let k = slot(header);
+            PAGED_SEGMENTS[k].fetch_sub(1, StatOrdering::Relaxed);
+            FREE_DIRTY_BYTES[k].fetch_sub(
+                (*header).dirty_free_pages << (*header).page_shift,
+                StatOrdering::Relaxed,
+            );
+        }
+    }
     // SAFETY: the caller owns the region and its header.
     let origin = unsafe {
         (*header).tag = tag_for(header, KIND_RELEASED);
@@ -546,6 +587,9 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
                 (*header).dirty_free_pages += 1;
             }
         }
+        let k = slot(header);
+        PAGED_SEGMENTS[k].fetch_add(1, StatOrdering::Relaxed);
+        FREE_DIRTY_BYTES[k].fetch_add((*header).dirty_free_pages << shift, StatOrdering::Relaxed);
         Some(header)
     }
 }
@@ -595,9 +639,12 @@ pub unsafe fn claim_page(
         for index in 1..count {
             let page = pages.add(index);
             if !(*page).in_use {
+                let k = slot(segment);
                 if !(*page).memory_is_zero {
                     (*segment).dirty_free_pages -= 1;
+                    FREE_DIRTY_BYTES[k].fetch_sub(1 << shift, StatOrdering::Relaxed);
                 }
+                PAGES_IN_USE_BYTES[k].fetch_add(1 << shift, StatOrdering::Relaxed);
                 let start = segment.cast::<u8>().add(index << shift);
                 page::init(page, class, block_size, start, 1 << shift);
                 (*segment).used_pages += 1;
@@ -631,9 +678,13 @@ pub unsafe fn free_page(segment: *mut SegmentHeader, page: *mut Page) -> bool {
         if (*page).capacity > 0 {
             (*page).memory_is_zero = false;
         }
+        let k = slot(segment);
+        let page_bytes = 1 << (*segment).page_shift;
+        PAGES_IN_USE_BYTES[k].fetch_sub(page_bytes, StatOrdering::Relaxed);
         if !(*page).memory_is_zero {
             (*page).freed_at = clock();
             (*segment).dirty_free_pages += 1;
+            FREE_DIRTY_BYTES[k].fetch_add(page_bytes, StatOrdering::Relaxed);
         }
         (*page).free = ptr::null_mut();
         (*page).local_free = ptr::null_mut();
@@ -681,6 +732,7 @@ pub unsafe fn purge_free_pages(segment: *mut SegmentHeader, cutoff: u64) -> usiz
                 run_len = 0;
             }
         }
+        FREE_DIRTY_BYTES[slot(segment)].fetch_sub(purged << shift, StatOrdering::Relaxed);
         purged
     }
 }
@@ -724,6 +776,7 @@ pub unsafe fn abandon(segment: *mut SegmentHeader) {
     unsafe {
         debug_assert_eq!((*segment).owner.load(Ordering::Relaxed), 0);
         ABANDONED_COUNT.fetch_add(1, StatOrdering::Relaxed);
+        ABANDONED_BY_KIND[slot(segment)].fetch_add(1, StatOrdering::Relaxed);
         ABANDONED[((*segment).kind - KIND_SMALL) as usize]
             .push(ptr::NonNull::new_unchecked(segment));
     }
@@ -733,6 +786,7 @@ pub unsafe fn abandon(segment: *mut SegmentHeader) {
 pub fn pop_abandoned(kind: u8) -> Option<*mut SegmentHeader> {
     let segment = ABANDONED[(kind - KIND_SMALL) as usize].pop()?;
     ABANDONED_COUNT.fetch_sub(1, StatOrdering::Relaxed);
+    ABANDONED_BY_KIND[(kind - KIND_SMALL) as usize].fetch_sub(1, StatOrdering::Relaxed);
     Some(segment.as_ptr())
 }
 
