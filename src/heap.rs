@@ -251,6 +251,12 @@ unsafe fn unpark(heap: *mut Heap, page: *mut Page) {
 const SHRINK_AFTER_PAGES: u32 = 4;
 /// While shrinking, purge the heap's free pages every this many released pages.
 const SHRINK_PURGE_BATCH: u32 = 8;
+/// A shrinking heap purges its free pages (and a segment it empties) only
+/// while the process holds more than this many bytes of dirty free pages:
+/// below it, freed pages wait to be reused (by this heap, whoever adopts its
+/// segments, or whoever takes the segment from the cache, whose own bound
+/// follows use).
+const SHRINK_DIRTY_BUDGET: usize = 4 << 20;
 
 /// Give an empty page back to its segment, unless it is the last page of its
 /// class and `force` is false (keeping it avoids thrashing on alloc/free
@@ -307,13 +313,16 @@ unsafe fn give_back(heap: *mut Heap, page: *mut Page, force: bool) {
         let run = (*heap).emptied_run.saturating_add(1);
         (*heap).emptied_run = run;
         let shrinking = run >= SHRINK_AFTER_PAGES;
-        release_page(heap, page, shrinking);
+        let over_budget = shrinking && segment::free_dirty_bytes() > SHRINK_DIRTY_BUDGET;
+        release_page(heap, page, over_budget);
         if shrinking && (run == SHRINK_AFTER_PAGES || run % SHRINK_PURGE_BATCH == 0) {
             if run == SHRINK_AFTER_PAGES {
-                release_kept_pages(heap);
+                release_kept_pages(heap, over_budget);
             }
-            release_current_pages(heap);
-            purge_pages(heap, u64::MAX);
+            release_current_pages(heap, over_budget);
+            if over_budget {
+                purge_pages(heap, u64::MAX);
+            }
         }
     }
 }
@@ -343,11 +352,12 @@ unsafe fn release_page(heap: *mut Heap, page: *mut Page, purge: bool) {
 }
 
 /// Release every queued page with no block in use (the pages kept against
-/// thrashing, and emptied current pages that were not retired).
+/// thrashing, and emptied current pages that were not retired); a segment
+/// that empties is purged first if `purge`.
 ///
 /// # Safety
 /// The caller owns `heap`.
-unsafe fn release_kept_pages(heap: *mut Heap) {
+unsafe fn release_kept_pages(heap: *mut Heap, purge: bool) {
     // SAFETY: the caller owns `heap` and its queued pages.
     unsafe {
         for class in 0..CLASS_COUNT {
@@ -355,7 +365,7 @@ unsafe fn release_kept_pages(heap: *mut Heap) {
             while !page.is_null() {
                 let next = (*page).next;
                 if (*page).used == 0 {
-                    release_page(heap, page, true);
+                    release_page(heap, page, purge);
                 }
                 page = next;
             }
@@ -370,7 +380,7 @@ unsafe fn release_kept_pages(heap: *mut Heap) {
 ///
 /// # Safety
 /// The caller owns `heap`.
-unsafe fn release_current_pages(heap: *mut Heap) {
+unsafe fn release_current_pages(heap: *mut Heap, purge: bool) {
     // SAFETY: the caller owns `heap`; a current page is one of its queued pages.
     unsafe {
         for class in 0..CLASS_COUNT {
@@ -379,7 +389,7 @@ unsafe fn release_current_pages(heap: *mut Heap) {
                 continue;
             }
             if (*page).used == 0 {
-                release_page(heap, page, true);
+                release_page(heap, page, purge);
             } else {
                 (*heap).current[class] = empty_page();
             }

@@ -66,7 +66,7 @@ pub const PURGE_DELAY_MS: u64 = 100;
 /// How often a slow path may run a purge pass.
 pub const PURGE_INTERVAL_MS: u64 = 10;
 /// The cache bound before it scales with use.
-const CACHE_BASE_LIMIT: usize = 32 << 20;
+const CACHE_BASE_LIMIT: usize = 8 << 20;
 
 /// Where a region's memory came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -202,6 +202,8 @@ static PAGED_SEGMENTS: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new
 static PAGES_IN_USE_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
 static FREE_DIRTY_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
 static ABANDONED_BY_KIND: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+/// Dirty bytes of the regions in the cache.
+static CACHED_DIRTY_BYTES: StatCounter = StatCounter::new(0);
 
 /// The stats slot of a paged segment.
 ///
@@ -210,6 +212,27 @@ static ABANDONED_BY_KIND: [StatCounter; 2] = [StatCounter::new(0), StatCounter::
 unsafe fn slot(segment: *mut SegmentHeader) -> usize {
     // SAFETY: forwarded.
     unsafe { ((*segment).kind - KIND_SMALL) as usize }
+}
+
+/// Bytes of unused pages still dirty, both paged kinds.
+pub fn free_dirty_bytes() -> usize {
+    FREE_DIRTY_BYTES[0].load(StatOrdering::Relaxed)
+        + FREE_DIRTY_BYTES[1].load(StatOrdering::Relaxed)
+}
+
+/// Bytes of cached regions' dirty prefixes.
+pub fn cached_dirty_bytes() -> usize {
+    CACHED_DIRTY_BYTES.load(StatOrdering::Relaxed)
+}
+
+/// The dirty prefix a cached region is counted with (its header is not
+/// written while it is cached, so insert and removal agree).
+///
+/// # Safety
+/// `header` heads a region the caller holds or just took from the cache.
+unsafe fn cached_dirty(header: *mut SegmentHeader) -> usize {
+    // SAFETY: forwarded.
+    unsafe { dirty_end((*header).dirty_bytes, (*header).origin) }
 }
 
 /// Where the pages of one paged kind are (see [`crate::stats::PagedStats`]):
@@ -242,6 +265,8 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
         if let Some(cached) = CACHE.take(slots) {
             let header = cached.base.cast::<SegmentHeader>();
             LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
+            // SAFETY: the region is ours now; its header is intact.
+            CACHED_DIRTY_BYTES.fetch_sub(unsafe { cached_dirty(header) }, StatOrdering::Relaxed);
             // SAFETY: the cache handed us the region exclusively; its header
             // was written by the previous holder before it was inserted
             // (happens-before through the cache's Release/Acquire).
@@ -329,7 +354,14 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
         // region operations, which for a program that frees one big region
         // every few milliseconds means a stamp so old that the next purge
         // pass drops the region it is about to reuse.
+        // Counted before the insert publishes it: a taker may subtract at once.
+        // SAFETY: the caller owns the region.
+        let dirty = unsafe { cached_dirty(header) };
+        CACHED_DIRTY_BYTES.fetch_add(dirty, StatOrdering::Relaxed);
         let inserted = CACHE.insert(run.base, run.count as usize, tick_clock());
+        if !inserted {
+            CACHED_DIRTY_BYTES.fetch_sub(dirty, StatOrdering::Relaxed);
+        }
         trim_cache();
         if inserted {
             return;
@@ -452,7 +484,10 @@ fn trim_cache() {
             let header = region.base.cast::<SegmentHeader>();
             // SAFETY: the trim took the region exclusively from the cache;
             // its header is intact.
-            unsafe { purge_and_return(region.base, (*header).origin, (*header).dirty_bytes) }
+            unsafe {
+                CACHED_DIRTY_BYTES.fetch_sub(cached_dirty(header), StatOrdering::Relaxed);
+                purge_and_return(region.base, (*header).origin, (*header).dirty_bytes)
+            }
         });
     }
 }
@@ -503,7 +538,10 @@ pub fn purge_cache(cutoff: u64) -> usize {
         let header = region.base.cast::<SegmentHeader>();
         // SAFETY: the purge took the region exclusively from the cache; its
         // header is intact (cached regions are not purged in place).
-        unsafe { purge_and_return(region.base, (*header).origin, (*header).dirty_bytes) }
+        unsafe {
+            CACHED_DIRTY_BYTES.fetch_sub(cached_dirty(header), StatOrdering::Relaxed);
+            purge_and_return(region.base, (*header).origin, (*header).dirty_bytes)
+        }
     })
 }
 

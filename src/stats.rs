@@ -43,9 +43,11 @@ pub struct Stats {
     pub arena_slots_in_use: usize,
     /// Regions live (paged segments and large regions, not counting cached).
     pub live_regions: usize,
-    /// Bytes of free regions held in the segment cache (their dirty part is
-    /// resident until they are reused or purged).
+    /// Bytes of free regions held in the segment cache.
     pub cached_bytes: usize,
+    /// Bytes of the cached regions that may be resident (their dirty
+    /// prefixes): the rest of `cached_bytes` is purged or never touched.
+    pub cached_dirty_bytes: usize,
     /// Segments waiting on the abandoned stacks (both kinds).
     pub abandoned_segments: usize,
     /// Heaps owned by running threads.
@@ -89,6 +91,7 @@ pub fn stats() -> Stats {
         arena_slots_in_use,
         live_regions,
         cached_bytes,
+        cached_dirty_bytes: segment::cached_dirty_bytes(),
         abandoned_segments: segment::abandoned_segments(),
         live_heaps: thread::live_heaps(),
         small,
