@@ -9,8 +9,9 @@
 //!
 //! Regions come from the [`SegmentCache`] first, then from an arena, and for
 //! requests beyond an arena from the kernel directly. Freed regions go back to
-//! the cache; a region that does not fit there, or that sat in it longer than
-//! [`PURGE_DELAY_MS`], is purged and returned to its arena (or unmapped).
+//! the cache; a region that does not fit there, that sat in it longer than
+//! [`PURGE_DELAY_MS`], or that falls past the cache's bound when use falls,
+//! is purged and returned to its arena (or unmapped).
 //!
 //! Abandoned segments (their thread exited while blocks were live) wait on a
 //! [`TaggedStack`] per kind until a heap adopts them.
