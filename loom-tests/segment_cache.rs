@@ -17,6 +17,9 @@
 //! Preemption bound: 2 (three threads, each operation a scan over several
 //! atomic entries; about 265k executions, under a minute in release mode).
 //!
+//! A second model races `trim_to` (the bound following use) with a taker
+//! and an inserter.
+//!
 //! This model found that `insert` used to reserve by `fetch_add` and undo
 //! with `fetch_sub` when over the limit, so `cached_bytes()` could read above
 //! the limit for a moment (and a concurrent insert that fitted was refused);
@@ -154,6 +157,59 @@ fn regions_are_handed_out_once_never_lost_and_the_byte_bound_holds() {
             0,
             "the cache is drained but its byte counter still holds {} bytes",
             cache.cached_bytes()
+        );
+    });
+}
+
+/// A trim to one segment races a taker and an inserter: every region is
+/// handed out at most once and none is lost, and once all three are done
+/// the trim has left at most what the late insert may have added.
+#[test]
+fn a_trim_racing_take_and_insert_hands_out_each_region_once() {
+    support::check("segment_cache/trim_take_insert", PREEMPTION_BOUND, || {
+        let cache = Arc::new(SegmentCache::new(LIMIT));
+        assert!(cache.insert(region(R1.0), R1.1, R1.2));
+        assert!(cache.insert(region(R2.0), R2.1, R2.2));
+        let taker = {
+            let cache = Arc::clone(&cache);
+            thread::spawn(move || cache.take(1))
+        };
+        let inserter = {
+            let cache = Arc::clone(&cache);
+            thread::spawn(move || insert(&cache, R3, "the inserter"))
+        };
+        let mut trimmed = Vec::new();
+        cache.trim_to(SEGMENT_SIZE, |region| trimmed.push(region));
+        observe_bound(&cache, "the trimmer");
+        let taken = taker.join().unwrap();
+        let inserted_late = inserter.join().unwrap();
+        let mut drained = Vec::new();
+        cache.purge_older_than(u64::MAX, |region| drained.push(region));
+        let mut handed_out = [0usize; 4];
+        for region in taken
+            .into_iter()
+            .chain(trimmed)
+            .chain(drained.iter().copied())
+        {
+            handed_out[number_of(region)] += 1;
+        }
+        let inserted = [0, 1, 1, usize::from(inserted_late.is_some())];
+        assert_eq!(
+            handed_out, inserted,
+            "regions handed out (taker, trim, drain) differ from the accepted inserts"
+        );
+        // Without the late insert, the trim leaves at most one segment.
+        if inserted_late.is_none() {
+            let left: usize = drained.iter().map(|r| r.slots).sum();
+            assert!(
+                left <= 1,
+                "the trim left {left} segments, above its limit of 1"
+            );
+        }
+        assert_eq!(
+            cache.cached_bytes(),
+            0,
+            "drained, yet bytes are still counted"
         );
     });
 }

@@ -6,7 +6,7 @@
 //! | variable | value | default |
 //! |---|---|---|
 //! | `TINYALLOC_PURGE_DELAY_MS` | milliseconds a freed region stays committed before it is purged (0 to 3600000) | 100 |
-//! | `TINYALLOC_CACHE_LIMIT` | fixed bound of the free-region cache, bytes with an optional `K`, `M` or `G` suffix (binary); 0 disables the cache | 32 MiB plus the memory in use |
+//! | `TINYALLOC_CACHE_LIMIT` | fixed bound of the free-region cache, bytes with an optional `K`, `M` or `G` suffix (binary); 0 disables the cache | 8 MiB plus the memory in use |
 //!
 //! An empty variable counts as unset. A bad value gets one line on stderr
 //! and the default, never a crash. A program's own calls (such as

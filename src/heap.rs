@@ -110,6 +110,11 @@ pub struct Heap {
     /// One freed large region of one segment, kept for this thread's next
     /// large allocation (released by `collect` and at thread exit).
     large_region: *mut SegmentHeader,
+    /// `slow_paths` when the current run of emptied pages began: a run
+    /// ends at the next allocation slow path.
+    shrink_mark: u32,
+    /// Pages emptied (retired) since the last allocation slow path.
+    emptied_run: u32,
     /// Set by a remote free onto a parked page of this heap. Written by other
     /// threads: on a cache line of its own, away from owner-only fields.
     pub full_has_remote: RemoteHint,
@@ -138,6 +143,8 @@ impl Heap {
             slow_paths: 0,
             next_page_purge: 0,
             large_region: ptr::null_mut(),
+            shrink_mark: 0,
+            emptied_run: 0,
             full_has_remote: RemoteHint(AtomicBool::new(false)),
         }
     }
@@ -238,27 +245,154 @@ unsafe fn unpark(heap: *mut Heap, page: *mut Page) {
     }
 }
 
+/// A heap that gives this many emptied pages back to their segments with no
+/// allocation slow path in between is shrinking: it stops keeping empty
+/// pages and purges.
+const SHRINK_AFTER_PAGES: u32 = 4;
+/// While shrinking, purge the heap's free pages every this many released pages.
+const SHRINK_PURGE_BATCH: u32 = 8;
+/// A shrinking heap purges its free pages (and a segment it empties) only
+/// while the process holds more than this many bytes of dirty free pages:
+/// below it, freed pages wait to be reused (by this heap, whoever adopts its
+/// segments, or whoever takes the segment from the cache, whose own bound
+/// follows use).
+const SHRINK_DIRTY_BUDGET: usize = 4 << 20;
+
 /// Give an empty page back to its segment, unless it is the last page of its
-/// class and `force` is false (keeping it avoids thrashing on alloc/free loops).
+/// class and `force` is false (keeping it avoids thrashing on alloc/free
+/// loops) and the heap is not shrinking.
+///
+/// Shrinking: `retire` counts the pages a heap gives back between two
+/// allocation slow paths (a kept page does not count, so a malloc+free loop
+/// on one page never does). Once that run reaches [`SHRINK_AFTER_PAGES`],
+/// the heap frees far more than it allocates, and this moment (not a later
+/// slow path, which an idle thread never takes) is when its memory goes
+/// back: kept pages are released too, every class's current page is
+/// released if empty or else stops being current (so that its emptying
+/// reaches `retire` even if the free fast path skips `retire` for current
+/// pages), free pages are purged in batches of runs (every
+/// [`SHRINK_PURGE_BATCH`] released pages), and a segment the heap empties is
+/// purged before it leaves. A heap that keeps allocating never reaches the
+/// run, so a freed page about to be reused stays committed.
 ///
 /// # Safety
 /// The caller owns `heap` and `page`, which is queued in `heap` with `used == 0`.
 unsafe fn retire(heap: *mut Heap, page: *mut Page, force: bool) {
     // SAFETY: the caller owns `heap` and `page` (queued, used == 0).
     unsafe {
-        let class = (*page).class;
-        let queue = &mut (*heap).queues[class];
-        if !force && queue.first == page && queue.last == page {
+        let queue = &(*heap).queues[(*page).class];
+        if !force
+            && queue.first == page
+            && queue.last == page
+            && ((*heap).emptied_run < SHRINK_AFTER_PAGES
+                || (*heap).shrink_mark != (*heap).slow_paths)
+        {
             return;
         }
-        queue.remove(page);
+        give_back(heap, page, force);
+    }
+}
+
+/// The part of [`retire`] that gives the page back and counts the run.
+///
+/// # Safety
+/// As [`retire`].
+#[cold]
+#[inline(never)]
+unsafe fn give_back(heap: *mut Heap, page: *mut Page, force: bool) {
+    // SAFETY: the caller owns `heap` and `page` (queued, used == 0).
+    unsafe {
+        if force {
+            release_page(heap, page, false);
+            return;
+        }
+        if (*heap).shrink_mark != (*heap).slow_paths {
+            (*heap).shrink_mark = (*heap).slow_paths;
+            (*heap).emptied_run = 0;
+        }
+        let run = (*heap).emptied_run.saturating_add(1);
+        (*heap).emptied_run = run;
+        let shrinking = run >= SHRINK_AFTER_PAGES;
+        let over_budget = shrinking && segment::free_dirty_bytes() > SHRINK_DIRTY_BUDGET;
+        release_page(heap, page, over_budget);
+        if shrinking && (run == SHRINK_AFTER_PAGES || run % SHRINK_PURGE_BATCH == 0) {
+            if run == SHRINK_AFTER_PAGES {
+                release_kept_pages(heap, over_budget);
+            }
+            release_current_pages(heap, over_budget);
+            if over_budget {
+                purge_pages(heap, u64::MAX);
+            }
+        }
+    }
+}
+
+/// Take an empty page off its queue and give it to its segment; release the
+/// segment if that empties it (purged first when `purge` is set).
+///
+/// # Safety
+/// The caller owns `heap` and `page`, which is queued in `heap` with `used == 0`.
+unsafe fn release_page(heap: *mut Heap, page: *mut Page, purge: bool) {
+    // SAFETY: the caller owns `heap` and `page`.
+    unsafe {
+        let class = (*page).class;
+        (*heap).queues[class].remove(page);
         if (*heap).current[class] == page {
             (*heap).current[class] = empty_page();
         }
         let segment = segment::segment_of((*page).start);
         if segment::free_page(segment, page) {
             unlink_segment(heap, segment);
+            if purge {
+                segment::purge_empty(segment);
+            }
             segment::release_region(segment);
+        }
+    }
+}
+
+/// Release every queued page with no block in use (the pages kept against
+/// thrashing, and emptied current pages that were not retired); a segment
+/// that empties is purged first if `purge`.
+///
+/// # Safety
+/// The caller owns `heap`.
+unsafe fn release_kept_pages(heap: *mut Heap, purge: bool) {
+    // SAFETY: the caller owns `heap` and its queued pages.
+    unsafe {
+        for class in 0..CLASS_COUNT {
+            let mut page = (*heap).queues[class].first;
+            while !page.is_null() {
+                let next = (*page).next;
+                if (*page).used == 0 {
+                    release_page(heap, page, purge);
+                }
+                page = next;
+            }
+        }
+    }
+}
+
+/// Release each class's current page if it is empty, else stop allocating
+/// from it: a shrinking heap's later frees onto it then take the slow path,
+/// and its next allocation of the class takes a slow path (which ends the
+/// shrinking run).
+///
+/// # Safety
+/// The caller owns `heap`.
+unsafe fn release_current_pages(heap: *mut Heap, purge: bool) {
+    // SAFETY: the caller owns `heap`; a current page is one of its queued pages.
+    unsafe {
+        for class in 0..CLASS_COUNT {
+            let page = (*heap).current[class];
+            if page == empty_page() {
+                continue;
+            }
+            if (*page).used == 0 {
+                release_page(heap, page, purge);
+            } else {
+                (*heap).current[class] = empty_page();
+            }
         }
     }
 }
@@ -307,7 +441,7 @@ unsafe fn maybe_purge_pages(heap: *mut Heap) {
             return;
         }
         (*heap).next_page_purge = now + segment::PURGE_INTERVAL_MS;
-        purge_pages(heap, now.saturating_sub(segment::PURGE_DELAY_MS));
+        purge_pages(heap, now.saturating_sub(crate::config::purge_delay_ms()));
         // Also age the shared cache: a thread that only allocates small
         // blocks may never take a region-level path that would.
         segment::maybe_purge();
@@ -627,6 +761,8 @@ unsafe fn reset(heap: *mut Heap) {
         (*heap).slow_paths = 0;
         (*heap).next_page_purge = 0;
         (*heap).large_region = ptr::null_mut();
+        (*heap).shrink_mark = 0;
+        (*heap).emptied_run = 0;
     }
 }
 

@@ -11,9 +11,10 @@
 //! requests beyond an arena from the kernel directly. Direct mappings are
 //! marked in the segment map (`segment_map`) while they exist, as arenas
 //! are, so [`known_header`] can refuse a foreign pointer before its would-be
-//! header is read. Freed regions go back to
-//! the cache; a region that does not fit there, or that sat in it longer than
-//! [`PURGE_DELAY_MS`], is purged and returned to its arena (or unmapped).
+//! header is read. Freed regions go back to the cache; a region that does
+//! not fit there, that sat in it longer than [`PURGE_DELAY_MS`], or that
+//! falls past the cache's bound when use falls, is purged and returned to its
+//! arena (or unmapped).
 //!
 //! Abandoned segments (their thread exited while blocks were live) wait on a
 //! [`TaggedStack`] per kind until a heap adopts them.
@@ -56,6 +57,8 @@ pub const SMALL_PAGE_SHIFT: usize = 16;
 pub const MEDIUM_PAGE_SHIFT: usize = 19;
 /// Blocks up to this size live in small pages; larger ones in medium pages.
 pub const SMALL_BLOCK_MAX: usize = 8 * 1024;
+/// Bytes per segment (re-exported for the statistics).
+pub const SEGMENT_SIZE_BYTES: usize = SEGMENT_SIZE;
 /// Pages per small segment (page 0 holds the header).
 pub const SMALL_PAGES: usize = SEGMENT_SIZE >> SMALL_PAGE_SHIFT;
 /// Pages per medium segment (page 0 holds the header).
@@ -69,7 +72,7 @@ pub const PURGE_DELAY_MS: u64 = 100;
 /// How often a slow path may run a purge pass.
 pub const PURGE_INTERVAL_MS: u64 = 10;
 /// The cache bound before it scales with use.
-const CACHE_BASE_LIMIT: usize = 32 << 20;
+const CACHE_BASE_LIMIT: usize = 8 << 20;
 
 /// Where a region's memory came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -114,6 +117,9 @@ pub struct SegmentHeader {
     pub origin: Origin,
     /// Bytes from the start that may be non-zero.
     pub dirty_bytes: usize,
+    /// Bytes of a paged segment's header page that may be non-zero (the
+    /// header, or more if the region was dirty there before).
+    pub header_dirty_bytes: usize,
     /// Links in the owner heap's segment list.
     pub heap_prev: *mut SegmentHeader,
     /// Links in the owner heap's segment list.
@@ -198,6 +204,57 @@ static CLOCK_TICKS: StatCounter = StatCounter::new(0);
 static ABANDONED: [TaggedStack<SegmentHeader>; 2] = [TaggedStack::new(), TaggedStack::new()];
 static LIVE_SEGMENTS: StatCounter = StatCounter::new(0);
 static ABANDONED_COUNT: StatCounter = StatCounter::new(0);
+/// Per paged kind (index `kind - KIND_SMALL`), counted on page-level slow
+/// paths only: segments live, bytes of pages in use, bytes of unused pages
+/// still dirty, segments abandoned.
+static PAGED_SEGMENTS: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+static PAGES_IN_USE_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+static FREE_DIRTY_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+static ABANDONED_BY_KIND: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+/// Dirty bytes of the regions in the cache.
+static CACHED_DIRTY_BYTES: StatCounter = StatCounter::new(0);
+
+/// The stats slot of a paged segment.
+///
+/// # Safety
+/// `segment` is a paged segment's header.
+unsafe fn slot(segment: *mut SegmentHeader) -> usize {
+    // SAFETY: forwarded.
+    unsafe { ((*segment).kind - KIND_SMALL) as usize }
+}
+
+/// Bytes of unused pages still dirty, both paged kinds.
+pub fn free_dirty_bytes() -> usize {
+    FREE_DIRTY_BYTES[0].load(StatOrdering::Relaxed)
+        + FREE_DIRTY_BYTES[1].load(StatOrdering::Relaxed)
+}
+
+/// Bytes of cached regions' dirty prefixes.
+pub fn cached_dirty_bytes() -> usize {
+    CACHED_DIRTY_BYTES.load(StatOrdering::Relaxed)
+}
+
+/// The dirty prefix a cached region is counted with (its header is not
+/// written while it is cached, so insert and removal agree).
+///
+/// # Safety
+/// `header` heads a region the caller holds or just took from the cache.
+unsafe fn cached_dirty(header: *mut SegmentHeader) -> usize {
+    // SAFETY: forwarded.
+    unsafe { dirty_end((*header).dirty_bytes, (*header).origin) }
+}
+
+/// Where the pages of one paged kind are (see [`crate::stats::PagedStats`]):
+/// `(segments, in-use page bytes, dirty free page bytes, abandoned segments)`.
+pub fn paged_figures(kind: u8) -> (usize, usize, usize, usize) {
+    let k = (kind - KIND_SMALL) as usize;
+    (
+        PAGED_SEGMENTS[k].load(StatOrdering::Relaxed),
+        PAGES_IN_USE_BYTES[k].load(StatOrdering::Relaxed),
+        FREE_DIRTY_BYTES[k].load(StatOrdering::Relaxed),
+        ABANDONED_BY_KIND[k].load(StatOrdering::Relaxed),
+    )
+}
 
 /// A region just acquired: exclusively the caller's.
 pub struct Region {
@@ -217,6 +274,8 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
         if let Some(cached) = CACHE.take(slots) {
             let header = cached.base.cast::<SegmentHeader>();
             LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
+            // SAFETY: the region is ours now; its header is intact.
+            CACHED_DIRTY_BYTES.fetch_sub(unsafe { cached_dirty(header) }, StatOrdering::Relaxed);
             // SAFETY: the cache handed us the region exclusively; its header
             // was written by the previous holder before it was inserted
             // (happens-before through the cache's Release/Acquire).
@@ -293,6 +352,17 @@ pub unsafe fn mark_released(header: *mut SegmentHeader) {
 pub unsafe fn release_region(header: *mut SegmentHeader) {
     LIVE_SEGMENTS.fetch_sub(1, StatOrdering::Relaxed);
     // SAFETY: the caller owns the region and its header.
+    unsafe {
+        if matches!((*header).kind, KIND_SMALL | KIND_MEDIUM) {
+            let k = slot(header);
+            PAGED_SEGMENTS[k].fetch_sub(1, StatOrdering::Relaxed);
+            FREE_DIRTY_BYTES[k].fetch_sub(
+                (*header).dirty_free_pages << (*header).page_shift,
+                StatOrdering::Relaxed,
+            );
+        }
+    }
+    // SAFETY: the caller owns the region and its header.
     let origin = unsafe {
         (*header).tag = tag_for(header, KIND_RELEASED);
         (*header).origin
@@ -303,7 +373,16 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
         // region operations, which for a program that frees one big region
         // every few milliseconds means a stamp so old that the next purge
         // pass drops the region it is about to reuse.
-        if CACHE.insert(run.base, run.count as usize, tick_clock()) {
+        // Counted before the insert publishes it: a taker may subtract at once.
+        // SAFETY: the caller owns the region.
+        let dirty = unsafe { cached_dirty(header) };
+        CACHED_DIRTY_BYTES.fetch_add(dirty, StatOrdering::Relaxed);
+        let inserted = CACHE.insert(run.base, run.count as usize, tick_clock());
+        if !inserted {
+            CACHED_DIRTY_BYTES.fetch_sub(dirty, StatOrdering::Relaxed);
+        }
+        trim_cache();
+        if inserted {
             return;
         }
     }
@@ -406,8 +485,9 @@ pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
 /// The cache bound tracks use: a base amount plus what is in use outside the
 /// cache (counting the region being released). So a program that frees and
 /// reallocates a buffer of any size keeps it committed between uses, and
-/// cached memory is at most what the program uses plus the base, for at most
-/// [`PURGE_DELAY_MS`] while the allocator is active.
+/// cached memory is at most what the program uses plus the base: when use
+/// falls, regions past the new bound are purged at once, oldest first (the
+/// [`PURGE_DELAY_MS`] ageing only covers what is within the bound).
 fn update_cache_limit() {
     if !CACHE_LIMIT_FIXED.load(Ordering::Relaxed) {
         let claimed = crate::arena::slots_in_use() << SEGMENT_SHIFT;
@@ -416,8 +496,24 @@ fn update_cache_limit() {
     }
 }
 
+/// Purge cached regions past the cache's bound, oldest first.
+fn trim_cache() {
+    let limit = CACHE.limit();
+    if CACHE.cached_bytes() > limit {
+        CACHE.trim_to(limit, |region| {
+            let header = region.base.cast::<SegmentHeader>();
+            // SAFETY: the trim took the region exclusively from the cache;
+            // its header is intact.
+            unsafe {
+                CACHED_DIRTY_BYTES.fetch_sub(cached_dirty(header), StatOrdering::Relaxed);
+                purge_and_return(region.base, (*header).origin, (*header).dirty_bytes)
+            }
+        });
+    }
+}
+
 /// Fix the cache's byte bound (0 disables caching). By default the bound
-/// follows the program: 32 MiB plus the memory in use outside the cache.
+/// follows the program: 8 MiB plus the memory in use outside the cache.
 ///
 /// ```
 /// use tinyalloc::raw;
@@ -476,7 +572,10 @@ pub fn purge_cache(cutoff: u64) -> usize {
         let header = region.base.cast::<SegmentHeader>();
         // SAFETY: the purge took the region exclusively from the cache; its
         // header is intact (cached regions are not purged in place).
-        unsafe { purge_and_return(region.base, (*header).origin, (*header).dirty_bytes) }
+        unsafe {
+            CACHED_DIRTY_BYTES.fetch_sub(cached_dirty(header), StatOrdering::Relaxed);
+            purge_and_return(region.base, (*header).origin, (*header).dirty_bytes)
+        }
     })
 }
 
@@ -513,6 +612,7 @@ pub unsafe fn init_header(region: &Region, kind: u8, owner: usize) -> *mut Segme
         (*header).heap_next = ptr::null_mut();
         (*header).used_pages = 0;
         (*header).dirty_free_pages = 0;
+        (*header).header_dirty_bytes = 0;
         (*header).page_shift = 0;
         (*header).page_count = 0;
         (*header).large_size = 0;
@@ -524,7 +624,6 @@ pub unsafe fn init_header(region: &Region, kind: u8, owner: usize) -> *mut Segme
 /// A new paged segment of `kind`, owned by `owner`.
 pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
     let region = acquire_region(1)?;
-    let zeroed = region.dirty_bytes == 0;
     let (shift, count) = if kind == KIND_SMALL {
         (SMALL_PAGE_SHIFT, SMALL_PAGES)
     } else {
@@ -533,6 +632,7 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
     // SAFETY: the region is exclusively ours.
     unsafe {
         let header = init_header(&region, kind, owner);
+        let dirty = region.dirty_bytes;
         // The cache may hand out a bigger region than asked for: give the
         // extra slots back (purged), so the header's one-segment dirty extent
         // below is the truth for the whole region.
@@ -541,17 +641,27 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
         (*header).page_count = count;
         // The whole segment may be written from now on.
         (*header).dirty_bytes = SEGMENT_SIZE;
+        (*header).header_dirty_bytes = dirty
+            .min(1 << shift)
+            .max(core::mem::size_of::<SegmentHeader>());
         for index in 0..count {
             let page = ptr::addr_of_mut!((*header).pages).cast::<Page>().add(index);
             // No pusher can reach a page of a segment nobody owned a moment
             // ago, so a plain write of the whole metadata is race-free.
             page.write(Page::EMPTY);
-            (*page).memory_is_zero = zeroed;
+            // Pages past the region's dirty prefix read as zero (a segment
+            // purged before release keeps only its header dirty).
+            (*page).memory_is_zero = index << shift >= dirty;
             (*page).in_use = index == 0;
             (*page).freed_at = clock();
+            if index > 0 && !(*page).memory_is_zero {
+                // A recycled segment's dirty pages: count them for purging.
+                (*header).dirty_free_pages += 1;
+            }
         }
-        // A recycled segment's pages are dirty: count them for purging.
-        (*header).dirty_free_pages = if zeroed { 0 } else { count - 1 };
+        let k = slot(header);
+        PAGED_SEGMENTS[k].fetch_add(1, StatOrdering::Relaxed);
+        FREE_DIRTY_BYTES[k].fetch_add((*header).dirty_free_pages << shift, StatOrdering::Relaxed);
         Some(header)
     }
 }
@@ -601,9 +711,12 @@ pub unsafe fn claim_page(
         for index in 1..count {
             let page = pages.add(index);
             if !(*page).in_use {
+                let k = slot(segment);
                 if !(*page).memory_is_zero {
                     (*segment).dirty_free_pages -= 1;
+                    FREE_DIRTY_BYTES[k].fetch_sub(1 << shift, StatOrdering::Relaxed);
                 }
+                PAGES_IN_USE_BYTES[k].fetch_add(1 << shift, StatOrdering::Relaxed);
                 let start = segment.cast::<u8>().add(index << shift);
                 page::init(page, class, block_size, start, 1 << shift);
                 (*segment).used_pages += 1;
@@ -638,9 +751,13 @@ pub unsafe fn free_page(segment: *mut SegmentHeader, page: *mut Page) -> bool {
         if (*page).capacity > 0 {
             (*page).memory_is_zero = false;
         }
+        let k = slot(segment);
+        let page_bytes = 1 << (*segment).page_shift;
+        PAGES_IN_USE_BYTES[k].fetch_sub(page_bytes, StatOrdering::Relaxed);
         if !(*page).memory_is_zero {
             (*page).freed_at = clock();
             (*segment).dirty_free_pages += 1;
+            FREE_DIRTY_BYTES[k].fetch_add(page_bytes, StatOrdering::Relaxed);
         }
         (*page).free = ptr::null_mut();
         (*page).local_free = ptr::null_mut();
@@ -688,7 +805,25 @@ pub unsafe fn purge_free_pages(segment: *mut SegmentHeader, cutoff: u64) -> usiz
                 run_len = 0;
             }
         }
+        FREE_DIRTY_BYTES[slot(segment)].fetch_sub(purged << shift, StatOrdering::Relaxed);
         purged
+    }
+}
+
+/// Purge every dirty page of an empty paged segment its owner is about to
+/// release, so that it leaves (to the cache or its arena) with only its
+/// header resident, and record that in `dirty_bytes`.
+///
+/// # Safety
+/// The caller owns the segment, which has no page in use.
+pub unsafe fn purge_empty(segment: *mut SegmentHeader) {
+    // SAFETY: the caller owns the segment; no page holds live blocks.
+    unsafe {
+        debug_assert_eq!((*segment).used_pages, 0);
+        purge_free_pages(segment, u64::MAX);
+        if (*segment).dirty_free_pages == 0 {
+            (*segment).dirty_bytes = (*segment).header_dirty_bytes;
+        }
     }
 }
 
@@ -714,6 +849,7 @@ pub unsafe fn abandon(segment: *mut SegmentHeader) {
     unsafe {
         debug_assert_eq!((*segment).owner.load(Ordering::Relaxed), 0);
         ABANDONED_COUNT.fetch_add(1, StatOrdering::Relaxed);
+        ABANDONED_BY_KIND[slot(segment)].fetch_add(1, StatOrdering::Relaxed);
         ABANDONED[((*segment).kind - KIND_SMALL) as usize]
             .push(ptr::NonNull::new_unchecked(segment));
     }
@@ -723,6 +859,7 @@ pub unsafe fn abandon(segment: *mut SegmentHeader) {
 pub fn pop_abandoned(kind: u8) -> Option<*mut SegmentHeader> {
     let segment = ABANDONED[(kind - KIND_SMALL) as usize].pop()?;
     ABANDONED_COUNT.fetch_sub(1, StatOrdering::Relaxed);
+    ABANDONED_BY_KIND[(kind - KIND_SMALL) as usize].fetch_sub(1, StatOrdering::Relaxed);
     Some(segment.as_ptr())
 }
 

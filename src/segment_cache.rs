@@ -216,6 +216,44 @@ impl SegmentCache {
     }
 }
 
+impl SegmentCache {
+    /// Take the oldest regions until the cache holds at most `limit` bytes,
+    /// handing each to `release` (which purges or unmaps it). Returns how
+    /// many were released. Races with inserts and takes are harmless: each
+    /// region is claimed by CAS, and a concurrent insert may leave the cache
+    /// briefly above `limit` again (the next trim catches it).
+    pub fn trim_to(&self, limit: usize, mut release: impl FnMut(CachedRegion)) -> usize {
+        let mut released = 0;
+        while self.cached_bytes.load(Ordering::Relaxed) > limit {
+            let mut oldest: Option<(&AtomicPtr<u8>, *mut u8, u64)> = None;
+            for bucket in &self.buckets {
+                for (word, stamp) in bucket.entries.iter().zip(&bucket.inserted_at) {
+                    let entry = word.load(Ordering::Relaxed);
+                    let at = stamp.load(Ordering::Relaxed);
+                    if !entry.is_null() && oldest.is_none_or(|(_, _, best)| at < best) {
+                        oldest = Some((word, entry, at));
+                    }
+                }
+            }
+            let Some((word, entry, _)) = oldest else {
+                break;
+            };
+            // Acquire pairs with the Release CAS in `insert`.
+            if word
+                .compare_exchange(entry, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+            {
+                let (base, slots) = unpack(entry);
+                self.cached_bytes
+                    .fetch_sub(slots << SEGMENT_SHIFT, Ordering::Relaxed);
+                release(CachedRegion { base, slots });
+                released += 1;
+            }
+        }
+        released
+    }
+}
+
 #[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
@@ -264,6 +302,22 @@ mod tests {
         }
         assert!(!big.insert(region(100), 1, 0), "bucket full");
         assert_eq!(big.cached_bytes(), BUCKET_ENTRIES * SEGMENT_SIZE);
+    }
+
+    #[test]
+    fn trim_releases_the_oldest_down_to_the_limit() {
+        let cache = SegmentCache::new(usize::MAX);
+        assert!(cache.insert(region(1), 1, 30));
+        assert!(cache.insert(region(2), 2, 10));
+        assert!(cache.insert(region(4), 1, 20));
+        let mut seen = Vec::new();
+        assert_eq!(cache.trim_to(2 * SEGMENT_SIZE, |r| seen.push(r.base)), 1);
+        assert_eq!(seen, vec![region(2)]);
+        assert_eq!(cache.trim_to(SEGMENT_SIZE, |r| seen.push(r.base)), 1);
+        assert_eq!(seen, vec![region(2), region(4)]);
+        assert_eq!(cache.cached_bytes(), SEGMENT_SIZE);
+        assert_eq!(cache.trim_to(SEGMENT_SIZE, |_| unreachable!()), 0);
+        assert_eq!(cache.take(1).map(|r| r.base), Some(region(1)));
     }
 
     #[test]

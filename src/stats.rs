@@ -1,6 +1,36 @@
 //! Allocator-wide figures, read without allocating.
+//!
+//! Every figure is a relaxed counter updated on slow paths only (region,
+//! segment and page events, never a block's allocation or free), so reading
+//! them is cheap enough for a metrics endpoint; figures read at one moment
+//! may disagree by what other threads did meanwhile.
+//!
+//! Where the memory of small and medium blocks is ([`PagedStats`]): each
+//! segment's usable pages are in use (assigned to a size class: live blocks
+//! plus the free blocks inside those pages), free and still dirty (resident
+//! until purged), or free and purged or never touched (reserved only).
 
-use crate::{arena, os, segment, thread};
+use crate::segment::{self, KIND_MEDIUM, KIND_SMALL, MEDIUM_PAGES, SMALL_PAGES};
+use crate::{arena, os, thread};
+
+/// Where the pages of one kind of paged segment are, in bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PagedStats {
+    /// Segments of this kind, owned by heaps or abandoned.
+    pub segments: usize,
+    /// Bytes of pages assigned to a size class: live blocks plus the free
+    /// blocks inside those pages.
+    pub in_pages: usize,
+    /// Bytes of unused pages whose memory is still committed (freed and not
+    /// purged yet): what a purge would give back.
+    pub free_dirty: usize,
+    /// Bytes of unused pages that are purged or were never touched:
+    /// reserved address space, not resident.
+    pub free_purged: usize,
+    /// Segments of this kind waiting on the abandoned stack (their thread
+    /// exited with live blocks in them; counted in the figures above too).
+    pub abandoned_segments: usize,
+}
 
 /// A snapshot of tinyalloc's own accounting, from [`stats()`].
 ///
@@ -30,10 +60,35 @@ pub struct Stats {
     pub live_regions: usize,
     /// Bytes of free regions held in the segment cache.
     pub cached_bytes: usize,
-    /// Segments waiting on the abandoned stacks.
+    /// Bytes of the cached regions that may be resident (their dirty
+    /// prefixes): the rest of `cached_bytes` is purged or never touched.
+    pub cached_dirty_bytes: usize,
+    /// Segments waiting on the abandoned stacks (both kinds).
     pub abandoned_segments: usize,
     /// Heaps owned by running threads.
     pub live_heaps: usize,
+    /// Small-block segments (blocks up to 8 KiB, 64 KiB pages).
+    pub small: PagedStats,
+    /// Medium-block segments (blocks up to 128 KiB, 512 KiB pages).
+    pub medium: PagedStats,
+    /// Large regions live (including one kept per heap for reuse).
+    pub large_regions: usize,
+    /// Bytes of arena slots held by live large regions (direct mappings,
+    /// beyond an arena, are not included).
+    pub large_bytes: usize,
+}
+
+fn paged(kind: u8, pages: usize) -> PagedStats {
+    let (segments, in_pages, free_dirty, abandoned_segments) = segment::paged_figures(kind);
+    let page_bytes = segment::SEGMENT_SIZE_BYTES / pages;
+    let usable = segments * (pages - 1) * page_bytes;
+    PagedStats {
+        segments,
+        in_pages,
+        free_dirty,
+        free_purged: usable.saturating_sub(in_pages + free_dirty),
+        abandoned_segments,
+    }
 }
 
 /// Read the current figures. Allocates nothing, takes no lock.
@@ -52,13 +107,27 @@ pub struct Stats {
 /// unsafe { raw::deallocate(block) };
 /// ```
 pub fn stats() -> Stats {
+    let small = paged(KIND_SMALL, SMALL_PAGES);
+    let medium = paged(KIND_MEDIUM, MEDIUM_PAGES);
+    let live_regions = segment::live_segments();
+    let arena_slots_in_use = arena::slots_in_use();
+    let cached_bytes = segment::cached_bytes();
+    let paged_segments = small.segments + medium.segments;
+    let slot_bytes = arena_slots_in_use * segment::SEGMENT_SIZE_BYTES;
     Stats {
         os: os::counters(),
         arenas: arena::ARENAS.arena_count(),
-        arena_slots_in_use: arena::slots_in_use(),
-        live_regions: segment::live_segments(),
-        cached_bytes: segment::cached_bytes(),
+        arena_slots_in_use,
+        live_regions,
+        cached_bytes,
+        cached_dirty_bytes: segment::cached_dirty_bytes(),
         abandoned_segments: segment::abandoned_segments(),
         live_heaps: thread::live_heaps(),
+        small,
+        medium,
+        large_regions: live_regions.saturating_sub(paged_segments),
+        large_bytes: slot_bytes
+            .saturating_sub(cached_bytes)
+            .saturating_sub(paged_segments * segment::SEGMENT_SIZE_BYTES),
     }
 }

@@ -66,6 +66,11 @@ static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
 
 /// Bytes of heaps carved per kernel mapping.
 const POOL_CHUNK: usize = 64 * 1024;
+/// Address space reserved once for heaps claimed one by one (see
+/// [`carve_heaps`]).
+const HEAP_AREA_SIZE: usize = 16 << 20;
+static HEAP_AREA: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
+static HEAP_AREA_NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// Give the calling thread a heap from the pool and register its clean-up.
 /// Returns the sentinel if no heap can be had (out of memory).
@@ -85,8 +90,40 @@ pub fn init_heap() -> *mut Heap {
     heap
 }
 
-/// Carve a fresh mapping into heaps: keep one, pool the rest.
+/// A heap the pool did not have: the next one of a reserved area, claimed by
+/// bumping an index, so only heaps that threads take are ever touched (when
+/// hundreds of threads start at once, each carving a chunk of its own used
+/// to commit 64 KiB per thread). Past the area, carve a fresh mapping into
+/// heaps: keep one, pool the rest.
 fn carve_heaps() -> Option<NonNull<Heap>> {
+    let index = HEAP_AREA_NEXT.fetch_add(1, Ordering::Relaxed);
+    if index < HEAP_AREA_SIZE / core::mem::size_of::<Heap>() {
+        // Acquire pairs with the Release CAS that published the area.
+        let mut area = HEAP_AREA.load(Ordering::Acquire);
+        if area.is_null() {
+            let fresh = os::reserve_aligned(HEAP_AREA_SIZE, os::PAGE_SIZE, 0)?.cast::<Heap>();
+            match HEAP_AREA.compare_exchange(
+                ptr::null_mut(),
+                fresh,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => area = fresh,
+                Err(winner) => {
+                    // SAFETY: our reservation was never published or used.
+                    unsafe { os::release(fresh.cast(), HEAP_AREA_SIZE, os::PAGE_SIZE) };
+                    area = winner;
+                }
+            }
+        }
+        // SAFETY: `index` is below the area's capacity and was claimed by
+        // this thread alone.
+        unsafe {
+            let heap = area.add(index);
+            heap.write(Heap::new());
+            return NonNull::new(heap);
+        }
+    }
     let base = os::reserve_aligned(POOL_CHUNK, os::PAGE_SIZE, 0)?.cast::<Heap>();
     let count = POOL_CHUNK / core::mem::size_of::<Heap>();
     for index in 0..count {

@@ -120,9 +120,11 @@ fn warnings(stderr: &str) -> Vec<&str> {
 #[test]
 fn cache_limit_from_the_environment_bounds_the_cache() {
     let default = run_child(&[]);
+    // The default bound is 8 MiB plus what is in use, counting the region
+    // being freed: the first freed block's region stays cached.
     assert!(
-        default.cached >= 2 * BLOCK,
-        "by default both freed blocks stay cached: {} bytes",
+        default.cached >= BLOCK,
+        "by default a freed block stays cached: {} bytes",
         default.cached
     );
     let bounded = run_child(&[("TINYALLOC_CACHE_LIMIT", "16M")]);
@@ -178,7 +180,7 @@ fn bad_values_warn_once_each_and_keep_the_defaults() {
         bad.stderr
     );
     assert!(
-        bad.cached >= 2 * BLOCK,
+        bad.cached >= BLOCK,
         "the default cache bound applies: {} bytes cached",
         bad.cached
     );

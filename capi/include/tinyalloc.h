@@ -38,7 +38,7 @@ void tinyalloc_stats(struct tinyalloc_stats *out);
 void tinyalloc_collect(void);
 
 /* Fix the bound, in bytes, of the cache of free regions (0: no caching).
- * The default follows the program: 32 MiB plus the memory in use. */
+ * The default follows the program: 8 MiB plus the memory in use. */
 void tinyalloc_set_cache_limit(size_t bytes);
 
 #ifdef __cplusplus
