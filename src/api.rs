@@ -15,7 +15,7 @@ use crate::heap;
 use crate::large;
 use crate::page::Page;
 use crate::segment::{self, SegmentHeader, KIND_LARGE, KIND_RELEASED, KIND_SMALL};
-use crate::size_class::{class_of, MAX_CLASS_SIZE};
+use crate::size_class::{self, class_of, class_size, MAX_CLASS_SIZE};
 use crate::sync::Ordering;
 use crate::thread;
 use core::ptr;
@@ -34,6 +34,66 @@ pub const MIN_ALIGN: usize = 8;
 /// frees of 8-byte requests are caught too; without, 1 (the 8-byte class).
 const MIN_SERVED_SIZE: usize = if cfg!(feature = "checks") { 16 } else { 1 };
 
+/// Requests up to this size, at alignments a class gives without rounding,
+/// find their class in one table lookup ([`CLASSES_ALIGN8`],
+/// [`CLASSES_MALLOC`]).
+pub const SMALL_MAX: usize = size_class::TABLE_MAX;
+/// Slots of the small tables: one per 8 bytes, `(size + 7) / 8`.
+const SMALL_SLOTS: usize = SMALL_MAX / 8 + 1;
+
+/// The class serving `size` at `align`, by search (for building tables).
+const fn class_by_search(size: usize, align: usize) -> u8 {
+    let size = if size < MIN_SERVED_SIZE {
+        MIN_SERVED_SIZE
+    } else {
+        size
+    };
+    let rounded = (size + align - 1) & !(align - 1);
+    let mut class = 0;
+    while class_size(class) < rounded {
+        class += 1;
+    }
+    class as u8
+}
+
+/// A table from `(size + 7) / 8` to the class, for sizes up to
+/// [`SMALL_MAX`] aligned to [`MIN_ALIGN`] or, with `malloc`, to
+/// [`MALLOC_ALIGN`] above [`MIN_ALIGN`] bytes. Every size of one slot gets
+/// the same class: class sizes and both roundings are multiples of 8.
+const fn small_table(malloc: bool) -> [u8; SMALL_SLOTS] {
+    let mut table = [0u8; SMALL_SLOTS];
+    let mut slot = 0;
+    while slot < SMALL_SLOTS {
+        let size = slot * 8;
+        let align = if malloc && size > MIN_ALIGN {
+            MALLOC_ALIGN
+        } else {
+            MIN_ALIGN
+        };
+        table[slot] = class_by_search(size, align);
+        slot += 1;
+    }
+    table
+}
+
+/// Classes of sizes up to [`SMALL_MAX`] at alignments up to [`MIN_ALIGN`]
+/// (every class block has those). A `const`, so a constant size folds.
+const CLASSES_ALIGN8: [u8; SMALL_SLOTS] = small_table(false);
+/// Classes of `malloc` sizes up to [`SMALL_MAX`] (see [`allocate_malloc`]).
+const CLASSES_MALLOC: [u8; SMALL_SLOTS] = small_table(true);
+
+/// The alignment C's `malloc` gives blocks of more than [`MIN_ALIGN`] bytes
+/// (`alignof(max_align_t)` on x86-64 and AArch64).
+pub const MALLOC_ALIGN: usize = 16;
+
+/// The class of `size` (at most [`SMALL_MAX`]) in `table`.
+#[inline(always)]
+fn small_class(table: &[u8; SMALL_SLOTS], size: usize) -> usize {
+    debug_assert!(size <= SMALL_MAX);
+    // SAFETY: `size <= SMALL_MAX`, so the slot is below `SMALL_SLOTS`.
+    unsafe { *table.get_unchecked((size + 7) >> 3) as usize }
+}
+
 /// Allocate `size` bytes aligned to `align` (a power of two). Null when out of
 /// memory or when no block of that size and alignment can exist.
 ///
@@ -41,6 +101,45 @@ const MIN_SERVED_SIZE: usize = if cfg!(feature = "checks") { 16 } else { 1 };
 /// `align` must be a power of two.
 #[inline(always)]
 pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
+    if align <= MIN_ALIGN && size <= SMALL_MAX {
+        // SAFETY: the current heap is this thread's.
+        return unsafe { heap::alloc(thread::current_heap(), small_class(&CLASSES_ALIGN8, size)) };
+    }
+    // SAFETY: forwarded.
+    unsafe { allocate_sized(size, align) }
+}
+
+/// Allocate `size` bytes as C's `malloc` does: aligned to [`MALLOC_ALIGN`],
+/// or to [`MIN_ALIGN`] for blocks of at most [`MIN_ALIGN`] bytes (too small
+/// to hold anything needing more). Null when out of memory or too large.
+#[inline(always)]
+pub fn allocate_malloc(size: usize) -> *mut u8 {
+    if size <= SMALL_MAX {
+        // SAFETY: the current heap is this thread's.
+        return unsafe { heap::alloc(thread::current_heap(), small_class(&CLASSES_MALLOC, size)) };
+    }
+    // SAFETY: a power of two.
+    unsafe { allocate_sized(size, MALLOC_ALIGN) }
+}
+
+/// The fast path of [`allocate_malloc`] alone, for a size the caller has
+/// checked: null when the request needs more (an empty page, the thread's
+/// first block), so that a caller can keep its own slow path out of line.
+///
+/// # Safety
+/// `size <= SMALL_MAX`.
+#[inline(always)]
+pub unsafe fn try_allocate_malloc_small(size: usize) -> *mut u8 {
+    // SAFETY: the current heap is this thread's; the caller checked the size.
+    unsafe { heap::try_alloc(thread::current_heap(), small_class(&CLASSES_MALLOC, size)) }
+}
+
+/// [`allocate`] past the table: any size and alignment.
+///
+/// # Safety
+/// `align` must be a power of two.
+#[inline(always)]
+unsafe fn allocate_sized(size: usize, align: usize) -> *mut u8 {
     if let Some(class) = class_for(size, align) {
         // SAFETY: the current heap is this thread's.
         return unsafe { heap::alloc(thread::current_heap(), class) };
@@ -85,17 +184,42 @@ unsafe fn allocate_large(size: usize, align: usize, zero: bool) -> *mut u8 {
 /// `align` must be a power of two.
 #[inline]
 pub unsafe fn allocate_zeroed(size: usize, align: usize) -> *mut u8 {
-    if let Some(class) = class_for(size, align) {
-        // SAFETY: the current heap is this thread's.
-        let block = unsafe { heap::alloc(thread::current_heap(), class) };
-        if !block.is_null() {
-            // SAFETY: the block is ours and at least `size` bytes.
-            unsafe { zero_small(block, size) };
-        }
-        return block;
+    let class = if align <= MIN_ALIGN && size <= SMALL_MAX {
+        small_class(&CLASSES_ALIGN8, size)
+    } else if let Some(class) = class_for(size, align) {
+        class
+    } else {
+        // SAFETY: forwarded.
+        return unsafe { allocate_large(size, align, true) };
+    };
+    // SAFETY: `class` serves `size` at `align`.
+    unsafe { allocate_small_zeroed(size, class) }
+}
+
+/// Allocate zeroed memory as C's `calloc` does; aligned as [`allocate_malloc`].
+#[inline]
+pub fn allocate_zeroed_malloc(size: usize) -> *mut u8 {
+    if size <= SMALL_MAX {
+        // SAFETY: the class serves `size` at `malloc`'s alignment.
+        return unsafe { allocate_small_zeroed(size, small_class(&CLASSES_MALLOC, size)) };
     }
-    // SAFETY: forwarded.
-    unsafe { allocate_large(size, align, true) }
+    // SAFETY: a power of two.
+    unsafe { allocate_zeroed(size, MALLOC_ALIGN) }
+}
+
+/// A zeroed block of `class`, which holds `size` bytes.
+///
+/// # Safety
+/// `class` is a valid class whose blocks hold `size` bytes.
+#[inline(always)]
+unsafe fn allocate_small_zeroed(size: usize, class: usize) -> *mut u8 {
+    // SAFETY: the current heap is this thread's.
+    let block = unsafe { heap::alloc(thread::current_heap(), class) };
+    if !block.is_null() {
+        // SAFETY: the block is ours and at least `size` bytes.
+        unsafe { zero_small(block, size) };
+    }
+    block
 }
 
 /// Zero a block just allocated from a page: only its link word if the list it
@@ -259,41 +383,88 @@ pub unsafe fn usable_size(ptr: *mut u8) -> usize {
 
 /// Resize `ptr` (allocated with `align`) to `new_size`, in place when the block
 /// allows, else by moving. Null (with `ptr` still valid) when out of memory.
-/// `align` is only used to allocate the moved block (the C ABI, which cannot
-/// know a block's alignment, relies on this).
+/// `align` is only used to allocate the moved block.
 ///
 /// # Safety
 /// `ptr` is a live block allocated with alignment `align`; `old_size` is at
 /// most its usable size.
 pub unsafe fn reallocate(ptr: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe { resize::<false>(ptr, old_size, align, new_size) }
+}
+
+/// Resize `ptr` to `new_size` as C's `realloc` does: the contents up to the
+/// block's usable size are kept (C cannot say how much was asked for) and a
+/// moved block is aligned as [`allocate_malloc`]'s. Null (with `ptr` still
+/// valid) when out of memory.
+///
+/// # Safety
+/// `ptr` is a live block from this allocator.
+pub unsafe fn reallocate_malloc(ptr: *mut u8, new_size: usize) -> *mut u8 {
+    // SAFETY: forwarded; `old_size` is replaced by the usable size.
+    unsafe { resize::<true>(ptr, 0, MALLOC_ALIGN, new_size) }
+}
+
+/// [`reallocate`], reading the block's header once; with `MALLOC`, the old
+/// size is the usable size and a moved block comes from [`allocate_malloc`].
+///
+/// # Safety
+/// As [`reallocate`] (`old_size` unused with `MALLOC`).
+#[inline(always)]
+unsafe fn resize<const MALLOC: bool>(
+    ptr: *mut u8,
+    old_size: usize,
+    align: usize,
+    new_size: usize,
+) -> *mut u8 {
     let segment = header_of(ptr);
     // SAFETY: the block is live and ours.
     unsafe {
-        let moved = if live_kind(segment, ptr) == KIND_LARGE as usize {
+        let (moved, old_size) = if live_kind(segment, ptr) == KIND_LARGE as usize {
+            let old_size = if MALLOC {
+                large::usable_size(segment)
+            } else {
+                old_size
+            };
             if new_size > REALLOC_LARGE_FROM {
                 // In place, by remapping pages, or by copying: large handles it.
                 return large::reallocate(segment, old_size, new_size, align);
             }
-            allocate(new_size, align)
+            (move_target::<MALLOC>(new_size, align), old_size)
         } else {
             let block_size = (*segment::page_of(segment, ptr)).block_size;
             // Keep the block if it fits and would not waste more than half.
             if new_size <= block_size && new_size >= block_size / 2 {
                 return ptr;
             }
+            let old_size = if MALLOC { block_size } else { old_size };
             if new_size > block_size && new_size > REALLOC_LARGE_FROM {
                 // A block that keeps growing: make it large now, so that the
                 // next doublings grow in place instead of copying.
-                large::allocate(new_size, align, false)
+                (large::allocate(new_size, align, false), old_size)
             } else {
-                allocate(new_size, align)
+                (move_target::<MALLOC>(new_size, align), old_size)
             }
         };
         if !moved.is_null() {
             ptr::copy_nonoverlapping(ptr, moved, old_size.min(new_size));
-            deallocate(ptr);
+            deallocate_nonnull(ptr);
         }
         moved
+    }
+}
+
+/// The block a resize moves to.
+///
+/// # Safety
+/// `align` is a power of two.
+#[inline(always)]
+unsafe fn move_target<const MALLOC: bool>(new_size: usize, align: usize) -> *mut u8 {
+    if MALLOC {
+        allocate_malloc(new_size)
+    } else {
+        // SAFETY: forwarded.
+        unsafe { allocate(new_size, align) }
     }
 }
 

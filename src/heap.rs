@@ -160,10 +160,28 @@ pub unsafe fn alloc(heap: *mut Heap, class: usize) -> *mut u8 {
     // from `class_of`); `current` is never null and its page is this heap's
     // (or the never-written empty page).
     unsafe {
+        let block = try_alloc(heap, class);
+        if block.is_null() {
+            return alloc_slow(heap, class);
+        }
+        block
+    }
+}
+
+/// The fast path alone: a block of `class` from the current page, or null
+/// if that page has none (the caller then takes the slow path).
+///
+/// # Safety
+/// As [`alloc`].
+#[inline(always)]
+pub unsafe fn try_alloc(heap: *mut Heap, class: usize) -> *mut u8 {
+    debug_assert!(class < CLASS_COUNT);
+    // SAFETY: as in `alloc`.
+    unsafe {
         let page = *(*heap).current.get_unchecked(class);
         let block = (*page).free;
         if block.is_null() {
-            return alloc_slow(heap, class);
+            return block;
         }
         pop_block(page, block)
     }
@@ -197,8 +215,15 @@ pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
     unsafe {
         page::set_next_block(block, (*page).local_free);
         (*page).local_free = block;
-        (*page).used -= 1;
-        if (*page).used == 0 || (*page).in_full {
+        let used = (*page).used - 1;
+        (*page).used = used;
+        if used == 0 {
+            // The current page of its class emptied (an alloc/free loop):
+            // keep it as it is, without a call; it is never on `full`.
+            if *(*heap).current.get_unchecked((*page).class) != page {
+                free_local_slow(heap, page);
+            }
+        } else if (*page).in_full {
             free_local_slow(heap, page);
         }
     }
@@ -211,7 +236,7 @@ pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
 /// of its segments.
 #[cold]
 #[inline(never)]
-unsafe fn free_local_slow(heap: *mut Heap, page: *mut Page) {
+unsafe extern "C" fn free_local_slow(heap: *mut Heap, page: *mut Page) {
     // SAFETY: the caller owns `page` and `heap`.
     unsafe {
         if (*page).in_full {
@@ -240,6 +265,8 @@ unsafe fn unpark(heap: *mut Heap, page: *mut Page) {
 
 /// Give an empty page back to its segment, unless it is the last page of its
 /// class and `force` is false (keeping it avoids thrashing on alloc/free loops).
+/// A local free that empties its class's *current* page does not come here:
+/// `free_local` keeps that page without a call.
 ///
 /// # Safety
 /// The caller owns `heap` and `page`, which is queued in `heap` with `used == 0`.
