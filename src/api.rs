@@ -86,12 +86,28 @@ const CLASSES_MALLOC: [u8; SMALL_SLOTS] = small_table(true);
 /// (`alignof(max_align_t)` on x86-64 and AArch64).
 pub const MALLOC_ALIGN: usize = 16;
 
-/// The class of `size` (at most [`SMALL_MAX`]) in `table`.
+/// Whether `size` is in the small tables.
+#[inline(always)]
+fn in_tables(size: usize) -> bool {
+    size <= SMALL_MAX
+}
+
+/// The class of `size` (`in_tables(size)`) in `table`.
 #[inline(always)]
 fn small_class(table: &[u8; SMALL_SLOTS], size: usize) -> usize {
-    debug_assert!(size <= SMALL_MAX);
+    debug_assert!(in_tables(size));
     // SAFETY: `size <= SMALL_MAX`, so the slot is below `SMALL_SLOTS`.
     unsafe { *table.get_unchecked((size + 7) >> 3) as usize }
+}
+
+/// The alignment `malloc` gives `size` bytes.
+#[inline(always)]
+const fn malloc_align(size: usize) -> usize {
+    if size <= MIN_ALIGN {
+        MIN_ALIGN
+    } else {
+        MALLOC_ALIGN
+    }
 }
 
 /// Allocate `size` bytes aligned to `align` (a power of two). Null when out of
@@ -101,9 +117,18 @@ fn small_class(table: &[u8; SMALL_SLOTS], size: usize) -> usize {
 /// `align` must be a power of two.
 #[inline(always)]
 pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
-    if align <= MIN_ALIGN && size <= SMALL_MAX {
-        // SAFETY: the current heap is this thread's.
-        return unsafe { heap::alloc(thread::current_heap(), small_class(&CLASSES_ALIGN8, size)) };
+    if align <= MIN_ALIGN {
+        if in_tables(size) {
+            // SAFETY: the current heap is this thread's.
+            return unsafe {
+                heap::alloc(thread::current_heap(), small_class(&CLASSES_ALIGN8, size))
+            };
+        }
+        // Every class block is `MIN_ALIGN`-aligned. (A path of its own, not
+        // one `&&` above: LLVM would fold the two tests into flag
+        // arithmetic, two instructions more than two predicted jumps.)
+        // SAFETY: a power of two.
+        return unsafe { allocate_sized(size, MIN_ALIGN) };
     }
     // SAFETY: forwarded.
     unsafe { allocate_sized(size, align) }
@@ -114,12 +139,12 @@ pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
 /// to hold anything needing more). Null when out of memory or too large.
 #[inline(always)]
 pub fn allocate_malloc(size: usize) -> *mut u8 {
-    if size <= SMALL_MAX {
+    if in_tables(size) {
         // SAFETY: the current heap is this thread's.
         return unsafe { heap::alloc(thread::current_heap(), small_class(&CLASSES_MALLOC, size)) };
     }
     // SAFETY: a power of two.
-    unsafe { allocate_sized(size, MALLOC_ALIGN) }
+    unsafe { allocate_sized(size, malloc_align(size)) }
 }
 
 /// The fast path of [`allocate_malloc`] alone, for a size the caller has
@@ -184,7 +209,7 @@ unsafe fn allocate_large(size: usize, align: usize, zero: bool) -> *mut u8 {
 /// `align` must be a power of two.
 #[inline]
 pub unsafe fn allocate_zeroed(size: usize, align: usize) -> *mut u8 {
-    let class = if align <= MIN_ALIGN && size <= SMALL_MAX {
+    let class = if align <= MIN_ALIGN && in_tables(size) {
         small_class(&CLASSES_ALIGN8, size)
     } else if let Some(class) = class_for(size, align) {
         class
@@ -199,12 +224,22 @@ pub unsafe fn allocate_zeroed(size: usize, align: usize) -> *mut u8 {
 /// Allocate zeroed memory as C's `calloc` does; aligned as [`allocate_malloc`].
 #[inline]
 pub fn allocate_zeroed_malloc(size: usize) -> *mut u8 {
-    if size <= SMALL_MAX {
+    if in_tables(size) {
         // SAFETY: the class serves `size` at `malloc`'s alignment.
         return unsafe { allocate_small_zeroed(size, small_class(&CLASSES_MALLOC, size)) };
     }
     // SAFETY: a power of two.
-    unsafe { allocate_zeroed(size, MALLOC_ALIGN) }
+    unsafe { allocate_zeroed(size, malloc_align(size)) }
+}
+
+/// [`allocate_zeroed_malloc`] for a size the caller has checked.
+///
+/// # Safety
+/// `size <= SMALL_MAX`.
+#[inline(always)]
+pub unsafe fn allocate_zeroed_malloc_small(size: usize) -> *mut u8 {
+    // SAFETY: the class serves `size` at `malloc`'s alignment.
+    unsafe { allocate_small_zeroed(size, small_class(&CLASSES_MALLOC, size)) }
 }
 
 /// A zeroed block of `class`, which holds `size` bytes.
@@ -213,13 +248,35 @@ pub fn allocate_zeroed_malloc(size: usize) -> *mut u8 {
 /// `class` is a valid class whose blocks hold `size` bytes.
 #[inline(always)]
 unsafe fn allocate_small_zeroed(size: usize, class: usize) -> *mut u8 {
-    // SAFETY: the current heap is this thread's.
-    let block = unsafe { heap::alloc(thread::current_heap(), class) };
-    if !block.is_null() {
-        // SAFETY: the block is ours and at least `size` bytes.
-        unsafe { zero_small(block, size) };
+    // SAFETY: the current heap is this thread's; `free_is_zero` describes
+    // the list the block was popped from.
+    unsafe {
+        let heap = thread::current_heap();
+        let page = heap::current_page(heap, class);
+        let block = heap::try_pop(page);
+        if block.is_null() {
+            return allocate_small_zeroed_slow(heap, size, class);
+        }
+        zero_block(block, size, (*page).free_is_zero);
+        block
     }
-    block
+}
+
+/// [`allocate_small_zeroed`] past the fast path.
+///
+/// # Safety
+/// `heap` is the calling thread's; `class` holds `size` bytes.
+#[cold]
+#[inline(never)]
+unsafe fn allocate_small_zeroed_slow(heap: *mut heap::Heap, size: usize, class: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe {
+        let block = heap::alloc(heap, class);
+        if !block.is_null() {
+            zero_small(block, size);
+        }
+        block
+    }
 }
 
 /// Zero a block just allocated from a page: only its link word if the list it
@@ -233,7 +290,20 @@ unsafe fn zero_small(block: *mut u8, size: usize) {
     // describes the list the block was popped from.
     unsafe {
         let page: *mut Page = segment::page_of(segment::segment_of(block), block);
-        if (*page).free_is_zero {
+        zero_block(block, size, (*page).free_is_zero);
+    }
+}
+
+/// Zero `size` bytes at `block`, of which all but the link word already are
+/// if `fresh`.
+///
+/// # Safety
+/// `block` is ours and holds `size` bytes (at least a word).
+#[inline(always)]
+unsafe fn zero_block(block: *mut u8, size: usize, fresh: bool) {
+    // SAFETY: forwarded.
+    unsafe {
+        if fresh {
             block.cast::<usize>().write(0);
         } else {
             ptr::write_bytes(block, 0, size);
@@ -420,37 +490,85 @@ unsafe fn resize<const MALLOC: bool>(
     let segment = header_of(ptr);
     // SAFETY: the block is live and ours.
     unsafe {
-        let (moved, old_size) = if live_kind(segment, ptr) == KIND_LARGE as usize {
-            let old_size = if MALLOC {
-                large::usable_size(segment)
-            } else {
-                old_size
-            };
-            if new_size > REALLOC_LARGE_FROM {
-                // In place, by remapping pages, or by copying: large handles it.
-                return large::reallocate(segment, old_size, new_size, align);
-            }
-            (move_target::<MALLOC>(new_size, align), old_size)
+        if live_kind(segment, ptr) == KIND_LARGE as usize {
+            return resize_large::<MALLOC>(segment, ptr, old_size, align, new_size);
+        }
+        let page = segment::page_of(segment, ptr);
+        let block_size = (*page).block_size;
+        // Keep the block if it fits and would not waste more than half:
+        // `block_size / 2 <= new_size <= block_size`, in one comparison.
+        let half = block_size / 2;
+        if new_size.wrapping_sub(half) <= block_size - half {
+            return ptr;
+        }
+        let old_size = if MALLOC { block_size } else { old_size };
+        let moved = if new_size > block_size && new_size > REALLOC_LARGE_FROM {
+            // A block that keeps growing: make it large now, so that the
+            // next doublings grow in place instead of copying.
+            allocate_large(new_size, align, false)
         } else {
-            let block_size = (*segment::page_of(segment, ptr)).block_size;
-            // Keep the block if it fits and would not waste more than half.
-            if new_size <= block_size && new_size >= block_size / 2 {
-                return ptr;
-            }
-            let old_size = if MALLOC { block_size } else { old_size };
-            if new_size > block_size && new_size > REALLOC_LARGE_FROM {
-                // A block that keeps growing: make it large now, so that the
-                // next doublings grow in place instead of copying.
-                (large::allocate(new_size, align, false), old_size)
-            } else {
-                (move_target::<MALLOC>(new_size, align), old_size)
-            }
+            move_target::<MALLOC>(new_size, align)
         };
+        if !moved.is_null() {
+            ptr::copy_nonoverlapping(ptr, moved, old_size.min(new_size));
+            free_small(segment, page, ptr);
+        }
+        moved
+    }
+}
+
+/// [`resize`] of a large block.
+///
+/// # Safety
+/// As [`resize`]; `segment` heads the large block `ptr`.
+#[cold]
+#[inline(never)]
+unsafe fn resize_large<const MALLOC: bool>(
+    segment: *mut SegmentHeader,
+    ptr: *mut u8,
+    old_size: usize,
+    align: usize,
+    new_size: usize,
+) -> *mut u8 {
+    // SAFETY: the block is live and ours.
+    unsafe {
+        let old_size = if MALLOC {
+            large::usable_size(segment)
+        } else {
+            old_size
+        };
+        if new_size > REALLOC_LARGE_FROM {
+            // In place, by remapping pages, or by copying: large handles it.
+            return large::reallocate(segment, old_size, new_size, align);
+        }
+        let moved = move_target::<MALLOC>(new_size, align);
         if !moved.is_null() {
             ptr::copy_nonoverlapping(ptr, moved, old_size.min(new_size));
             deallocate_nonnull(ptr);
         }
         moved
+    }
+}
+
+/// Free `ptr`, a block of `page` in the paged `segment`, whose header the
+/// caller has already read and checked (`live_kind`): the small-block tail
+/// of [`deallocate_nonnull`], so that a moving `realloc` reads the header
+/// once. Keep the two in step.
+///
+/// # Safety
+/// `ptr` is a live block of `page` in `segment`; the caller gives it up.
+#[inline(always)]
+unsafe fn free_small(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8) {
+    // SAFETY: as in `deallocate_nonnull`.
+    unsafe {
+        checks::on_free(page, ptr);
+        let heap = thread::current_heap();
+        // Relaxed: as in `deallocate_nonnull`.
+        if (*segment).owner.load(Ordering::Relaxed) == heap as usize {
+            heap::free_local(heap, page, ptr);
+        } else {
+            free_remote(segment, page, ptr);
+        }
     }
 }
 

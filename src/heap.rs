@@ -175,10 +175,31 @@ pub unsafe fn alloc(heap: *mut Heap, class: usize) -> *mut u8 {
 /// As [`alloc`].
 #[inline(always)]
 pub unsafe fn try_alloc(heap: *mut Heap, class: usize) -> *mut u8 {
-    debug_assert!(class < CLASS_COUNT);
     // SAFETY: as in `alloc`.
+    unsafe { try_pop(current_page(heap, class)) }
+}
+
+/// The page `class` allocates from (never null: the empty page if none).
+///
+/// # Safety
+/// As [`alloc`].
+#[inline(always)]
+pub unsafe fn current_page(heap: *mut Heap, class: usize) -> *mut Page {
+    debug_assert!(class < CLASS_COUNT);
+    // SAFETY: `heap` is this thread's (or the sentinel); `class <
+    // CLASS_COUNT` (classes come from `class_of`).
+    unsafe { *(*heap).current.get_unchecked(class) }
+}
+
+/// A block from `page`'s free list, or null if it has none.
+///
+/// # Safety
+/// `page` is [`current_page`] of the calling thread's heap.
+#[inline(always)]
+pub unsafe fn try_pop(page: *mut Page) -> *mut u8 {
+    // SAFETY: the page is this heap's (or the never-written empty page, whose
+    // list is empty).
     unsafe {
-        let page = *(*heap).current.get_unchecked(class);
         let block = (*page).free;
         if block.is_null() {
             return block;

@@ -170,7 +170,8 @@ unsafe extern "C" fn free_slow(ptr: *mut c_void) {
 pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
     if let Some(total) = count.checked_mul(size) {
         if total < stats::malloc_fast_below() {
-            return fail_if_null(raw::allocate_zeroed_malloc(total));
+            // SAFETY: the bound is at most `SMALL_MAX + 1`.
+            return fail_if_null(unsafe { raw::allocate_zeroed_malloc_small(total) });
         }
     }
     calloc_slow(count, size)
@@ -196,29 +197,36 @@ extern "C" fn calloc_slow(count: usize, size: usize) -> *mut c_void {
 /// `ptr` is null or a live block from this library.
 #[no_mangle]
 pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
+    // A live block and a size in 1..=isize::MAX (`size - 1` wraps for 0),
+    // not counting.
+    if !ptr.is_null() && size.wrapping_sub(1) < stats::realloc_fast_below() {
+        // SAFETY: `ptr` is live. C does not say what alignment `ptr` was
+        // allocated with; a moved block gets `malloc`'s (C's realloc
+        // promises no more).
+        return fail_if_null(unsafe { raw::reallocate_malloc(ptr.cast(), size) });
+    }
+    // SAFETY: forwarded.
+    unsafe { realloc_slow(ptr, size) }
+}
+
+/// `realloc` of null, to zero or past `isize::MAX`, and every counted one.
+///
+/// # Safety
+/// As [`realloc`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn realloc_slow(ptr: *mut c_void, size: usize) -> *mut c_void {
     if stats::enabled() {
-        // SAFETY: forwarded.
-        return counted(Call::Realloc, || unsafe { resize(ptr.cast(), size) });
+        stats::count_slow(Call::Realloc);
     }
     // SAFETY: forwarded.
     unsafe { resize(ptr.cast(), size) }
-}
-
-/// Count `call`, then do it: the cold side of the wrappers that test the
-/// statistics switch first, so that their fast path holds no call and no
-/// stack frame for the count.
-#[cold]
-#[inline(never)]
-fn counted<R>(call: Call, op: impl FnOnce() -> R) -> R {
-    stats::count_slow(call);
-    op()
 }
 
 /// `realloc` without the statistics count.
 ///
 /// # Safety
 /// `ptr` is null or a live block from this library.
-#[inline(always)]
 unsafe fn resize(ptr: *mut u8, size: usize) -> *mut c_void {
     if ptr.is_null() {
         return fail_if_null(raw::allocate_malloc(size));

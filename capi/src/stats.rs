@@ -8,10 +8,11 @@
 //! close fd 2 in their own exit handlers, which run before ours), and only
 //! while that descriptor still refers to the same file.
 //!
-//! Counting costs `malloc`, `calloc` and `free` nothing when the summary is
-//! off: the switch is folded into the bound their fast path tests anyway
-//! ([`malloc_fast_below`], [`free_fast_below`]), which turning the summary
-//! on lowers so that every call takes the slow path, where it is counted.
+//! Counting costs `malloc`, `calloc`, `realloc` and `free` nothing when the
+//! summary is off: the switch is folded into the bound their fast path tests
+//! anyway ([`malloc_fast_below`], [`free_fast_below`],
+//! [`realloc_fast_below`]), which turning the summary on lowers to zero so
+//! that every call takes the slow path, where it is counted.
 //! Other calls test [`enabled`] (a relaxed load and a branch not taken).
 //! When it is on, each call adds one to a counter in one of [`SHARDS`]
 //! cache-line-sized shards picked by thread, so threads rarely share a line.
@@ -52,6 +53,9 @@ static MALLOC_FAST_BELOW: AtomicUsize = AtomicUsize::new(raw::SMALL_MAX + 1);
 /// `free` takes its fast path when `ptr - 1` (wrapping) is below this: any
 /// pointer but null, or none while counting.
 static FREE_FAST_BELOW: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// `realloc` of a live block takes its fast path when `size - 1` (wrapping)
+/// is below this: sizes 1..=`isize::MAX`, or none while counting.
+static REALLOC_FAST_BELOW: AtomicUsize = AtomicUsize::new(isize::MAX as usize);
 /// Where the summary goes: a duplicate of the initial standard error.
 static OUTPUT: AtomicI32 = AtomicI32::new(2);
 /// What `OUTPUT` must still refer to (see [`identity_of`]).
@@ -72,6 +76,14 @@ pub(crate) fn malloc_fast_below() -> usize {
 pub(crate) fn free_fast_below() -> usize {
     // Relaxed: a statistics switch, set once before `main`.
     FREE_FAST_BELOW.load(Ordering::Relaxed)
+}
+
+/// `realloc(ptr, size)` of a live block may take its fast path if
+/// `size.wrapping_sub(1)` is below this (so never for 0 or past `isize::MAX`).
+#[inline(always)]
+pub(crate) fn realloc_fast_below() -> usize {
+    // Relaxed: a statistics switch, set once before `main`.
+    REALLOC_FAST_BELOW.load(Ordering::Relaxed)
 }
 
 /// Whether the summary is on (calls are counted).
@@ -140,6 +152,7 @@ extern "C" fn init(_argc: c_int, _argv: *const *const c_char, _envp: *const *con
     ENABLED.store(true, Ordering::Relaxed);
     MALLOC_FAST_BELOW.store(0, Ordering::Relaxed);
     FREE_FAST_BELOW.store(0, Ordering::Relaxed);
+    REALLOC_FAST_BELOW.store(0, Ordering::Relaxed);
     // SAFETY: `summary` is an `extern "C" fn()` that lives as long as the
     // process (or this library, whose unload runs it).
     unsafe { libc::atexit(summary) };
