@@ -21,11 +21,17 @@ fi
 ln -sf "$libdir/libjemalloc.so.2" "$out/libjemalloc.so"
 ln -sf "$libdir/libtcmalloc_minimal.so.4" "$out/libtcmalloc.so"
 
-if [ ! -e "$out/libmimalloc.so" ]; then
+# The flags mimalloc's own CMake release build uses for its shared library:
+# notably initial-exec TLS (gcc's default for -fPIC, general-dynamic, costs a
+# __tls_get_addr call per malloc and per free). Rebuilt when they change.
+mi_flags="-O3 -DNDEBUG -DMI_MALLOC_OVERRIDE -fvisibility=hidden -ftls-model=initial-exec -fno-builtin-malloc"
+if [ ! -e "$out/libmimalloc.so" ] || [ "$(cat "$out/libmimalloc.flags" 2>/dev/null)" != "$mi_flags" ]; then
     cargo fetch -q
     src=$(ls -d "${CARGO_HOME:-$HOME/.cargo}"/registry/src/*/libmimalloc-sys-*/c_src/mimalloc/v3 | sort -V | tail -1)
-    gcc -O2 -shared -fPIC -DNDEBUG -DMI_MALLOC_OVERRIDE -I"$src/include" \
+    # shellcheck disable=SC2086 # the flags are words
+    gcc $mi_flags -shared -fPIC -I"$src/include" \
         "$src/src/static.c" -o "$out/libmimalloc.so" -pthread
+    echo "$mi_flags" >"$out/libmimalloc.flags"
 fi
 
 cargo build -q --release -p tinyalloc-capi

@@ -17,7 +17,7 @@ use crate::heap;
 use crate::large;
 use crate::page::{self, Page};
 use crate::segment::{self, SegmentHeader, KIND_LARGE, KIND_RELEASED, KIND_SMALL};
-use crate::size_class::{class_of, MAX_CLASS_SIZE};
+use crate::size_class::{self, class_of, class_size, MAX_CLASS_SIZE};
 use crate::sync::Ordering;
 use crate::thread;
 use core::ptr;
@@ -35,6 +35,82 @@ pub const MIN_ALIGN: usize = 8;
 /// block then has a second word for the freed mark (see `checks`), so double
 /// frees of 8-byte requests are caught too; without, 1 (the 8-byte class).
 const MIN_SERVED_SIZE: usize = if cfg!(feature = "checks") { 16 } else { 1 };
+
+/// Requests up to this size, at alignments a class gives without rounding,
+/// find their class in one table lookup ([`CLASSES_ALIGN8`],
+/// [`CLASSES_MALLOC`]).
+pub const SMALL_MAX: usize = size_class::TABLE_MAX;
+/// Slots of the small tables: one per 8 bytes, `(size + 7) / 8`.
+const SMALL_SLOTS: usize = SMALL_MAX / 8 + 1;
+
+/// The class serving `size` at `align`, by search (for building tables).
+const fn class_by_search(size: usize, align: usize) -> u8 {
+    let size = if size < MIN_SERVED_SIZE {
+        MIN_SERVED_SIZE
+    } else {
+        size
+    };
+    let rounded = (size + align - 1) & !(align - 1);
+    let mut class = 0;
+    while class_size(class) < rounded {
+        class += 1;
+    }
+    class as u8
+}
+
+/// A table from `(size + 7) / 8` to the class, for sizes up to
+/// [`SMALL_MAX`] aligned to [`MIN_ALIGN`] or, with `malloc`, to
+/// [`MALLOC_ALIGN`] above [`MIN_ALIGN`] bytes. Every size of one slot gets
+/// the same class: class sizes and both roundings are multiples of 8.
+const fn small_table(malloc: bool) -> [u8; SMALL_SLOTS] {
+    let mut table = [0u8; SMALL_SLOTS];
+    let mut slot = 0;
+    while slot < SMALL_SLOTS {
+        let size = slot * 8;
+        let align = if malloc && size > MIN_ALIGN {
+            MALLOC_ALIGN
+        } else {
+            MIN_ALIGN
+        };
+        table[slot] = class_by_search(size, align);
+        slot += 1;
+    }
+    table
+}
+
+/// Classes of sizes up to [`SMALL_MAX`] at alignments up to [`MIN_ALIGN`]
+/// (every class block has those). A `const`, so a constant size folds.
+const CLASSES_ALIGN8: [u8; SMALL_SLOTS] = small_table(false);
+/// Classes of `malloc` sizes up to [`SMALL_MAX`] (see [`allocate_malloc`]).
+const CLASSES_MALLOC: [u8; SMALL_SLOTS] = small_table(true);
+
+/// The alignment C's `malloc` gives blocks of more than [`MIN_ALIGN`] bytes
+/// (`alignof(max_align_t)` on x86-64 and AArch64).
+pub const MALLOC_ALIGN: usize = 16;
+
+/// Whether `size` is in the small tables.
+#[inline(always)]
+fn in_tables(size: usize) -> bool {
+    size <= SMALL_MAX
+}
+
+/// The class of `size` (`in_tables(size)`) in `table`.
+#[inline(always)]
+fn small_class(table: &[u8; SMALL_SLOTS], size: usize) -> usize {
+    debug_assert!(in_tables(size));
+    // SAFETY: `size <= SMALL_MAX`, so the slot is below `SMALL_SLOTS`.
+    unsafe { *table.get_unchecked((size + 7) >> 3) as usize }
+}
+
+/// The alignment `malloc` gives `size` bytes.
+#[inline(always)]
+const fn malloc_align(size: usize) -> usize {
+    if size <= MIN_ALIGN {
+        MIN_ALIGN
+    } else {
+        MALLOC_ALIGN
+    }
+}
 
 /// Allocate `size` bytes aligned to `align` (a power of two). Null when out of
 /// memory or when no block of that size and alignment can exist.
@@ -59,6 +135,54 @@ const MIN_SERVED_SIZE: usize = if cfg!(feature = "checks") { 16 } else { 1 };
 /// `align` must be a power of two.
 #[inline(always)]
 pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
+    if align <= MIN_ALIGN {
+        if in_tables(size) {
+            // SAFETY: the current heap is this thread's.
+            return unsafe {
+                heap::alloc(thread::current_heap(), small_class(&CLASSES_ALIGN8, size))
+            };
+        }
+        // Every class block is `MIN_ALIGN`-aligned. (A path of its own, not
+        // one `&&` above: LLVM would fold the two tests into flag
+        // arithmetic, two instructions more than two predicted jumps.)
+        // SAFETY: a power of two.
+        return unsafe { allocate_sized(size, MIN_ALIGN) };
+    }
+    // SAFETY: forwarded.
+    unsafe { allocate_sized(size, align) }
+}
+
+/// Allocate `size` bytes as C's `malloc` does: aligned to [`MALLOC_ALIGN`],
+/// or to [`MIN_ALIGN`] for blocks of at most [`MIN_ALIGN`] bytes (too small
+/// to hold anything needing more). Null when out of memory or too large.
+#[inline(always)]
+pub fn allocate_malloc(size: usize) -> *mut u8 {
+    if in_tables(size) {
+        // SAFETY: the current heap is this thread's.
+        return unsafe { heap::alloc(thread::current_heap(), small_class(&CLASSES_MALLOC, size)) };
+    }
+    // SAFETY: a power of two.
+    unsafe { allocate_sized(size, malloc_align(size)) }
+}
+
+/// The fast path of [`allocate_malloc`] alone, for a size the caller has
+/// checked: null when the request needs more (an empty page, the thread's
+/// first block), so that a caller can keep its own slow path out of line.
+///
+/// # Safety
+/// `size <= SMALL_MAX`.
+#[inline(always)]
+pub unsafe fn try_allocate_malloc_small(size: usize) -> *mut u8 {
+    // SAFETY: the current heap is this thread's; the caller checked the size.
+    unsafe { heap::try_alloc(thread::current_heap(), small_class(&CLASSES_MALLOC, size)) }
+}
+
+/// [`allocate`] past the table: any size and alignment.
+///
+/// # Safety
+/// `align` must be a power of two.
+#[inline(always)]
+unsafe fn allocate_sized(size: usize, align: usize) -> *mut u8 {
     if let Some(class) = class_for(size, align) {
         // SAFETY: the current heap is this thread's.
         return unsafe { heap::alloc(thread::current_heap(), class) };
@@ -113,17 +237,74 @@ unsafe fn allocate_large(size: usize, align: usize, zero: bool) -> *mut u8 {
 /// `align` must be a power of two.
 #[inline]
 pub unsafe fn allocate_zeroed(size: usize, align: usize) -> *mut u8 {
-    if let Some(class) = class_for(size, align) {
-        // SAFETY: the current heap is this thread's.
-        let block = unsafe { heap::alloc(thread::current_heap(), class) };
-        if !block.is_null() {
-            // SAFETY: the block is ours and at least `size` bytes.
-            unsafe { zero_small(block, size) };
-        }
-        return block;
+    let class = if align <= MIN_ALIGN && in_tables(size) {
+        small_class(&CLASSES_ALIGN8, size)
+    } else if let Some(class) = class_for(size, align) {
+        class
+    } else {
+        // SAFETY: forwarded.
+        return unsafe { allocate_large(size, align, true) };
+    };
+    // SAFETY: `class` serves `size` at `align`.
+    unsafe { allocate_small_zeroed(size, class) }
+}
+
+/// Allocate zeroed memory as C's `calloc` does; aligned as [`allocate_malloc`].
+#[inline]
+pub fn allocate_zeroed_malloc(size: usize) -> *mut u8 {
+    if in_tables(size) {
+        // SAFETY: the class serves `size` at `malloc`'s alignment.
+        return unsafe { allocate_small_zeroed(size, small_class(&CLASSES_MALLOC, size)) };
     }
+    // SAFETY: a power of two.
+    unsafe { allocate_zeroed(size, malloc_align(size)) }
+}
+
+/// [`allocate_zeroed_malloc`] for a size the caller has checked.
+///
+/// # Safety
+/// `size <= SMALL_MAX`.
+#[inline(always)]
+pub unsafe fn allocate_zeroed_malloc_small(size: usize) -> *mut u8 {
+    // SAFETY: the class serves `size` at `malloc`'s alignment.
+    unsafe { allocate_small_zeroed(size, small_class(&CLASSES_MALLOC, size)) }
+}
+
+/// A zeroed block of `class`, which holds `size` bytes.
+///
+/// # Safety
+/// `class` is a valid class whose blocks hold `size` bytes.
+#[inline(always)]
+unsafe fn allocate_small_zeroed(size: usize, class: usize) -> *mut u8 {
+    // SAFETY: the current heap is this thread's; `free_is_zero` describes
+    // the list the block was popped from.
+    unsafe {
+        let heap = thread::current_heap();
+        let page = heap::current_page(heap, class);
+        let block = heap::try_pop(page);
+        if block.is_null() {
+            return allocate_small_zeroed_slow(heap, size, class);
+        }
+        zero_block(block, size, (*page).free_is_zero);
+        block
+    }
+}
+
+/// [`allocate_small_zeroed`] past the fast path.
+///
+/// # Safety
+/// `heap` is the calling thread's; `class` holds `size` bytes.
+#[cold]
+#[inline(never)]
+unsafe fn allocate_small_zeroed_slow(heap: *mut heap::Heap, size: usize, class: usize) -> *mut u8 {
     // SAFETY: forwarded.
-    unsafe { allocate_large(size, align, true) }
+    unsafe {
+        let block = heap::alloc(heap, class);
+        if !block.is_null() {
+            zero_small(block, size);
+        }
+        block
+    }
 }
 
 /// Zero a block just allocated from a page: only its link word if the list it
@@ -137,7 +318,20 @@ unsafe fn zero_small(block: *mut u8, size: usize) {
     // describes the list the block was popped from.
     unsafe {
         let page: *mut Page = segment::page_of(segment::segment_of(block), block);
-        if (*page).free_is_zero {
+        zero_block(block, size, (*page).free_is_zero);
+    }
+}
+
+/// Zero `size` bytes at `block`, of which all but the link word already are
+/// if `fresh`.
+///
+/// # Safety
+/// `block` is ours and holds `size` bytes (at least a word).
+#[inline(always)]
+unsafe fn zero_block(block: *mut u8, size: usize, fresh: bool) {
+    // SAFETY: forwarded.
+    unsafe {
+        if fresh {
             block.cast::<usize>().write(0);
         } else {
             ptr::write_bytes(block, 0, size);
@@ -181,20 +375,26 @@ pub unsafe fn deallocate_nonnull(ptr: *mut u8) {
         if segment::tagged_kind(segment).wrapping_sub(KIND_SMALL as usize) > 1 {
             return free_unpaged(segment, ptr);
         }
+        let page = block_page(segment, ptr);
+        free_small(segment, page, ptr);
+    }
+}
+
+/// The page of `ptr` in the paged `segment`; abort unless `ptr` is the start
+/// of a block of an in-use page.
+///
+/// # Safety
+/// `segment` is `header_of(ptr)`, a paged segment's header.
+#[inline(always)]
+unsafe fn block_page(segment: *mut SegmentHeader, ptr: *mut u8) -> *mut Page {
+    // SAFETY: the page metadata of a mapped paged segment is readable; the
+    // fields read are fixed while any block of the page is live.
+    unsafe {
         let page = segment::page_of(segment, ptr);
         if page::block_index(page, ptr) >= (*page).block_limit {
             not_a_block(ptr);
         }
-        checks::on_free(page, ptr);
-        let heap = thread::current_heap();
-        // Relaxed: the owner field equals our heap only if we set it, in
-        // program order before this load.
-        if (*segment).owner.load(Ordering::Relaxed) == heap as usize {
-            checks::on_local_free(page, ptr);
-            heap::free_local(heap, page, ptr);
-        } else {
-            free_remote(segment, page, ptr);
-        }
+        page
     }
 }
 
@@ -336,8 +536,7 @@ pub unsafe fn usable_size(ptr: *mut u8) -> usize {
 
 /// Resize `ptr` (allocated with `align`) to `new_size`, in place when the block
 /// allows, else by moving. Null (with `ptr` still valid) when out of memory.
-/// `align` is only used to allocate the moved block (the C ABI, which cannot
-/// know a block's alignment, relies on this).
+/// `align` is only used to allocate the moved block.
 ///
 /// ```
 /// use tinyalloc::raw;
@@ -358,34 +557,132 @@ pub unsafe fn usable_size(ptr: *mut u8) -> usize {
 /// `ptr` is a live block allocated with alignment `align`; `old_size` is at
 /// most its usable size.
 pub unsafe fn reallocate(ptr: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
+    // SAFETY: forwarded.
+    unsafe { resize::<false>(ptr, old_size, align, new_size) }
+}
+
+/// Resize `ptr` to `new_size` as C's `realloc` does: the contents up to the
+/// block's usable size are kept (C cannot say how much was asked for) and a
+/// moved block is aligned as [`allocate_malloc`]'s. Null (with `ptr` still
+/// valid) when out of memory.
+///
+/// # Safety
+/// `ptr` is a live block from this allocator.
+pub unsafe fn reallocate_malloc(ptr: *mut u8, new_size: usize) -> *mut u8 {
+    // SAFETY: forwarded; `old_size` is replaced by the usable size.
+    unsafe { resize::<true>(ptr, 0, MALLOC_ALIGN, new_size) }
+}
+
+/// [`reallocate`], reading the block's header once; with `MALLOC`, the old
+/// size is the usable size and a moved block comes from [`allocate_malloc`].
+///
+/// # Safety
+/// As [`reallocate`] (`old_size` unused with `MALLOC`).
+#[inline(always)]
+unsafe fn resize<const MALLOC: bool>(
+    ptr: *mut u8,
+    old_size: usize,
+    align: usize,
+    new_size: usize,
+) -> *mut u8 {
     let segment = header_of(ptr);
     // SAFETY: the block is live and ours.
     unsafe {
-        let moved = if live_kind(segment, ptr) == KIND_LARGE as usize {
-            if new_size > REALLOC_LARGE_FROM {
-                // In place, by remapping pages, or by copying: large handles it.
-                return large::reallocate(segment, old_size, new_size, align);
-            }
-            allocate(new_size, align)
+        if live_kind(segment, ptr) == KIND_LARGE as usize {
+            return resize_large::<MALLOC>(segment, ptr, old_size, align, new_size);
+        }
+        let page = block_page(segment, ptr);
+        let block_size = (*page).block_size;
+        // Keep the block if it fits and would not waste more than half:
+        // `block_size / 2 <= new_size <= block_size`, in one comparison.
+        let half = block_size / 2;
+        if new_size.wrapping_sub(half) <= block_size - half {
+            return ptr;
+        }
+        let old_size = if MALLOC { block_size } else { old_size };
+        let moved = if new_size > block_size && new_size > REALLOC_LARGE_FROM {
+            // A block that keeps growing: make it large now, so that the
+            // next doublings grow in place instead of copying.
+            allocate_large(new_size, align, false)
         } else {
-            let block_size = (*segment::page_of(segment, ptr)).block_size;
-            // Keep the block if it fits and would not waste more than half.
-            if new_size <= block_size && new_size >= block_size / 2 {
-                return ptr;
-            }
-            if new_size > block_size && new_size > REALLOC_LARGE_FROM {
-                // A block that keeps growing: make it large now, so that the
-                // next doublings grow in place instead of copying.
-                large::allocate(new_size, align, false)
-            } else {
-                allocate(new_size, align)
-            }
+            move_target::<MALLOC>(new_size, align)
         };
         if !moved.is_null() {
             ptr::copy_nonoverlapping(ptr, moved, old_size.min(new_size));
-            deallocate(ptr);
+            free_small(segment, page, ptr);
         }
         moved
+    }
+}
+
+/// [`resize`] of a large block.
+///
+/// # Safety
+/// As [`resize`]; `segment` heads the large block `ptr`.
+#[cold]
+#[inline(never)]
+unsafe fn resize_large<const MALLOC: bool>(
+    segment: *mut SegmentHeader,
+    ptr: *mut u8,
+    old_size: usize,
+    align: usize,
+    new_size: usize,
+) -> *mut u8 {
+    // SAFETY: the block is live and ours.
+    unsafe {
+        let old_size = if MALLOC {
+            large::usable_size(segment)
+        } else {
+            old_size
+        };
+        if new_size > REALLOC_LARGE_FROM {
+            // In place, by remapping pages, or by copying: large handles it.
+            return large::reallocate(segment, old_size, new_size, align);
+        }
+        let moved = move_target::<MALLOC>(new_size, align);
+        if !moved.is_null() {
+            ptr::copy_nonoverlapping(ptr, moved, old_size.min(new_size));
+            deallocate_nonnull(ptr);
+        }
+        moved
+    }
+}
+
+/// Free `ptr`, a block of `page` in the paged `segment`, whose header and
+/// block start the caller has already checked (`block_page`): the tail of
+/// [`deallocate_nonnull`], shared with a moving `realloc` so that it reads
+/// the header once.
+///
+/// # Safety
+/// `ptr` is a block start of `page` in `segment` (`block_page`); the caller
+/// gives it up.
+#[inline(always)]
+unsafe fn free_small(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8) {
+    // SAFETY: as in `deallocate_nonnull`.
+    unsafe {
+        checks::on_free(page, ptr);
+        let heap = thread::current_heap();
+        // Relaxed: as in `deallocate_nonnull`.
+        if (*segment).owner.load(Ordering::Relaxed) == heap as usize {
+            checks::on_local_free(page, ptr);
+            heap::free_local(heap, page, ptr);
+        } else {
+            free_remote(segment, page, ptr);
+        }
+    }
+}
+
+/// The block a resize moves to.
+///
+/// # Safety
+/// `align` is a power of two.
+#[inline(always)]
+unsafe fn move_target<const MALLOC: bool>(new_size: usize, align: usize) -> *mut u8 {
+    if MALLOC {
+        allocate_malloc(new_size)
+    } else {
+        // SAFETY: forwarded.
+        unsafe { allocate(new_size, align) }
     }
 }
 

@@ -167,10 +167,49 @@ pub unsafe fn alloc(heap: *mut Heap, class: usize) -> *mut u8 {
     // from `class_of`); `current` is never null and its page is this heap's
     // (or the never-written empty page).
     unsafe {
-        let page = *(*heap).current.get_unchecked(class);
-        let block = (*page).free;
+        let block = try_alloc(heap, class);
         if block.is_null() {
             return alloc_slow(heap, class);
+        }
+        block
+    }
+}
+
+/// The fast path alone: a block of `class` from the current page, or null
+/// if that page has none (the caller then takes the slow path).
+///
+/// # Safety
+/// As [`alloc`].
+#[inline(always)]
+pub unsafe fn try_alloc(heap: *mut Heap, class: usize) -> *mut u8 {
+    // SAFETY: as in `alloc`.
+    unsafe { try_pop(current_page(heap, class)) }
+}
+
+/// The page `class` allocates from (never null: the empty page if none).
+///
+/// # Safety
+/// As [`alloc`].
+#[inline(always)]
+pub unsafe fn current_page(heap: *mut Heap, class: usize) -> *mut Page {
+    debug_assert!(class < CLASS_COUNT);
+    // SAFETY: `heap` is this thread's (or the sentinel); `class <
+    // CLASS_COUNT` (classes come from `class_of`).
+    unsafe { *(*heap).current.get_unchecked(class) }
+}
+
+/// A block from `page`'s free list, or null if it has none.
+///
+/// # Safety
+/// `page` is [`current_page`] of the calling thread's heap.
+#[inline(always)]
+pub unsafe fn try_pop(page: *mut Page) -> *mut u8 {
+    // SAFETY: the page is this heap's (or the never-written empty page, whose
+    // list is empty).
+    unsafe {
+        let block = (*page).free;
+        if block.is_null() {
+            return block;
         }
         pop_block(page, block)
     }
@@ -204,8 +243,15 @@ pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
     unsafe {
         page::set_next_block(block, (*page).local_free);
         (*page).local_free = block;
-        (*page).used -= 1;
-        if (*page).used == 0 || (*page).in_full {
+        let used = (*page).used - 1;
+        (*page).used = used;
+        if used == 0 {
+            // The current page of its class emptied (an alloc/free loop):
+            // keep it as it is, without a call; it is never on `full`.
+            if *(*heap).current.get_unchecked((*page).class) != page {
+                free_local_slow(heap, page);
+            }
+        } else if (*page).in_full {
             free_local_slow(heap, page);
         }
     }
@@ -218,7 +264,7 @@ pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
 /// of its segments.
 #[cold]
 #[inline(never)]
-unsafe fn free_local_slow(heap: *mut Heap, page: *mut Page) {
+unsafe extern "C" fn free_local_slow(heap: *mut Heap, page: *mut Page) {
     // SAFETY: the caller owns `page` and `heap`.
     unsafe {
         if (*page).in_full {
@@ -269,8 +315,8 @@ const SHRINK_DIRTY_BUDGET: usize = 4 << 20;
 /// slow path, which an idle thread never takes) is when its memory goes
 /// back: kept pages are released too, every class's current page is
 /// released if empty or else stops being current (so that its emptying
-/// reaches `retire` even if the free fast path skips `retire` for current
-/// pages), free pages are purged in batches of runs (every
+/// reaches `retire`: `free_local` keeps an emptied *current* page without
+/// a call), free pages are purged in batches of runs (every
 /// [`SHRINK_PURGE_BATCH`] released pages), and a segment the heap empties is
 /// purged before it leaves. A heap that keeps allocating never reaches the
 /// run, so a freed page about to be reused stays committed.

@@ -78,7 +78,10 @@ pub use stats::{stats, Stats};
 #[cfg(not(feature = "loom"))]
 pub mod raw {
     pub use crate::api::{
-        allocate, allocate_zeroed, deallocate, reallocate, MAX_CLASS_ALIGN, MIN_ALIGN,
+        allocate, allocate_malloc, allocate_zeroed, allocate_zeroed_malloc,
+        allocate_zeroed_malloc_small, deallocate, deallocate_nonnull, reallocate,
+        reallocate_malloc, try_allocate_malloc_small, MALLOC_ALIGN, MAX_CLASS_ALIGN, MIN_ALIGN,
+        SMALL_MAX,
     };
     pub use crate::segment::set_cache_limit;
 }

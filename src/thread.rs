@@ -1,8 +1,12 @@
 //! Thread state: which heap the calling thread uses, and clean-up at exit.
 //!
-//! The thread-local is a `const`-initialised `Cell` holding a heap pointer,
-//! with no destructor, so reaching it never allocates and never registers
-//! anything with the runtime. It starts at the static *sentinel* heap, whose
+//! The thread-local is one word holding a heap pointer, with no destructor,
+//! so reaching it never allocates and never registers anything with the
+//! runtime: a `const`-initialised `thread_local!` `Cell`, or with the
+//! `initial-exec-tls` feature on x86_64/aarch64 Linux an initial-exec TLS
+//! slot declared in assembly (no `__tls_get_addr` call in a shared library).
+//! [`current_heap`] and `set_current_heap` are its only accessors. It starts
+//! at the static *sentinel* heap, whose
 //! classes all point at the empty page: the first allocation of a thread falls
 //! into the slow path, which takes a heap from the pool ([`init_heap`]).
 //!
@@ -22,7 +26,6 @@ use crate::ds::tagged_stack::{StackNode, TaggedStack};
 use crate::heap::{self, Heap};
 use crate::os;
 use crate::sync::{AtomicPtr, AtomicUsize, Ordering, StatCounter, StatOrdering};
-use core::cell::Cell;
 use core::ptr::{self, NonNull};
 
 struct Sentinel(Heap);
@@ -35,14 +38,142 @@ const fn sentinel() -> *mut Heap {
     ptr::addr_of!(SENTINEL.0) as *mut Heap
 }
 
-thread_local! {
-    static CURRENT_HEAP: Cell<*mut Heap> = const { Cell::new(sentinel()) };
+#[cfg(not(all(
+    feature = "initial-exec-tls",
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    target_os = "linux"
+)))]
+mod slot {
+    //! The heap slot as a Rust `thread_local!` (general-dynamic in a shared
+    //! library: a `__tls_get_addr` call per access).
+    use super::{sentinel, Heap};
+    use core::cell::Cell;
+
+    thread_local! {
+        static CURRENT_HEAP: Cell<*mut Heap> = const { Cell::new(sentinel()) };
+    }
+
+    #[inline(always)]
+    pub(super) fn get() -> *mut Heap {
+        CURRENT_HEAP.with(Cell::get)
+    }
+
+    #[inline(always)]
+    pub(super) fn set(heap: *mut Heap) {
+        CURRENT_HEAP.with(|current| current.set(heap));
+    }
+}
+
+#[cfg(all(
+    feature = "initial-exec-tls",
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    target_os = "linux"
+))]
+mod slot {
+    //! The heap slot as an initial-exec TLS variable, declared in assembly
+    //! (stable Rust has no `#[thread_local]` with a chosen model): an access
+    //! is a load of the slot's offset from the GOT plus a thread-pointer
+    //! relative load, with no `__tls_get_addr` call. Its initial value (the
+    //! sentinel's address) sits in `.tdata`, relocated before any thread's
+    //! block is copied from it. A library loaded by `dlopen` gets its block
+    //! from glibc's static TLS surplus (8 bytes here).
+    use super::{Heap, SENTINEL};
+    use core::arch::{asm, global_asm};
+
+    global_asm!(
+        ".pushsection .tdata,\"awT\",@progbits",
+        ".p2align 3",
+        ".globl __tinyalloc_current_heap",
+        ".hidden __tinyalloc_current_heap",
+        ".type __tinyalloc_current_heap,@object",
+        ".size __tinyalloc_current_heap,8",
+        "__tinyalloc_current_heap:",
+        ".quad {sentinel}",
+        ".popsection",
+        sentinel = sym SENTINEL,
+    );
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub(super) fn get() -> *mut Heap {
+        let heap: *mut Heap;
+        // SAFETY: reads this thread's slot (the GOT entry holds its offset
+        // from the thread pointer); touches nothing else.
+        unsafe {
+            asm!(
+                "mov {heap}, qword ptr [rip + __tinyalloc_current_heap@GOTTPOFF]",
+                "mov {heap}, qword ptr fs:[{heap}]",
+                heap = out(reg) heap,
+                options(nostack, preserves_flags, readonly, pure),
+            );
+        }
+        heap
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[inline(always)]
+    pub(super) fn set(heap: *mut Heap) {
+        // SAFETY: writes this thread's slot only.
+        unsafe {
+            asm!(
+                "mov {offset}, qword ptr [rip + __tinyalloc_current_heap@GOTTPOFF]",
+                "mov qword ptr fs:[{offset}], {heap}",
+                offset = out(reg) _,
+                heap = in(reg) heap,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    pub(super) fn get() -> *mut Heap {
+        let heap: *mut Heap;
+        // SAFETY: reads this thread's slot (the GOT entry holds its offset
+        // from the thread pointer); touches nothing else.
+        unsafe {
+            asm!(
+                "adrp {heap}, :gottprel:__tinyalloc_current_heap",
+                "ldr {heap}, [{heap}, #:gottprel_lo12:__tinyalloc_current_heap]",
+                "mrs {tp}, tpidr_el0",
+                "ldr {heap}, [{tp}, {heap}]",
+                heap = out(reg) heap,
+                tp = out(reg) _,
+                options(nostack, preserves_flags, readonly, pure),
+            );
+        }
+        heap
+    }
+
+    #[cfg(target_arch = "aarch64")]
+    #[inline(always)]
+    pub(super) fn set(heap: *mut Heap) {
+        // SAFETY: writes this thread's slot only.
+        unsafe {
+            asm!(
+                "adrp {offset}, :gottprel:__tinyalloc_current_heap",
+                "ldr {offset}, [{offset}, #:gottprel_lo12:__tinyalloc_current_heap]",
+                "mrs {tp}, tpidr_el0",
+                "str {heap}, [{tp}, {offset}]",
+                offset = out(reg) _,
+                tp = out(reg) _,
+                heap = in(reg) heap,
+                options(nostack, preserves_flags),
+            );
+        }
+    }
 }
 
 /// The calling thread's heap (the sentinel before its first allocation).
 #[inline(always)]
 pub fn current_heap() -> *mut Heap {
-    CURRENT_HEAP.with(Cell::get)
+    slot::get()
+}
+
+/// Make `heap` the calling thread's heap.
+#[inline(always)]
+fn set_current_heap(heap: *mut Heap) {
+    slot::set(heap);
 }
 
 /// Whether `heap` is the sentinel.
@@ -82,7 +213,7 @@ pub fn init_heap() -> *mut Heap {
     LIVE_HEAPS.fetch_add(1, StatOrdering::Relaxed);
     // Set before registering: if registering allocates (libc may), the nested
     // allocation finds this heap and takes the fast path.
-    CURRENT_HEAP.with(|current| current.set(heap));
+    set_current_heap(heap);
     if let Some(key) = exit_key() {
         // SAFETY: `key` is a live key; the value is only read by our destructor.
         unsafe { libc::pthread_setspecific(key, heap.cast()) };
@@ -168,11 +299,9 @@ extern "C" fn thread_exit(value: *mut libc::c_void) {
     if heap.is_null() {
         return;
     }
-    CURRENT_HEAP.with(|current| {
-        if current.get() == heap {
-            current.set(sentinel());
-        }
-    });
+    if current_heap() == heap {
+        set_current_heap(sentinel());
+    }
     // SAFETY: the heap was this thread's and no longer is; nothing else can
     // reach its lists.
     unsafe {

@@ -54,9 +54,6 @@ use tinyalloc_core::raw;
 #[global_allocator]
 static GLOBAL: tinyalloc_core::TinyAlloc = tinyalloc_core::TinyAlloc;
 
-/// The alignment `malloc` guarantees for blocks that can hold a `max_align_t`.
-const MALLOC_ALIGN: usize = 16;
-
 /// The alignment a plain `malloc(size)` block gets: 16, or 8 for blocks too
 /// small to hold anything needing more.
 #[inline(always)]
@@ -64,7 +61,7 @@ const fn malloc_align(size: usize) -> usize {
     if size <= raw::MIN_ALIGN {
         raw::MIN_ALIGN
     } else {
-        MALLOC_ALIGN
+        raw::MALLOC_ALIGN
     }
 }
 
@@ -121,9 +118,25 @@ unsafe fn allocate_aligned(align: usize, size: usize) -> *mut u8 {
 /// Callable from C at any time.
 #[no_mangle]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-    stats::count(Call::Malloc);
-    // SAFETY: `malloc_align` is a power of two.
-    fail_if_null(unsafe { raw::allocate(size, malloc_align(size)) })
+    if size < stats::malloc_fast_below() {
+        // SAFETY: the bound is at most `SMALL_MAX + 1`.
+        let block = unsafe { raw::try_allocate_malloc_small(size) };
+        if !block.is_null() {
+            return block.cast();
+        }
+    }
+    malloc_slow(size)
+}
+
+/// `malloc` past its fast path (and every counted `malloc`). `extern "C"`:
+/// it cannot unwind, so `malloc` tail-calls it and needs no stack frame.
+#[cold]
+#[inline(never)]
+extern "C" fn malloc_slow(size: usize) -> *mut c_void {
+    if stats::enabled() {
+        stats::count_slow(Call::Malloc);
+    }
+    fail_if_null(raw::allocate_malloc(size))
 }
 
 /// Free a block from any of these functions; null is ignored.
@@ -132,7 +145,25 @@ pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
 /// `ptr` is null or a live block from this library.
 #[no_mangle]
 pub unsafe extern "C" fn free(ptr: *mut c_void) {
-    stats::count(Call::Free);
+    // Not null (`ptr - 1` wraps to the largest address) and not counting.
+    if ptr.addr().wrapping_sub(1) < stats::free_fast_below() {
+        // SAFETY: the caller's contract; `ptr` is not null.
+        return unsafe { raw::deallocate_nonnull(ptr.cast()) };
+    }
+    // SAFETY: forwarded.
+    unsafe { free_slow(ptr) };
+}
+
+/// `free` of null, and every counted `free`.
+///
+/// # Safety
+/// As [`free`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn free_slow(ptr: *mut c_void) {
+    if stats::enabled() {
+        stats::count_slow(Call::Free);
+    }
     // SAFETY: the caller's contract.
     unsafe { raw::deallocate(ptr.cast()) }
 }
@@ -143,12 +174,26 @@ pub unsafe extern "C" fn free(ptr: *mut c_void) {
 /// Callable from C at any time.
 #[no_mangle]
 pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
-    stats::count(Call::Calloc);
+    if let Some(total) = count.checked_mul(size) {
+        if total < stats::malloc_fast_below() {
+            // SAFETY: the bound is at most `SMALL_MAX + 1`.
+            return fail_if_null(unsafe { raw::allocate_zeroed_malloc_small(total) });
+        }
+    }
+    calloc_slow(count, size)
+}
+
+/// `calloc` of large or overflowing sizes, and every counted `calloc`.
+#[cold]
+#[inline(never)]
+extern "C" fn calloc_slow(count: usize, size: usize) -> *mut c_void {
+    if stats::enabled() {
+        stats::count_slow(Call::Calloc);
+    }
     let Some(total) = count.checked_mul(size) else {
         return out_of_memory();
     };
-    // SAFETY: `malloc_align` is a power of two.
-    fail_if_null(unsafe { raw::allocate_zeroed(total, malloc_align(total)) })
+    fail_if_null(raw::allocate_zeroed_malloc(total))
 }
 
 /// Resize `ptr` to `size` bytes, keeping its contents (glibc semantics for
@@ -158,7 +203,28 @@ pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
 /// `ptr` is null or a live block from this library.
 #[no_mangle]
 pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
-    stats::count(Call::Realloc);
+    // A live block and a size in 1..=isize::MAX (`size - 1` wraps for 0),
+    // not counting.
+    if !ptr.is_null() && size.wrapping_sub(1) < stats::realloc_fast_below() {
+        // SAFETY: `ptr` is live. C does not say what alignment `ptr` was
+        // allocated with; a moved block gets `malloc`'s (C's realloc
+        // promises no more).
+        return fail_if_null(unsafe { raw::reallocate_malloc(ptr.cast(), size) });
+    }
+    // SAFETY: forwarded.
+    unsafe { realloc_slow(ptr, size) }
+}
+
+/// `realloc` of null, to zero or past `isize::MAX`, and every counted one.
+///
+/// # Safety
+/// As [`realloc`].
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn realloc_slow(ptr: *mut c_void, size: usize) -> *mut c_void {
+    if stats::enabled() {
+        stats::count_slow(Call::Realloc);
+    }
     // SAFETY: forwarded.
     unsafe { resize(ptr.cast(), size) }
 }
@@ -169,8 +235,7 @@ pub unsafe extern "C" fn realloc(ptr: *mut c_void, size: usize) -> *mut c_void {
 /// `ptr` is null or a live block from this library.
 unsafe fn resize(ptr: *mut u8, size: usize) -> *mut c_void {
     if ptr.is_null() {
-        // SAFETY: `malloc_align` is a power of two.
-        return fail_if_null(unsafe { raw::allocate(size, malloc_align(size)) });
+        return fail_if_null(raw::allocate_malloc(size));
     }
     if size == 0 {
         // glibc (REALLOC_ZERO_BYTES_FREES): free and return null, errno kept.
@@ -181,14 +246,10 @@ unsafe fn resize(ptr: *mut u8, size: usize) -> *mut c_void {
     if size > isize::MAX as usize {
         return out_of_memory();
     }
-    // SAFETY: `ptr` is live; its usable size is a valid `old_size`. C does
-    // not say what alignment `ptr` was allocated with; `reallocate` uses
-    // `align` only to allocate a moved block, and a moved block needs only
-    // `malloc`'s alignment (C's realloc promises no more).
-    unsafe {
-        let old_size = tinyalloc_core::usable_size(ptr);
-        fail_if_null(raw::reallocate(ptr, old_size, malloc_align(size), size))
-    }
+    // SAFETY: `ptr` is live. C does not say what alignment `ptr` was
+    // allocated with; a moved block gets `malloc`'s (C's realloc promises no
+    // more).
+    fail_if_null(unsafe { raw::reallocate_malloc(ptr, size) })
 }
 
 /// `realloc(ptr, count * size)`, with `ENOMEM` (and `ptr` untouched) if the

@@ -8,13 +8,19 @@
 //! close fd 2 in their own exit handlers, which run before ours), and only
 //! while that descriptor still refers to the same file.
 //!
-//! Counting costs one relaxed load of a read-mostly flag when the summary is
-//! off. When it is on, each call adds one to a counter in one of [`SHARDS`]
+//! Counting costs `malloc`, `calloc`, `realloc` and `free` nothing when the
+//! summary is off: the switch is folded into the bound their fast path tests
+//! anyway ([`malloc_fast_below`], [`free_fast_below`],
+//! [`realloc_fast_below`]), which turning the summary on lowers to zero so
+//! that every call takes the slow path, where it is counted.
+//! Other calls test [`enabled`] (a relaxed load and a branch not taken).
+//! When it is on, each call adds one to a counter in one of [`SHARDS`]
 //! cache-line-sized shards picked by thread, so threads rarely share a line.
 //! These atomics are statistics only: no allocator protocol depends on them.
 
 use core::ffi::{c_char, c_int};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use tinyalloc_core::raw;
 
 /// The counted entry points.
 #[derive(Clone, Copy)]
@@ -47,24 +53,64 @@ const SHARDS: usize = 16;
 struct Shard([AtomicU64; CALLS]);
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// `malloc` and `calloc` sizes below this take the fast path: one past the
+/// table sizes, or 0 while counting.
+static MALLOC_FAST_BELOW: AtomicUsize = AtomicUsize::new(raw::SMALL_MAX + 1);
+/// `free` takes its fast path when `ptr - 1` (wrapping) is below this: any
+/// pointer but null, or none while counting.
+static FREE_FAST_BELOW: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// `realloc` of a live block takes its fast path when `size - 1` (wrapping)
+/// is below this: sizes 1..=`isize::MAX`, or none while counting.
+static REALLOC_FAST_BELOW: AtomicUsize = AtomicUsize::new(isize::MAX as usize);
 /// Where the summary goes: a duplicate of the initial standard error.
 static OUTPUT: AtomicI32 = AtomicI32::new(2);
 /// What `OUTPUT` must still refer to (see [`identity_of`]).
 static OUTPUT_IDENTITY: AtomicU64 = AtomicU64::new(0);
 static COUNTS: [Shard; SHARDS] = [const { Shard([const { AtomicU64::new(0) }; CALLS]) }; SHARDS];
 
+/// Sizes below this may take `malloc`'s and `calloc`'s fast path; never more
+/// than `raw::SMALL_MAX + 1`.
+#[inline(always)]
+pub(crate) fn malloc_fast_below() -> usize {
+    // Relaxed: a statistics switch, set once before `main`.
+    MALLOC_FAST_BELOW.load(Ordering::Relaxed)
+}
+
+/// `free(ptr)` may take its fast path if `ptr.addr().wrapping_sub(1)` is
+/// below this (so never for null).
+#[inline(always)]
+pub(crate) fn free_fast_below() -> usize {
+    // Relaxed: a statistics switch, set once before `main`.
+    FREE_FAST_BELOW.load(Ordering::Relaxed)
+}
+
+/// `realloc(ptr, size)` of a live block may take its fast path if
+/// `size.wrapping_sub(1)` is below this (so never for 0 or past `isize::MAX`).
+#[inline(always)]
+pub(crate) fn realloc_fast_below() -> usize {
+    // Relaxed: a statistics switch, set once before `main`.
+    REALLOC_FAST_BELOW.load(Ordering::Relaxed)
+}
+
+/// Whether the summary is on (calls are counted).
+#[inline(always)]
+pub(crate) fn enabled() -> bool {
+    // Relaxed: a statistics switch, set once before `main`.
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// Count one call of `call` (when the summary is on).
 #[inline(always)]
 pub(crate) fn count(call: Call) {
-    // Relaxed: a statistics switch, set once before `main`.
-    if ENABLED.load(Ordering::Relaxed) {
+    if enabled() {
         count_slow(call);
     }
 }
 
+/// Count one call of `call`.
 #[cold]
 #[inline(never)]
-fn count_slow(call: Call) {
+pub(crate) fn count_slow(call: Call) {
     // SAFETY: `pthread_self` only reads the thread pointer.
     let id = unsafe { libc::pthread_self() } as u64;
     // Thread ids are addresses of thread control blocks: mix the high bits in.
@@ -110,6 +156,9 @@ extern "C" fn init(_argc: c_int, _argv: *const *const c_char, _envp: *const *con
     OUTPUT.store(if fd < 0 { 2 } else { fd }, Ordering::Relaxed);
     OUTPUT_IDENTITY.store(identity, Ordering::Relaxed);
     ENABLED.store(true, Ordering::Relaxed);
+    MALLOC_FAST_BELOW.store(0, Ordering::Relaxed);
+    FREE_FAST_BELOW.store(0, Ordering::Relaxed);
+    REALLOC_FAST_BELOW.store(0, Ordering::Relaxed);
     // SAFETY: `summary` is an `extern "C" fn()` that lives as long as the
     // process (or this library, whose unload runs it).
     unsafe { libc::atexit(summary) };
