@@ -598,6 +598,41 @@ unsafe fn adopt(heap: *mut Heap, segment: *mut SegmentHeader) {
     }
 }
 
+/// A free by this thread landed in an abandoned segment: its thread exited
+/// and this one carries on with its blocks (a worker pool's successor).
+/// Adopt abandoned segments of that kind, most recently abandoned first (the
+/// exited thread's, most likely), so that the rest of those blocks are freed
+/// locally instead of each pushed onto a remote list nobody drains. Returns
+/// whether `segment` is now `heap`'s.
+///
+/// # Safety
+/// `heap` is the calling thread's heap (or the sentinel); `segment` holds a
+/// live block the caller is freeing (so it is not released meanwhile).
+#[cold]
+#[inline(never)]
+pub unsafe fn adopt_on_free(heap: *mut Heap, segment: *mut SegmentHeader) -> bool {
+    if thread::is_sentinel(heap) {
+        // Thread teardown: no heap to adopt into.
+        return false;
+    }
+    // SAFETY: the caller owns `heap`; the segment header is live (it holds a
+    // live block) and its kind is fixed while it does.
+    unsafe {
+        let kind = (*segment).kind;
+        for _ in 0..ADOPT_PER_SLOW_PATH {
+            let Some(abandoned) = segment::pop_abandoned(kind) else {
+                break;
+            };
+            adopt(heap, abandoned);
+            // Relaxed: our own store in `adopt`, in program order.
+            if (*segment).owner.load(Ordering::Relaxed) == heap as usize {
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// Give up every segment of `heap` (thread exit): empty pages and segments go
 /// back, segments with live blocks are abandoned for others to adopt. The
 /// heap is left empty, ready for reuse. Nothing here allocates.
