@@ -5,7 +5,9 @@
 //!   --threads 1,2,4,8     run once per thread count: `{threads}` in the program
 //!                         args is replaced by it, or it is appended as the last arg
 //!   --reps 3              repetitions (each runs every allocator once, order rotating)
-//!   --allocators a,b,..   default glibc,tinyalloc,mimalloc,jemalloc,tcmalloc
+//!   --allocators a,b,..   default glibc,tinyalloc,mimalloc,jemalloc,tcmalloc;
+//!                         `label=path/to/lib.so` adds another library (e.g. a
+//!                         saved build of tinyalloc, for before/after runs)
 //!   --no-build            skip `scripts/peers.sh` (peers and libtinyalloc.so built already)
 //! ```
 //!
@@ -95,7 +97,7 @@ fn parse_args() -> Result<Options, String> {
                 let list = args.next().ok_or_else(usage)?;
                 options.allocators = list.split(',').map(str::to_string).collect();
                 for a in &options.allocators {
-                    if !ALLOCATORS.contains(&a.as_str()) {
+                    if !a.contains('=') && !ALLOCATORS.contains(&a.as_str()) {
                         return Err(format!("unknown allocator {a} (know {ALLOCATORS:?})"));
                     }
                 }
@@ -123,6 +125,9 @@ fn root() -> PathBuf {
 /// The library to preload for `allocator` (None: glibc, no preload).
 fn library(allocator: &str) -> Option<PathBuf> {
     let root = root();
+    if let Some((_, path)) = allocator.split_once('=') {
+        return Some(PathBuf::from(path));
+    }
     match allocator {
         "glibc" => None,
         "tinyalloc" => Some(root.join("target/release/libtinyalloc.so")),
@@ -196,10 +201,18 @@ fn run_one(exe: &Path, args: &[String], allocator: &str) -> Result<Run, String> 
     Ok(Run { keys })
 }
 
+/// The name `allocator` is shown under (`label` of `label=path`).
+fn label(allocator: &str) -> &str {
+    allocator
+        .split_once('=')
+        .map_or(allocator, |(label, _)| label)
+}
+
 /// Whether `from` (a `dladdr` file name of `malloc`) is `allocator`'s library.
 fn check_from(allocator: &str, from: &str) -> Result<(), String> {
     let expected = match library(allocator) {
         None => "libc.so".to_string(),
+        Some(lib) if allocator.contains('=') => lib.to_string_lossy().into_owned(),
         Some(lib) => lib.file_name().unwrap().to_string_lossy().into_owned(),
     };
     if from.contains(&expected) {
@@ -382,7 +395,7 @@ fn real_main() -> Result<(), String> {
                 (Some(t), Some(s)) if s > 0.0 => format!("{:.2}", t / s),
                 _ => "-".to_string(),
             };
-            table.push_str(&format!("{allocator:<10} {ratio:>9}"));
+            table.push_str(&format!("{:<10} {ratio:>9}", label(allocator)));
             for key in &keys {
                 let shown = match (cell.median(key), cell.text.get(key)) {
                     (Some(v), _) => format_value(v),
@@ -398,9 +411,10 @@ fn real_main() -> Result<(), String> {
                 let mut values = values.clone();
                 let med = median(&mut values);
                 csv.push(format!(
-                    "{},{},{thread_text},{allocator},{key},{med},{},{},{}",
+                    "{},{},{thread_text},{},{key},{med},{},{},{}",
                     options.program,
                     arg_text.replace(',', ";"),
+                    label(allocator),
                     values[0],
                     values[values.len() - 1],
                     values.len()
