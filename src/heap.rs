@@ -578,7 +578,9 @@ unsafe fn adopt(heap: *mut Heap, segment: *mut SegmentHeader) {
             if !(*page).in_use {
                 continue;
             }
-            page::collect_all(page);
+            // Remote frees only: `local_free` is taken by `collect` when the
+            // page's turn comes (no walk to its tail here).
+            page::merge_remote(page);
             (*page).in_full = false;
             (*page).prev = ptr::null_mut();
             (*page).next = ptr::null_mut();
@@ -637,12 +639,21 @@ pub unsafe fn adopt_on_free(heap: *mut Heap, segment: *mut SegmentHeader) -> boo
 /// back, segments with live blocks are abandoned for others to adopt. The
 /// heap is left empty, ready for reuse. Nothing here allocates.
 ///
+/// Only pages in use need a look, and each is on exactly one list (a class
+/// queue or `full`), so the walk follows the lists rather than scanning every
+/// page slot of every segment: a thread that exits with little live touches
+/// little metadata.
+///
 /// # Safety
 /// `heap` is owned by the caller and no longer the thread's current heap.
 pub unsafe fn abandon_all(heap: *mut Heap) {
-    // SAFETY: the caller owns the heap and all its segments.
+    // SAFETY: the caller owns the heap, all its segments and their pages.
     unsafe {
         release_large_region(heap);
+        for class in 0..CLASS_COUNT {
+            give_up_pages((*heap).queues[class].first);
+        }
+        give_up_pages((*heap).full.first);
         for kind in 0..2 {
             let mut segment = (*heap).segments[kind];
             while !segment.is_null() {
@@ -652,6 +663,31 @@ pub unsafe fn abandon_all(heap: *mut Heap) {
             }
         }
         reset(heap);
+    }
+}
+
+/// Take the remote frees of every page of a list (linked through `next`) of
+/// a heap being abandoned, and free the pages left empty. The list is not
+/// kept: the heap is reset afterwards. `local_free` stays as it is (`used`
+/// already counts it, and the adopter's `collect` takes it): merging it here
+/// would walk every page's list to its tail.
+///
+/// # Safety
+/// The caller owns the pages, all in use in segments it owns.
+unsafe fn give_up_pages(mut page: *mut Page) {
+    // SAFETY: the caller owns every page of the list and its segment.
+    unsafe {
+        while !page.is_null() {
+            let next = (*page).next;
+            page::merge_remote(page);
+            (*page).in_full = false;
+            (*page).prev = ptr::null_mut();
+            (*page).next = ptr::null_mut();
+            if (*page).used == 0 {
+                segment::free_page(segment::segment_of((*page).start), page);
+            }
+            page = next;
+        }
     }
 }
 
@@ -674,7 +710,7 @@ unsafe fn reset(heap: *mut Heap) {
     }
 }
 
-/// Free the empty pages of an owned segment; release it if that empties it,
+/// Release an owned segment whose empty pages were freed if it is empty,
 /// else abandon it.
 ///
 /// # Safety
@@ -682,17 +718,6 @@ unsafe fn reset(heap: *mut Heap) {
 unsafe fn release_or_abandon(segment: *mut SegmentHeader) {
     // SAFETY: the caller owns the segment.
     unsafe {
-        let pages = ptr::addr_of_mut!((*segment).pages).cast::<Page>();
-        for index in 1..(*segment).page_count {
-            let page = pages.add(index);
-            if (*page).in_use {
-                page::collect_all(page);
-                (*page).in_full = false;
-                if (*page).used == 0 {
-                    segment::free_page(segment, page);
-                }
-            }
-        }
         (*segment).heap_prev = ptr::null_mut();
         (*segment).heap_next = ptr::null_mut();
         if (*segment).used_pages == 0 {
