@@ -198,7 +198,12 @@ pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
         page::set_next_block(block, (*page).local_free);
         (*page).local_free = block;
         (*page).used -= 1;
-        if (*page).used == 0 || (*page).in_full {
+        if (*page).used == 0
+            || (*page).in_full
+            || (**(*heap).current.get_unchecked((*page).class))
+                .free
+                .is_null()
+        {
             free_local_slow(heap, page);
         }
     }
@@ -215,10 +220,57 @@ unsafe fn free_local_slow(heap: *mut Heap, page: *mut Page) {
     // SAFETY: the caller owns `page` and `heap`.
     unsafe {
         if (*page).in_full {
-            unpark(heap, page);
+            unpark_freed(heap, page);
+        } else if (*page).used == 0 {
+            retire(heap, page, false);
+        } else {
+            // The class's current page has nothing left to hand out.
+            hand_out_next(heap, page);
         }
+    }
+}
+
+/// A local free landed on a parked page: unpark it (and retire it if that
+/// emptied it). Out of line, so that `free_local_slow` needs no frame.
+///
+/// # Safety
+/// The caller owns `heap` and `page`, which is on the heap's `full` list.
+#[inline(never)]
+unsafe fn unpark_freed(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        unpark(heap, page);
         if (*page).used == 0 {
             retire(heap, page, false);
+        }
+    }
+}
+
+/// A local free landed on a queued page while its class's current page has
+/// nothing to hand out: make this page current, its just-freed (cached)
+/// block first, so the next allocation of the class takes the fast path and
+/// reuses the block most recently freed, as a LIFO cache would.
+///
+/// # Safety
+/// The caller owns `heap` and `page`, which is on `queues[page.class]`.
+#[inline(never)]
+unsafe fn hand_out_next(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: the caller owns `heap` and `page` (queued, in use).
+    unsafe {
+        if (*page).free.is_null() {
+            (*page).free = (*page).local_free;
+            (*page).local_free = ptr::null_mut();
+        } else {
+            // Only the block just freed (the head of `local_free`) goes in
+            // front: the older blocks of `free` are the colder ones.
+            let block = (*page).local_free;
+            (*page).local_free = next_block(block);
+            page::set_next_block(block, (*page).free);
+            (*page).free = block;
+        }
+        (*page).free_is_zero = false;
+        if (*heap).current[(*page).class] != page {
+            make_current(heap, (*page).class, page);
         }
     }
 }
