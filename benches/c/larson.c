@@ -2,7 +2,7 @@
  * larson: the Larson & Krishnan server simulation ("Memory Allocation for
  * Long-Running Server Applications", ISMM 1998), as mimalloc-bench runs it.
  *
- *   larson <secs> <min size> <max size> <blocks per thread> <rounds> <seed> <threads>
+ *   larson <secs> <min size> <max size> <blocks per thread> <rounds> <seed> <threads> [max ops]
  *   e.g. larson 5 8 1000 5000 100 4141 8
  *
  * The main thread allocates every thread's array of blocks (random sizes in
@@ -12,7 +12,9 @@
  * that inherits the array (and the random state) and exits, so blocks are
  * handed across thread generations: the successor frees its predecessor's
  * blocks. After <secs> seconds the main thread raises a stop flag and waits
- * for every chain to finish its current generation.
+ * for every chain to finish its current generation. With [max ops], a chain
+ * also stops after that many replacements (a fixed amount of work, for
+ * instruction counts under callgrind, where time is no measure).
  *
  * Prints one line on stdout:
  *   RESULT ops_per_sec=... secs=... ops=... threads=... generations=... malloc_from=...
@@ -37,6 +39,7 @@ struct chain {
     uint64_t rng;           /* inherited by each successor */
     uint64_t ops;           /* replacements done (written by the running generation) */
     uint64_t generations;   /* threads this chain has run */
+    uint64_t max_ops;       /* stop after this many replacements (0: no limit) */
     atomic_int finished;    /* set (release) by the last generation after the stop */
     char pad[64];
 };
@@ -79,7 +82,10 @@ static void *generation(void *arg) {
         c->generations++;
         uint64_t rng = c->rng;
         uint64_t done = 0;
-        for (; done < c->per_generation; done++) {
+        uint64_t limit = c->per_generation;
+        if (c->max_ops && c->max_ops - c->ops < limit)
+            limit = c->max_ops - c->ops;
+        for (; done < limit; done++) {
             size_t victim = next_random(&rng) % c->count;
             free(c->blocks[victim]);
             size_t size = c->min_size + next_random(&rng) % c->range;
@@ -97,7 +103,7 @@ static void *generation(void *arg) {
         }
         c->ops += done;
         c->rng = rng;
-        if (atomic_load_explicit(&stop, memory_order_relaxed)) {
+        if (atomic_load_explicit(&stop, memory_order_relaxed) || (c->max_ops && c->ops >= c->max_ops)) {
             atomic_store_explicit(&c->finished, 1, memory_order_release);
             return NULL;
         }
@@ -107,8 +113,8 @@ static void *generation(void *arg) {
 }
 
 int main(int argc, char **argv) {
-    if (argc != 8) {
-        fprintf(stderr, "usage: %s <secs> <min size> <max size> <blocks per thread> <rounds> <seed> <threads>\n",
+    if (argc != 8 && argc != 9) {
+        fprintf(stderr, "usage: %s <secs> <min size> <max size> <blocks per thread> <rounds> <seed> <threads> [max ops]\n",
                 argv[0]);
         return 2;
     }
@@ -119,6 +125,7 @@ int main(int argc, char **argv) {
     uint64_t rounds = strtoull(argv[5], NULL, 10);
     uint64_t seed = strtoull(argv[6], NULL, 10);
     int threads = atoi(argv[7]);
+    uint64_t max_ops = argc == 9 ? strtoull(argv[8], NULL, 10) : 0;
     if (threads < 1 || per_thread < 1 || max_size <= min_size || min_size < 2) {
         fprintf(stderr, "larson: bad arguments\n");
         return 2;
@@ -133,6 +140,7 @@ int main(int argc, char **argv) {
         c->min_size = min_size;
         c->range = max_size - min_size;
         c->per_generation = rounds * per_thread;
+        c->max_ops = max_ops;
         for (size_t i = 0; i < per_thread; i++)
             c->blocks[i] = malloc(min_size + next_random(&rng) % c->range);
         c->rng = next_random(&rng) | 1;
@@ -145,8 +153,15 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    struct timespec nap = {(time_t)secs, (long)((secs - (time_t)secs) * 1e9)};
-    nanosleep(&nap, NULL);
+    /* Sleep until the time is up (or every chain has done its max ops). */
+    for (;;) {
+        int running = 0;
+        for (int t = 0; t < threads; t++)
+            running += !atomic_load_explicit(&chains[t].finished, memory_order_acquire);
+        if (running == 0 || now_secs() - start >= secs)
+            break;
+        usleep(1000);
+    }
     atomic_store(&stop, 1);
     for (int t = 0; t < threads; t++) {
         while (!atomic_load_explicit(&chains[t].finished, memory_order_acquire))
