@@ -9,6 +9,7 @@
 //!                         `label=path/to/lib.so` adds another library (e.g. a
 //!                         saved build of tinyalloc, for before/after runs)
 //!   --no-build            skip `scripts/peers.sh` (peers and libtinyalloc.so built already)
+//!   --no-csv              do not write papers/figures/preload.csv (trial runs)
 //! ```
 //!
 //! It builds the peers (`scripts/peers.sh`: `target/peers/lib*.so` and
@@ -57,12 +58,13 @@ struct Options {
     reps: usize,
     allocators: Vec<String>,
     build: bool,
+    csv: bool,
     args: Vec<String>,
 }
 
 fn usage() -> String {
     "usage: preload <program> [--threads 1,2,4] [--reps N] [--allocators glibc,tinyalloc,...] \
-     [--no-build] [-- program args]"
+     [--no-build] [--no-csv] [-- program args]"
         .to_string()
 }
 
@@ -74,6 +76,7 @@ fn parse_args() -> Result<Options, String> {
         reps: 3,
         allocators: ALLOCATORS.iter().map(|a| a.to_string()).collect(),
         build: true,
+        csv: true,
         args: Vec::new(),
     };
     while let Some(arg) = args.next() {
@@ -103,6 +106,7 @@ fn parse_args() -> Result<Options, String> {
                 }
             }
             "--no-build" => options.build = false,
+            "--no-csv" => options.csv = false,
             "--help" | "-h" => return Err(usage()),
             "--" => options.args.extend(args.by_ref()),
             _ if options.program.is_empty() => options.program = arg,
@@ -371,8 +375,11 @@ fn real_main() -> Result<(), String> {
             args_for(threads).join(" "),
             options.reps
         ));
-        let tiny_speed = cells
-            .get(&(ti, "tinyalloc".to_string()))
+        let tiny_speed = options
+            .allocators
+            .iter()
+            .find(|a| label(a) == "tinyalloc")
+            .and_then(|a| cells.get(&(ti, a.clone())))
             .and_then(Cell::speed);
         let keys: Vec<String> = options
             .allocators
@@ -423,6 +430,9 @@ fn real_main() -> Result<(), String> {
         }
     }
     println!("{table}");
+    if !options.csv {
+        return Ok(());
+    }
 
     let path = root.join("papers/figures/preload.csv");
     let header = "program,args,threads,allocator,key,median,min,max,samples";
