@@ -11,6 +11,12 @@
 //! free onto a parked page sets `full_has_remote`, and the next slow path
 //! moves such pages back. A local free onto a parked page moves it back at once.
 //!
+//! A local free while its class's current page has nothing left to hand out
+//! makes the freed-into page current, the freed block first: the next
+//! allocation of the class reuses the most recently freed (cached) block on
+//! the fast path, as a LIFO thread cache would, instead of a slow path that
+//! collects older, colder blocks.
+//!
 //! Invariants (all fields owner-only except `full_has_remote` and `pool_link`):
 //! - every page in `queues[c]` or `full` is in use, of class `c`, in a segment
 //!   this heap owns; `in_full` is true exactly for pages on `full`;
