@@ -11,6 +11,12 @@
 //! free onto a parked page sets `full_has_remote`, and the next slow path
 //! moves such pages back. A local free onto a parked page moves it back at once.
 //!
+//! A local free while its class's current page has nothing left to hand out
+//! makes the freed-into page current, the freed block first: the next
+//! allocation of the class reuses the most recently freed (cached) block on
+//! the fast path, as a LIFO thread cache would, instead of a slow path that
+//! collects older, colder blocks.
+//!
 //! Invariants (all fields owner-only except `full_has_remote` and `pool_link`):
 //! - every page in `queues[c]` or `full` is in use, of class `c`, in a segment
 //!   this heap owns; `in_full` is true exactly for pages on `full`;
@@ -251,7 +257,11 @@ pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
             if *(*heap).current.get_unchecked((*page).class) != page {
                 free_local_slow(heap, page);
             }
-        } else if (*page).in_full {
+        } else if (*page).in_full
+            || (**(*heap).current.get_unchecked((*page).class))
+                .free
+                .is_null()
+        {
             free_local_slow(heap, page);
         }
     }
@@ -268,26 +278,82 @@ unsafe extern "C" fn free_local_slow(heap: *mut Heap, page: *mut Page) {
     // SAFETY: the caller owns `page` and `heap`.
     unsafe {
         if (*page).in_full {
-            unpark(heap, page);
+            unpark_freed(heap, page);
+        } else if (*page).used == 0 {
+            retire(heap, page, false);
+        } else {
+            // The class's current page has nothing left to hand out.
+            hand_out_next(heap, page);
         }
+    }
+}
+
+/// A local free landed on a parked page: unpark it (and retire it if that
+/// emptied it). Out of line, so that `free_local_slow` needs no frame.
+///
+/// # Safety
+/// The caller owns `heap` and `page`, which is on the heap's `full` list.
+#[inline(never)]
+unsafe fn unpark_freed(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: forwarded from the caller.
+    unsafe {
+        unpark(heap, page);
         if (*page).used == 0 {
             retire(heap, page, false);
         }
     }
 }
 
-/// Move a parked page back to its class queue, taking its remote frees.
+/// A local free landed on a queued page while its class's current page has
+/// nothing to hand out: make this page current, its just-freed (cached)
+/// block first, so the next allocation of the class takes the fast path and
+/// reuses the block most recently freed, as a LIFO cache would.
+///
+/// # Safety
+/// The caller owns `heap` and `page`, which is on `queues[page.class]`.
+#[inline(never)]
+unsafe fn hand_out_next(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: the caller owns `heap` and `page` (queued, in use).
+    unsafe {
+        if (*page).free.is_null() {
+            (*page).free = (*page).local_free;
+            (*page).local_free = ptr::null_mut();
+        } else {
+            // Only the block just freed (the head of `local_free`) goes in
+            // front: the older blocks of `free` are the colder ones.
+            let block = (*page).local_free;
+            (*page).local_free = next_block(block);
+            page::set_next_block(block, (*page).free);
+            (*page).free = block;
+        }
+        (*page).free_is_zero = false;
+        if (*heap).current[(*page).class] != page {
+            make_current(heap, (*page).class, page);
+        }
+    }
+}
+
+/// Move a parked page back to its class queue, taking its remote frees. If
+/// the class's current page has nothing left to hand out, the page becomes
+/// current: the block just freed onto it (still in cache) is what the next
+/// allocation of the class pops, on the fast path, instead of a slow path
+/// that would collect some colder page.
 ///
 /// # Safety
 /// The caller owns `heap` and `page`, which is on the heap's `full` list.
 unsafe fn unpark(heap: *mut Heap, page: *mut Page) {
-    // SAFETY: the caller owns `heap` and `page`, which is on `full`.
+    // SAFETY: the caller owns `heap` and `page`, which is on `full`; the
+    // current page is the empty page or one of the heap's.
     unsafe {
         (*heap).full.remove(page);
         (*page).in_full = false;
         // Takes the remote list, which also clears the FULL flag.
         page::collect_all(page);
-        (*heap).queues[(*page).class].push_front(page);
+        let class = (*page).class;
+        (*heap).queues[class].push_front(page);
+        if (*(*heap).current[class]).free.is_null() && !(*page).free.is_null() {
+            (*heap).current[class] = page;
+        }
     }
 }
 
@@ -749,7 +815,9 @@ unsafe fn adopt(heap: *mut Heap, segment: *mut SegmentHeader) {
             if !(*page).in_use {
                 continue;
             }
-            page::collect_all(page);
+            // Remote frees only: `local_free` is taken by `collect` when the
+            // page's turn comes (no walk to its tail here).
+            page::merge_remote(page);
             (*page).in_full = false;
             (*page).prev = ptr::null_mut();
             (*page).next = ptr::null_mut();
@@ -769,16 +837,60 @@ unsafe fn adopt(heap: *mut Heap, segment: *mut SegmentHeader) {
     }
 }
 
+/// A free by this thread landed in an abandoned segment: its thread exited
+/// and this one carries on with its blocks (a worker pool's successor).
+/// Adopt abandoned segments of that kind, most recently abandoned first (the
+/// exited thread's, most likely), so that the rest of those blocks are freed
+/// locally instead of each pushed onto a remote list nobody drains. Returns
+/// whether `segment` is now `heap`'s.
+///
+/// # Safety
+/// `heap` is the calling thread's heap (or the sentinel); `segment` holds a
+/// live block the caller is freeing (so it is not released meanwhile).
+#[cold]
+#[inline(never)]
+pub unsafe fn adopt_on_free(heap: *mut Heap, segment: *mut SegmentHeader) -> bool {
+    if thread::is_sentinel(heap) {
+        // Thread teardown: no heap to adopt into.
+        return false;
+    }
+    // SAFETY: the caller owns `heap`; the segment header is live (it holds a
+    // live block) and its kind is fixed while it does.
+    unsafe {
+        let kind = (*segment).kind;
+        for _ in 0..ADOPT_PER_SLOW_PATH {
+            let Some(abandoned) = segment::pop_abandoned(kind) else {
+                break;
+            };
+            adopt(heap, abandoned);
+            // Relaxed: our own store in `adopt`, in program order.
+            if (*segment).owner.load(Ordering::Relaxed) == heap as usize {
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// Give up every segment of `heap` (thread exit): empty pages and segments go
 /// back, segments with live blocks are abandoned for others to adopt. The
 /// heap is left empty, ready for reuse. Nothing here allocates.
 ///
+/// Only pages in use need a look, and each is on exactly one list (a class
+/// queue or `full`), so the walk follows the lists rather than scanning every
+/// page slot of every segment: a thread that exits with little live touches
+/// little metadata.
+///
 /// # Safety
 /// `heap` is owned by the caller and no longer the thread's current heap.
 pub unsafe fn abandon_all(heap: *mut Heap) {
-    // SAFETY: the caller owns the heap and all its segments.
+    // SAFETY: the caller owns the heap, all its segments and their pages.
     unsafe {
         release_large_region(heap);
+        for class in 0..CLASS_COUNT {
+            give_up_pages((*heap).queues[class].first);
+        }
+        give_up_pages((*heap).full.first);
         for kind in 0..2 {
             let mut segment = (*heap).segments[kind];
             while !segment.is_null() {
@@ -788,6 +900,31 @@ pub unsafe fn abandon_all(heap: *mut Heap) {
             }
         }
         reset(heap);
+    }
+}
+
+/// Take the remote frees of every page of a list (linked through `next`) of
+/// a heap being abandoned, and free the pages left empty. The list is not
+/// kept: the heap is reset afterwards. `local_free` stays as it is (`used`
+/// already counts it, and the adopter's `collect` takes it): merging it here
+/// would walk every page's list to its tail.
+///
+/// # Safety
+/// The caller owns the pages, all in use in segments it owns.
+unsafe fn give_up_pages(mut page: *mut Page) {
+    // SAFETY: the caller owns every page of the list and its segment.
+    unsafe {
+        while !page.is_null() {
+            let next = (*page).next;
+            page::merge_remote(page);
+            (*page).in_full = false;
+            (*page).prev = ptr::null_mut();
+            (*page).next = ptr::null_mut();
+            if (*page).used == 0 {
+                segment::free_page(segment::segment_of((*page).start), page);
+            }
+            page = next;
+        }
     }
 }
 
@@ -812,7 +949,7 @@ unsafe fn reset(heap: *mut Heap) {
     }
 }
 
-/// Free the empty pages of an owned segment; release it if that empties it,
+/// Release an owned segment whose empty pages were freed if it is empty,
 /// else abandon it.
 ///
 /// # Safety
@@ -820,17 +957,6 @@ unsafe fn reset(heap: *mut Heap) {
 unsafe fn release_or_abandon(segment: *mut SegmentHeader) {
     // SAFETY: the caller owns the segment.
     unsafe {
-        let pages = ptr::addr_of_mut!((*segment).pages).cast::<Page>();
-        for index in 1..(*segment).page_count {
-            let page = pages.add(index);
-            if (*page).in_use {
-                page::collect_all(page);
-                (*page).in_full = false;
-                if (*page).used == 0 {
-                    segment::free_page(segment, page);
-                }
-            }
-        }
         (*segment).heap_prev = ptr::null_mut();
         (*segment).heap_next = ptr::null_mut();
         if (*segment).used_pages == 0 {

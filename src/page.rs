@@ -261,7 +261,7 @@ pub unsafe fn collect(page: *mut Page) -> bool {
 ///
 /// # Safety
 /// The caller owns `page`.
-unsafe fn merge_remote(page: *mut Page) {
+pub unsafe fn merge_remote(page: *mut Page) {
     // SAFETY: the caller owns the page; a taken chain belongs to the owner.
     unsafe {
         let chain = (*page).remote.take_all();

@@ -38,9 +38,16 @@ pub enum Workload {
     /// producers allocate batches of 64 blocks of 16..1024 B, consumers free
     /// them, so every free is remote. Threads = 2 × pairs (even counts only).
     ProdCons,
-    /// Larson-style: one shared table of 4096 slots; each op allocates a
-    /// 16..512 B block, swaps it into a random slot and frees the old one,
-    /// which another thread allocated with probability (t−1)/t.
+    /// One shared table of 4096 slots; each op allocates a 16..512 B block,
+    /// swaps it into a random slot and frees the old one, which another
+    /// thread allocated with probability (t−1)/t. Almost every free is
+    /// remote and no thread exits.
+    Swap,
+    /// Larson & Krishnan's server simulation (as mimalloc-bench runs it):
+    /// each of t chains owns an array of 5000 blocks and replaces random
+    /// entries (free, then allocate 8..1000 B); after 500,000 replacements
+    /// the array passes to a new thread (the next generation), so each
+    /// generation frees blocks that exited threads allocated.
     Larson,
     /// Generate an INI document per thread (16 sections × 12 keys), then
     /// parse it into `HashMap<String, HashMap<String, String>>` repeatedly.
@@ -58,9 +65,10 @@ pub enum Workload {
 }
 
 impl Workload {
-    pub const ALL: [Workload; 6] = [
+    pub const ALL: [Workload; 7] = [
         Workload::Churn,
         Workload::ProdCons,
+        Workload::Swap,
         Workload::Larson,
         Workload::Ini,
         Workload::Epoch,
@@ -71,6 +79,7 @@ impl Workload {
         match self {
             Workload::Churn => "churn",
             Workload::ProdCons => "prodcons",
+            Workload::Swap => "swap",
             Workload::Larson => "larson",
             Workload::Ini => "ini",
             Workload::Epoch => "epoch",
@@ -87,7 +96,10 @@ impl Workload {
         match self {
             Workload::Churn => "free+alloc in a thread-local window",
             Workload::ProdCons => "block allocated by producer, freed by consumer (batches of 64)",
-            Workload::Larson => "alloc + swap into shared slot + free old",
+            Workload::Swap => "alloc + swap into shared slot + free old",
+            Workload::Larson => {
+                "free + alloc in a per-thread array handed to a new thread every 500k ops"
+            }
             Workload::Ini => "one parse of an ~8 KiB INI document",
             Workload::Epoch => "read (pinned) or update (defer_destroy) of a shared slot",
             Workload::FalseShare => "increment of a thread's own small object",
@@ -133,6 +145,7 @@ pub fn run_workload(w: Workload, threads: usize, warmup: Duration, measure: Dura
     let (ops, secs) = match w {
         Workload::Churn => churn(threads, warmup, measure),
         Workload::ProdCons => prodcons(threads, warmup, measure),
+        Workload::Swap => swap(threads, warmup, measure),
         Workload::Larson => larson(threads, warmup, measure),
         Workload::Ini => ini_parse(threads, warmup, measure),
         Workload::Epoch => epoch_table(threads, warmup, measure),
@@ -398,7 +411,43 @@ fn prodcons(threads: usize, warmup: Duration, measure: Duration) -> (u64, f64) {
     result
 }
 
+/// Larson & Krishnan's benchmark: per-chain arrays handed across thread
+/// generations. Each harness thread keeps one chain: it allocates the array,
+/// then runs each generation on a new thread and waits for it to exit
+/// before starting the next (the original's predecessor starts its successor
+/// itself; either way each generation frees blocks of exited threads).
 fn larson(threads: usize, warmup: Duration, measure: Duration) -> (u64, f64) {
+    const BLOCKS: usize = 5000;
+    const ROUNDS: u64 = 100;
+    const PER_GENERATION: u64 = BLOCKS as u64 * ROUNDS;
+    let size = |rng: &mut Rng| 8 + rng.below(1000 - 8);
+    drive(threads, warmup, measure, |ctx| {
+        let mut blocks: Vec<Block> = (0..BLOCKS)
+            .map(|_| Block::new(size(&mut ctx.rng)))
+            .collect();
+        let mut ops = 0u64;
+        while !ctx.stopped() {
+            thread::scope(|s| {
+                s.spawn(|| {
+                    let mut done = 0;
+                    while done < PER_GENERATION && !ctx.stopped() {
+                        for _ in 0..PUBLISH_EVERY {
+                            let victim = ctx.rng.below(BLOCKS);
+                            let fresh = Block::new(size(&mut ctx.rng));
+                            std::mem::replace(&mut blocks[victim], fresh).free();
+                        }
+                        done += PUBLISH_EVERY;
+                        ops += PUBLISH_EVERY;
+                        ctx.publish(ops);
+                    }
+                });
+            });
+        }
+        blocks.into_iter().for_each(Block::free);
+    })
+}
+
+fn swap(threads: usize, warmup: Duration, measure: Duration) -> (u64, f64) {
     const SLOTS: usize = 4096;
     // Each block stores its own size in its first word, so whoever swaps it
     // out can free it with the right layout.

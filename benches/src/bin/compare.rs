@@ -42,7 +42,7 @@ usage: compare [--quick | --full] [options]
   --micro-only         skip the multi-thread workloads
   --mt-only            skip the single-thread micro workloads
   --micro LIST         micro workloads to run (comma-separated): small-pair,small-batch,mixed,large,realloc,large-realloc,buffer-cycle
-  --workloads LIST     multi-thread workloads: churn,prodcons,larson,ini,epoch
+  --workloads LIST     multi-thread workloads: churn,prodcons,swap,larson,ini,epoch,falseshare
   --threads LIST       thread counts, e.g. 1,2,4
   --allocators LIST    allocators to run (default: all in this build)
   --out DIR            where to write compare.csv/.txt and the SVGs (default: <workspace>/papers/figures)

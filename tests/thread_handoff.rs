@@ -1,0 +1,50 @@
+//! A thread that frees the blocks of a thread that exited (a worker pool's
+//! successor, as in Larson's benchmark) takes over their segments: its frees
+//! become local and nothing stays abandoned.
+#![cfg(not(feature = "loom"))]
+
+use std::sync::mpsc;
+
+#[global_allocator]
+static GLOBAL: tinyalloc::TinyAlloc = tinyalloc::TinyAlloc;
+
+#[test]
+fn successor_adopts_the_segments_it_frees_into() {
+    const BLOCKS: usize = 20_000;
+    // Bounded channels allocate their buffers up front: once the predecessor
+    // exits, no thread but the successor allocates or frees (a slow path of
+    // another thread could adopt the abandoned segments first).
+    let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
+    let (go_tx, go_rx) = mpsc::sync_channel::<()>(1);
+    let (blocks_tx, blocks_rx) = mpsc::sync_channel::<Vec<Box<[u64; 8]>>>(1);
+    // The successor gets its heap (one allocation) before the predecessor
+    // exits, so only its frees can adopt the predecessor's segments.
+    let successor = std::thread::spawn(move || {
+        let own = Box::new([7u64; 8]);
+        ready_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        let blocks = blocks_rx.recv().unwrap();
+        let before = tinyalloc::stats().abandoned_segments;
+        let mut sum = 0u64;
+        for (i, block) in blocks.into_iter().enumerate() {
+            assert!(block.iter().all(|&x| x == i as u64), "block {i} corrupted");
+            sum += block[0];
+        }
+        assert_eq!(sum, (BLOCKS as u64 - 1) * BLOCKS as u64 / 2);
+        assert_eq!(*own, [7u64; 8]);
+        (before, tinyalloc::stats().abandoned_segments)
+    });
+    ready_rx.recv().unwrap();
+    let predecessor = std::thread::spawn(move || {
+        let blocks: Vec<Box<[u64; 8]>> = (0..BLOCKS).map(|i| Box::new([i as u64; 8])).collect();
+        blocks_tx.send(blocks).unwrap();
+    });
+    predecessor.join().unwrap();
+    go_tx.send(()).unwrap();
+    let (before, after) = successor.join().unwrap();
+    assert!(before >= 1, "the predecessor abandoned nothing");
+    assert_eq!(
+        after, 0,
+        "{after} segments still abandoned after the successor freed into them"
+    );
+}
