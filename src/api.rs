@@ -31,10 +31,10 @@ const REALLOC_LARGE_FROM: usize = 64 * 1024;
 /// Alignment every block has, whatever was asked.
 pub const MIN_ALIGN: usize = 8;
 
-/// The smallest size a request is served as. With `checks`, 16 bytes: every
-/// block then has a second word for the freed mark (see `checks`), so double
-/// frees of 8-byte requests are caught too; without, 1 (the 8-byte class).
-const MIN_SERVED_SIZE: usize = if cfg!(feature = "checks") { 16 } else { 1 };
+/// The smallest size a request is served as: 16 bytes, so every block has a
+/// second word for the freed mark (see `checks`) and the 8-byte class is
+/// never used; a zero size gets a 16-byte block too.
+const MIN_SERVED_SIZE: usize = 16;
 
 /// Allocate `size` bytes aligned to `align` (a power of two). Null when out of
 /// memory or when no block of that size and alignment can exist.
@@ -73,8 +73,8 @@ pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
 #[inline(always)]
 fn class_for(size: usize, align: usize) -> Option<usize> {
     if align <= MAX_CLASS_ALIGN && size <= MAX_CLASS_SIZE {
-        // No overflow: both terms are at most 128 KiB here. A zero size still
-        // needs an aligned block, so it counts as one byte.
+        // No overflow: both terms are at most 128 KiB here. Sizes below 16
+        // (zero too) count as 16: no class is smaller (see MIN_SERVED_SIZE).
         let rounded = (size.max(MIN_SERVED_SIZE) + align - 1) & !(align - 1);
         if rounded <= MAX_CLASS_SIZE {
             return Some(class_of(rounded));
@@ -127,7 +127,8 @@ pub unsafe fn allocate_zeroed(size: usize, align: usize) -> *mut u8 {
 }
 
 /// Zero a block just allocated from a page: only its link word if the list it
-/// came from held fresh blocks, else `size` bytes.
+/// came from held fresh blocks (its second word, the freed mark, was cleared
+/// when it was popped: `checks::on_alloc`), else `size` bytes.
 ///
 /// # Safety
 /// `block` was just allocated by this thread from a class page.

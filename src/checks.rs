@@ -44,9 +44,8 @@
 //! division, no indexing that can fail), and reads no memory the checks
 //! before it did not prove mapped.
 
-/// The second word of a freed block, with `checks`.
-#[cfg(feature = "checks")]
-pub const FREED_MARK: usize = 0xF4EE_D0B1_0C4F_4EED;
+use crate::page::Page;
+use crate::sync::{AtomicUsize, Ordering};
 
 /// Write `tinyalloc: <what> <ptr>` to stderr and abort. Never allocates.
 #[cold]
@@ -77,66 +76,121 @@ pub fn fatal(what: &str, ptr: *const u8) -> ! {
     }
 }
 
+/// The freed mark: the second word of every free block (every class has
+/// one: no block is smaller than 16 bytes). A per-process random odd number,
+/// 0 until the first carve sets it (see [`freed_mark_slow`]); every thread
+/// computes the same value, so a racing first store is harmless.
+static FREED_MARK: AtomicUsize = AtomicUsize::new(0);
+
+/// The freed mark, once a block was ever carved.
+#[inline(always)]
+fn freed_mark() -> usize {
+    // Relaxed: the value never changes once set, and every thread that sets
+    // it stores the same one; a free of a live block happens after the carve
+    // that set it (the block's allocation orders them), so it sees it.
+    FREED_MARK.load(Ordering::Relaxed)
+}
+
+/// The freed mark, set on first use: 16 bytes the kernel gave the process
+/// (`AT_RANDOM`, read in place: nothing allocates), mixed so the mark, which
+/// a use-after-free read can see, reveals neither half (glibc derives its
+/// stack and pointer guards from them). A fixed constant where there are
+/// none (Miri, other systems, a zero `getauxval`).
+#[cold]
+#[inline(never)]
+fn freed_mark_slow() -> usize {
+    let mut seed = [0x243F_6A88_85A3_08D3u64, 0x1319_8A2E_0370_7344];
+    #[cfg(all(not(miri), any(target_os = "linux", target_os = "android")))]
+    {
+        // SAFETY: `getauxval` only reads the auxiliary vector; a non-zero
+        // `AT_RANDOM` entry is the address of 16 bytes that live as long as
+        // the process (on its initial stack), possibly unaligned.
+        unsafe {
+            let random = libc::getauxval(libc::AT_RANDOM) as *const u64;
+            if !random.is_null() {
+                seed = [random.read_unaligned(), random.add(1).read_unaligned()];
+            }
+        }
+    }
+    let mut x = seed[0] ^ seed[1].rotate_left(29) ^ 0x9E37_79B9_7F4A_7C15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    // Odd: never 0 (a cleared or fresh word), never a block address.
+    let mark = (x ^ (x >> 31)) as usize | 1;
+    FREED_MARK.store(mark, Ordering::Relaxed);
+    mark
+}
+
+/// A block is being handed out: clear its freed mark. One store.
+///
+/// # Safety
+/// `block` is a block of at least 16 bytes now owned by the caller.
+#[inline(always)]
+pub unsafe fn on_alloc(_page: *mut Page, block: *mut u8) {
+    // SAFETY: the block is ours and at least 16 bytes.
+    unsafe { block.cast::<usize>().add(1).write(0) }
+}
+
+/// `count` blocks from `first` were just carved: they are free, so they
+/// carry the freed mark (a free of one of them is a double free).
+///
+/// # Safety
+/// The caller owns `page` and the carved blocks.
+#[inline]
+pub unsafe fn on_carve(page: *mut Page, first: *mut u8, count: usize) {
+    let mark = match freed_mark() {
+        0 => freed_mark_slow(),
+        mark => mark,
+    };
+    // SAFETY: the carved blocks are the caller's, `block_size` bytes each.
+    unsafe {
+        let size = (*page).block_size;
+        debug_assert!(size >= 16, "a {size}-byte block has no room for the mark");
+        for index in 0..count {
+            first.add(index * size).cast::<usize>().add(1).write(mark);
+        }
+    }
+}
+
+/// A block start of `page` (checked by the caller) is being freed, by any
+/// thread: reject a block that carries the freed mark (freed twice, or
+/// carved and never handed out), then mark it freed. A load of the mark, a
+/// load and compare of the block's word, a branch and a store.
+///
+/// Two threads freeing the same block at once may both pass the test (the
+/// load and the store are not one atomic step); every other double free,
+/// local or remote, is caught, unless the block was handed out again in
+/// between (then it is a free of a live block).
+///
+/// # Safety
+/// `block` is a block start of `page` (so at least 16 mapped bytes); the
+/// page's metadata is live.
+#[inline(always)]
+pub unsafe fn on_free(_page: *mut Page, block: *mut u8) {
+    let mark = freed_mark();
+    // SAFETY: the block lies in the page, so it is mapped.
+    unsafe {
+        let word = block.cast::<usize>().add(1);
+        if word.read() == mark {
+            double_free(block);
+        }
+        word.write(mark);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn double_free(block: *mut u8) -> ! {
+    fatal(
+        "double free (or free of a block never handed out) of",
+        block,
+    )
+}
+
 #[cfg(feature = "checks")]
 mod enabled {
-    use super::{fatal, FREED_MARK};
+    use super::fatal;
     use crate::page::{self, Page};
-
-    /// A block is being handed out: clear its freed mark.
-    ///
-    /// # Safety
-    /// `block` is a block of `page` now owned by the caller.
-    #[inline(always)]
-    pub unsafe fn on_alloc(page: *mut Page, block: *mut u8) {
-        // SAFETY: the block is ours and at least `block_size` bytes.
-        unsafe {
-            if (*page).block_size >= 16 {
-                block.cast::<usize>().add(1).write(0);
-            }
-        }
-    }
-
-    /// `count` blocks from `first` were just carved: they are free, so they
-    /// carry the freed mark (a free of one of them is a double free).
-    ///
-    /// # Safety
-    /// The caller owns `page` and the carved blocks.
-    #[inline]
-    pub unsafe fn on_carve(page: *mut Page, first: *mut u8, count: usize) {
-        // SAFETY: the carved blocks are the caller's, `block_size` bytes each.
-        unsafe {
-            let size = (*page).block_size;
-            if size >= 16 {
-                for index in 0..count {
-                    first
-                        .add(index * size)
-                        .cast::<usize>()
-                        .add(1)
-                        .write(FREED_MARK);
-                }
-            }
-        }
-    }
-
-    /// A block start of `page` (checked by the caller) is being freed, by
-    /// any thread: reject double frees, then mark it freed.
-    ///
-    /// # Safety
-    /// `block` is a block start of `page` (so at least `block_size` mapped
-    /// bytes); the page's metadata is live.
-    #[inline(always)]
-    pub unsafe fn on_free(page: *mut Page, block: *mut u8) {
-        // SAFETY: the block lies in the page, so it is mapped.
-        unsafe {
-            if (*page).block_size >= 16 {
-                let mark = block.cast::<usize>().add(1);
-                if mark.read() == FREED_MARK {
-                    fatal("double free of", block);
-                }
-                mark.write(FREED_MARK);
-            }
-        }
-    }
 
     /// The owner frees a block start of `page`: it must have been carved
     /// (`capacity` is owner-only, so only the owner's frees can test it).
@@ -179,27 +233,6 @@ mod enabled {
     /// # Safety
     /// None.
     #[inline(always)]
-    pub unsafe fn on_alloc(_page: *mut Page, _block: *mut u8) {}
-
-    /// No-op without `checks`.
-    ///
-    /// # Safety
-    /// None.
-    #[inline(always)]
-    pub unsafe fn on_carve(_page: *mut Page, _first: *mut u8, _count: usize) {}
-
-    /// No-op without `checks`.
-    ///
-    /// # Safety
-    /// None.
-    #[inline(always)]
-    pub unsafe fn on_free(_page: *mut Page, _block: *mut u8) {}
-
-    /// No-op without `checks`.
-    ///
-    /// # Safety
-    /// None.
-    #[inline(always)]
     pub unsafe fn on_local_free(_page: *mut Page, _block: *mut u8) {}
 
     /// No-op without `checks`.
@@ -210,4 +243,4 @@ mod enabled {
     pub unsafe fn check_link(_page: *mut Page, _block: *mut u8, _link: *mut u8) {}
 }
 
-pub use enabled::{check_link, on_alloc, on_carve, on_free, on_local_free};
+pub use enabled::{check_link, on_local_free};
