@@ -31,11 +31,6 @@ const REALLOC_LARGE_FROM: usize = 64 * 1024;
 /// Alignment every block has, whatever was asked.
 pub const MIN_ALIGN: usize = 8;
 
-/// The smallest size a request is served as: 16 bytes, so every block has a
-/// second word for the freed mark (see `checks`) and the 8-byte class is
-/// never used; a zero size gets a 16-byte block too.
-const MIN_SERVED_SIZE: usize = 16;
-
 /// Allocate `size` bytes aligned to `align` (a power of two). Null when out of
 /// memory or when no block of that size and alignment can exist.
 ///
@@ -73,9 +68,11 @@ pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
 #[inline(always)]
 fn class_for(size: usize, align: usize) -> Option<usize> {
     if align <= MAX_CLASS_ALIGN && size <= MAX_CLASS_SIZE {
-        // No overflow: both terms are at most 128 KiB here. Sizes below 16
-        // (zero too) count as 16: no class is smaller (see MIN_SERVED_SIZE).
-        let rounded = (size.max(MIN_SERVED_SIZE) + align - 1) & !(align - 1);
+        // No overflow: both terms are at most 128 KiB here. A zero size still
+        // needs an aligned block, so it counts as one byte. Every size up to
+        // 16 gets a 16-byte block: `class_of` never picks the 8-byte class
+        // (a free block needs a second word for the freed mark, see `checks`).
+        let rounded = (size.max(1) + align - 1) & !(align - 1);
         if rounded <= MAX_CLASS_SIZE {
             return Some(class_of(rounded));
         }

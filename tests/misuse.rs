@@ -418,6 +418,23 @@ fn free_of_a_glibc_pointer_aborts() {
     expect_abort("foreign-malloc", "does not own");
 }
 
+/// No block is smaller than 16 bytes: the freed mark needs a second word.
+#[test]
+fn tiny_requests_get_sixteen_byte_blocks() {
+    for size in 0..=16 {
+        for align in [1, 8, 16] {
+            let l = Layout::from_size_align(size, align).unwrap();
+            // SAFETY: a valid layout; the block is freed once.
+            unsafe {
+                let p = TinyAlloc.alloc(l);
+                assert!(!p.is_null() && p as usize % align == 0);
+                assert_eq!(tinyalloc::usable_size(p), 16, "size {size} align {align}");
+                TinyAlloc.dealloc(p, l);
+            }
+        }
+    }
+}
+
 /// Every build: a free block carries the freed mark, so a small block freed
 /// twice aborts, at every size (8-byte requests get 16-byte blocks).
 #[test]
