@@ -5,8 +5,9 @@
 //!
 //! Always on, because they are cheap enough for every free (measured with
 //! callgrind on `malloc(64)`+`free` through `LD_PRELOAD`: 13 instructions
-//! of a pair, 6 for the map and 7 for the block test) and they are what
-//! keeps a bad free from corrupting the heap or faulting:
+//! of a pair, 6 for the map and 7 for the block test, plus 6 for the freed
+//! mark) and they are what keeps a bad free from corrupting the heap or
+//! faulting:
 //! - the segment map (`segment_map`), before any header is read: a pointer
 //!   whose 4 MiB slot holds no arena and no direct mapping (`free((void
 //!   *)1)`, `0x1000`, a stack, global or glibc pointer, far off a block) is
@@ -21,23 +22,33 @@
 //!   free test (`page::block_index` against `block_limit`; a multiply, a
 //!   rotate and a compare on fields the free path loads anyway).
 //!
-//! With the `checks` feature, also (they cost a store on every allocation,
-//! a load and a store per free, and a request of 8 bytes or less takes a
-//! 16-byte block):
-//! - a small block freed twice, locally or from another thread: a free block
-//!   carries [`FREED_MARK`] in its second word (from when it is carved until
-//!   it is allocated), so freeing a block never handed out is caught too;
+//! - a *freed mark* in the second word of every free block (no block is
+//!   smaller than 16 bytes; 8-byte requests take 16-byte blocks): written
+//!   when blocks are carved (`page::extend`, [`on_carve`]) and on every
+//!   free, local or remote, before the block reaches a list; cleared when a
+//!   block is popped ([`on_alloc`]). A free that finds the mark aborts: a
+//!   small block freed twice, and a free of a carved block never handed out
+//!   (mimalloc-bench's `invalid_free_close`, `p + 4096`). The mark is a
+//!   per-process random odd number (the kernel's `AT_RANDOM` bytes, mixed),
+//!   set at the first carve, so no data can be crafted to match a constant.
+//!   Cost (same callgrind run: 148.5 -> 154.5 per pair): 1 instruction per
+//!   allocation (the store), 5 per free (the mark's address from the GOT,
+//!   the mark, a compare with the block's word, a branch, the store).
+//!
+//! What the default build does not catch: two threads freeing one block at
+//! the same moment (both may read the word before either writes the mark);
+//! a double free after the block was handed out again (it is then a free of
+//! a live block); a free of another live block's start; a free of a block
+//! of an in-use page that was never carved (its memory reads as zero, not
+//! as the mark); a free list overwritten after a free.
+//!
+//! With the `checks` feature, also (the free block's word is checked as in
+//! the default build):
 //! - a block freed by its owner that was never carved (`capacity`, an
 //!   owner-only field, so remote frees skip this one);
 //! - a corrupted free list: every link is checked before it is followed,
 //!   when a block is popped and when the local or remote list is walked on a
 //!   merge (a write after free, or an overflow into a free block's link).
-//!
-//! A double free of a small block, and a free of another block boundary of
-//! a live page, cannot be told from a valid free without per-block state, so
-//! the default build does not catch them: the freed mark would cost a load,
-//! a compare and a store on every free plus a store on every allocation, and
-//! the 8-byte class.
 //!
 //! Every abort goes through [`fatal`], which writes one line with `write(2)`
 //! from a stack buffer and aborts: it never allocates, never panics (no
