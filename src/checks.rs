@@ -110,26 +110,40 @@ fn freed_mark() -> usize {
 #[cold]
 #[inline(never)]
 fn freed_mark_slow() -> usize {
-    let mut seed = [0x243F_6A88_85A3_08D3u64, 0x1319_8A2E_0370_7344];
-    #[cfg(all(not(miri), any(target_os = "linux", target_os = "android")))]
-    {
-        // SAFETY: `getauxval` only reads the auxiliary vector; a non-zero
-        // `AT_RANDOM` entry is the address of 16 bytes that live as long as
-        // the process (on its initial stack), possibly unaligned.
-        unsafe {
-            let random = libc::getauxval(libc::AT_RANDOM) as *const u64;
-            if !random.is_null() {
-                seed = [random.read_unaligned(), random.add(1).read_unaligned()];
-            }
-        }
+    let mark = mix(kernel_seed().unwrap_or(FALLBACK_SEED));
+    FREED_MARK.store(mark, Ordering::Relaxed);
+    mark
+}
+
+/// The kernel's 16 random bytes for this process (`AT_RANDOM`).
+#[cfg(all(not(miri), any(target_os = "linux", target_os = "android")))]
+fn kernel_seed() -> Option<[u64; 2]> {
+    // SAFETY: `getauxval` only reads the auxiliary vector; a non-zero
+    // `AT_RANDOM` entry is the address of 16 bytes that live as long as the
+    // process (on its initial stack), possibly unaligned.
+    unsafe {
+        let random = libc::getauxval(libc::AT_RANDOM) as *const u64;
+        (!random.is_null()).then(|| [random.read_unaligned(), random.add(1).read_unaligned()])
     }
+}
+
+/// No kernel bytes here (Miri, other systems).
+#[cfg(not(all(not(miri), any(target_os = "linux", target_os = "android"))))]
+fn kernel_seed() -> Option<[u64; 2]> {
+    None
+}
+
+/// The seed where the kernel gives none.
+const FALLBACK_SEED: [u64; 2] = [0x243F_6A88_85A3_08D3, 0x1319_8A2E_0370_7344];
+
+/// The mark from 16 seed bytes: the halves folded (neither is recoverable
+/// from the result alone), then SplitMix64's finalizer.
+const fn mix(seed: [u64; 2]) -> usize {
     let mut x = seed[0] ^ seed[1].rotate_left(29) ^ 0x9E37_79B9_7F4A_7C15;
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     // Odd: never 0 (a cleared or fresh word), never a block address.
-    let mark = (x ^ (x >> 31)) as usize | 1;
-    FREED_MARK.store(mark, Ordering::Relaxed);
-    mark
+    (x ^ (x >> 31)) as usize | 1
 }
 
 /// A block is being handed out: clear its freed mark. One store.
@@ -255,3 +269,29 @@ mod enabled {
 }
 
 pub use enabled::{check_link, on_local_free};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_freed_mark_is_odd_stable_and_from_the_kernel_bytes() {
+        let mark = freed_mark_slow();
+        assert_eq!(mark & 1, 1);
+        assert_eq!(
+            freed_mark_slow(),
+            mark,
+            "every caller computes the same mark"
+        );
+        assert_eq!(freed_mark(), mark);
+        #[cfg(all(not(miri), target_os = "linux"))]
+        {
+            let raw = kernel_seed().expect("Linux gives every process AT_RANDOM");
+            assert_eq!(mark, mix(raw));
+            assert_ne!(mark, mix(FALLBACK_SEED), "the kernel's bytes were not used");
+            for half in raw {
+                assert_ne!(mark as u64, half, "the mark must not reveal AT_RANDOM");
+            }
+        }
+    }
+}
