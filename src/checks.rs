@@ -20,8 +20,7 @@
 //!   the header page, an unused (or retired) page, the tail past a page's
 //!   last block and any pointer off a block boundary all fail one division-
 //!   free test (`page::block_index` against `block_limit`; a multiply, a
-//!   rotate and a compare on fields the free path loads anyway).
-//!
+//!   rotate and a compare on fields the free path loads anyway);
 //! - a *freed mark* in the second word of every free block (no block is
 //!   smaller than 16 bytes; 8-byte requests take 16-byte blocks): written
 //!   when blocks are carved (`page::extend`, [`on_carve`]) and on every
@@ -39,8 +38,8 @@
 //! the same moment (both may read the word before either writes the mark);
 //! a double free after the block was handed out again (it is then a free of
 //! a live block); a free of another live block's start; a free of a block
-//! of an in-use page that was never carved (its memory reads as zero, not
-//! as the mark); a free list overwritten after a free.
+//! of an in-use page that was never carved (its memory holds zeros or old
+//! data, not the mark); a free list overwritten after a free.
 //!
 //! With the `checks` feature, also (the free block's word is checked as in
 //! the default build):
