@@ -31,10 +31,9 @@ const REALLOC_LARGE_FROM: usize = 64 * 1024;
 /// Alignment every block has, whatever was asked.
 pub const MIN_ALIGN: usize = 8;
 
-/// The smallest size a request is served as. With `checks`, 16 bytes: every
-/// block then has a second word for the freed mark (see `checks`), so double
-/// frees of 8-byte requests are caught too; without, 1 (the 8-byte class).
-const MIN_SERVED_SIZE: usize = if cfg!(feature = "checks") { 16 } else { 1 };
+/// The smallest size a request is served as: every block has a second word
+/// for the freed mark (see `checks`), so the 8-byte class serves nothing.
+const MIN_SERVED_SIZE: usize = size_class::MIN_BLOCK_SIZE;
 
 /// Requests up to this size, at alignments a class gives without rounding,
 /// find their class in one table lookup ([`CLASSES_ALIGN8`],
@@ -198,8 +197,10 @@ unsafe fn allocate_sized(size: usize, align: usize) -> *mut u8 {
 fn class_for(size: usize, align: usize) -> Option<usize> {
     if align <= MAX_CLASS_ALIGN && size <= MAX_CLASS_SIZE {
         // No overflow: both terms are at most 128 KiB here. A zero size still
-        // needs an aligned block, so it counts as one byte.
-        let rounded = (size.max(MIN_SERVED_SIZE) + align - 1) & !(align - 1);
+        // needs an aligned block, so it counts as one byte. Every size up to
+        // 16 gets a 16-byte block: `class_of` never picks the 8-byte class
+        // (a free block needs a second word for the freed mark, see `checks`).
+        let rounded = (size.max(1) + align - 1) & !(align - 1);
         if rounded <= MAX_CLASS_SIZE {
             return Some(class_of(rounded));
         }
@@ -308,7 +309,8 @@ unsafe fn allocate_small_zeroed_slow(heap: *mut heap::Heap, size: usize, class: 
 }
 
 /// Zero a block just allocated from a page: only its link word if the list it
-/// came from held fresh blocks, else `size` bytes.
+/// came from held fresh blocks (its second word, the freed mark, was cleared
+/// when it was popped: `checks::on_alloc`), else `size` bytes.
 ///
 /// # Safety
 /// `block` was just allocated by this thread from a class page.

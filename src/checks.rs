@@ -5,8 +5,9 @@
 //!
 //! Always on, because they are cheap enough for every free (measured with
 //! callgrind on `malloc(64)`+`free` through `LD_PRELOAD`: 13 instructions
-//! of a pair, 6 for the map and 7 for the block test) and they are what
-//! keeps a bad free from corrupting the heap or faulting:
+//! of a pair, 6 for the map and 7 for the block test, plus 6 for the freed
+//! mark) and they are what keeps a bad free from corrupting the heap or
+//! faulting:
 //! - the segment map (`segment_map`), before any header is read: a pointer
 //!   whose 4 MiB slot holds no arena and no direct mapping (`free((void
 //!   *)1)`, `0x1000`, a stack, global or glibc pointer, far off a block) is
@@ -19,34 +20,42 @@
 //!   the header page, an unused (or retired) page, the tail past a page's
 //!   last block and any pointer off a block boundary all fail one division-
 //!   free test (`page::block_index` against `block_limit`; a multiply, a
-//!   rotate and a compare on fields the free path loads anyway).
+//!   rotate and a compare on fields the free path loads anyway);
+//! - a *freed mark* in the second word of every free block (no block is
+//!   smaller than 16 bytes; 8-byte requests take 16-byte blocks): written
+//!   when blocks are carved (`page::extend`, [`on_carve`]) and on every
+//!   free, local or remote, before the block reaches a list; cleared when a
+//!   block is popped ([`on_alloc`]). A free that finds the mark aborts: a
+//!   small block freed twice, and a free of a carved block never handed out
+//!   (mimalloc-bench's `invalid_free_close`, `p + 4096`). The mark is a
+//!   per-process random odd number (the kernel's `AT_RANDOM` bytes, mixed),
+//!   set at the first carve, so no data can be crafted to match a constant.
+//!   Cost (same callgrind run: 148.5 -> 154.5 per pair): 1 instruction per
+//!   allocation (the store), 5 per free (the mark's address from the GOT,
+//!   the mark, a compare with the block's word, a branch, the store).
 //!
-//! With the `checks` feature, also (they cost a store on every allocation,
-//! a load and a store per free, and a request of 8 bytes or less takes a
-//! 16-byte block):
-//! - a small block freed twice, locally or from another thread: a free block
-//!   carries [`FREED_MARK`] in its second word (from when it is carved until
-//!   it is allocated), so freeing a block never handed out is caught too;
+//! What the default build does not catch: two threads freeing one block at
+//! the same moment (both may read the word before either writes the mark);
+//! a double free after the block was handed out again (it is then a free of
+//! a live block); a free of another live block's start; a free of a block
+//! of an in-use page that was never carved (its memory holds zeros or old
+//! data, not the mark); a free list overwritten after a free.
+//!
+//! With the `checks` feature, also (the free block's word is checked as in
+//! the default build):
 //! - a block freed by its owner that was never carved (`capacity`, an
 //!   owner-only field, so remote frees skip this one);
 //! - a corrupted free list: every link is checked before it is followed,
 //!   when a block is popped and when the local or remote list is walked on a
 //!   merge (a write after free, or an overflow into a free block's link).
 //!
-//! A double free of a small block, and a free of another block boundary of
-//! a live page, cannot be told from a valid free without per-block state, so
-//! the default build does not catch them: the freed mark would cost a load,
-//! a compare and a store on every free plus a store on every allocation, and
-//! the 8-byte class.
-//!
 //! Every abort goes through [`fatal`], which writes one line with `write(2)`
 //! from a stack buffer and aborts: it never allocates, never panics (no
 //! division, no indexing that can fail), and reads no memory the checks
 //! before it did not prove mapped.
 
-/// The second word of a freed block, with `checks`.
-#[cfg(feature = "checks")]
-pub const FREED_MARK: usize = 0xF4EE_D0B1_0C4F_4EED;
+use crate::page::Page;
+use crate::sync::{AtomicUsize, Ordering};
 
 /// Write `tinyalloc: <what> <ptr>` to stderr and abort. Never allocates.
 #[cold]
@@ -77,66 +86,135 @@ pub fn fatal(what: &str, ptr: *const u8) -> ! {
     }
 }
 
+/// The freed mark: the second word of every free block (every class has
+/// one: no block is smaller than 16 bytes). A per-process random odd number,
+/// 0 until the first carve sets it (see [`freed_mark_slow`]); every thread
+/// computes the same value, so a racing first store is harmless.
+static FREED_MARK: AtomicUsize = AtomicUsize::new(0);
+
+/// The freed mark, once a block was ever carved.
+#[inline(always)]
+fn freed_mark() -> usize {
+    // Relaxed: the value never changes once set, and every thread that sets
+    // it stores the same one; a free of a live block happens after the carve
+    // that set it (the block's allocation orders them), so it sees it.
+    FREED_MARK.load(Ordering::Relaxed)
+}
+
+/// The freed mark, set on first use: 16 bytes the kernel gave the process
+/// (`AT_RANDOM`, read in place: nothing allocates), mixed so the mark, which
+/// a use-after-free read can see, reveals neither half (glibc derives its
+/// stack and pointer guards from them). A fixed constant where there are
+/// none (Miri, other systems, a zero `getauxval`).
+#[cold]
+#[inline(never)]
+fn freed_mark_slow() -> usize {
+    let mark = mix(kernel_seed().unwrap_or(FALLBACK_SEED));
+    FREED_MARK.store(mark, Ordering::Relaxed);
+    mark
+}
+
+/// The kernel's 16 random bytes for this process (`AT_RANDOM`).
+#[cfg(all(not(miri), any(target_os = "linux", target_os = "android")))]
+fn kernel_seed() -> Option<[u64; 2]> {
+    // SAFETY: `getauxval` only reads the auxiliary vector; a non-zero
+    // `AT_RANDOM` entry is the address of 16 bytes that live as long as the
+    // process (on its initial stack), possibly unaligned.
+    unsafe {
+        let random = libc::getauxval(libc::AT_RANDOM) as *const u64;
+        (!random.is_null()).then(|| [random.read_unaligned(), random.add(1).read_unaligned()])
+    }
+}
+
+/// No kernel bytes here (Miri, other systems).
+#[cfg(not(all(not(miri), any(target_os = "linux", target_os = "android"))))]
+fn kernel_seed() -> Option<[u64; 2]> {
+    None
+}
+
+/// The seed where the kernel gives none.
+const FALLBACK_SEED: [u64; 2] = [0x243F_6A88_85A3_08D3, 0x1319_8A2E_0370_7344];
+
+/// The mark from 16 seed bytes: the halves folded (neither is recoverable
+/// from the result alone), then SplitMix64's finalizer.
+const fn mix(seed: [u64; 2]) -> usize {
+    let mut x = seed[0] ^ seed[1].rotate_left(29) ^ 0x9E37_79B9_7F4A_7C15;
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    // Odd: never 0 (a cleared or fresh word), never a block address.
+    (x ^ (x >> 31)) as usize | 1
+}
+
+/// A block is being handed out: clear its freed mark. One store.
+///
+/// # Safety
+/// `block` is a block of at least 16 bytes now owned by the caller.
+#[inline(always)]
+pub unsafe fn on_alloc(_page: *mut Page, block: *mut u8) {
+    // SAFETY: the block is ours and at least 16 bytes.
+    unsafe { block.cast::<usize>().add(1).write(0) }
+}
+
+/// `count` blocks from `first` were just carved: they are free, so they
+/// carry the freed mark (a free of one of them is a double free).
+///
+/// # Safety
+/// The caller owns `page` and the carved blocks.
+#[inline]
+pub unsafe fn on_carve(page: *mut Page, first: *mut u8, count: usize) {
+    let mark = match freed_mark() {
+        0 => freed_mark_slow(),
+        mark => mark,
+    };
+    // SAFETY: the carved blocks are the caller's, `block_size` bytes each.
+    unsafe {
+        let size = (*page).block_size;
+        debug_assert!(size >= 16, "a {size}-byte block has no room for the mark");
+        for index in 0..count {
+            first.add(index * size).cast::<usize>().add(1).write(mark);
+        }
+    }
+}
+
+/// A block start of `page` (checked by the caller) is being freed, by any
+/// thread: reject a block that carries the freed mark (freed twice, or
+/// carved and never handed out), then mark it freed. A load of the mark, a
+/// load and compare of the block's word, a branch and a store.
+///
+/// Two threads freeing the same block at once may both pass the test (the
+/// load and the store are not one atomic step); every other double free,
+/// local or remote, is caught, unless the block was handed out again in
+/// between (then it is a free of a live block).
+///
+/// # Safety
+/// `block` is a block start of `page` (so at least 16 mapped bytes); the
+/// page's metadata is live.
+#[inline(always)]
+pub unsafe fn on_free(_page: *mut Page, block: *mut u8) {
+    let mark = freed_mark();
+    // SAFETY: the block lies in the page, so it is mapped.
+    unsafe {
+        let word = block.cast::<usize>().add(1);
+        if word.read() == mark {
+            double_free(block);
+        }
+        word.write(mark);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn double_free(block: *mut u8) -> ! {
+    fatal(
+        "double free (or free of a block never handed out) of",
+        block,
+    )
+}
+
 #[cfg(feature = "checks")]
 mod enabled {
-    use super::{fatal, FREED_MARK};
+    use super::fatal;
     use crate::page::{self, Page};
-
-    /// A block is being handed out: clear its freed mark.
-    ///
-    /// # Safety
-    /// `block` is a block of `page` now owned by the caller.
-    #[inline(always)]
-    pub unsafe fn on_alloc(page: *mut Page, block: *mut u8) {
-        // SAFETY: the block is ours and at least `block_size` bytes.
-        unsafe {
-            if (*page).block_size >= 16 {
-                block.cast::<usize>().add(1).write(0);
-            }
-        }
-    }
-
-    /// `count` blocks from `first` were just carved: they are free, so they
-    /// carry the freed mark (a free of one of them is a double free).
-    ///
-    /// # Safety
-    /// The caller owns `page` and the carved blocks.
-    #[inline]
-    pub unsafe fn on_carve(page: *mut Page, first: *mut u8, count: usize) {
-        // SAFETY: the carved blocks are the caller's, `block_size` bytes each.
-        unsafe {
-            let size = (*page).block_size;
-            if size >= 16 {
-                for index in 0..count {
-                    first
-                        .add(index * size)
-                        .cast::<usize>()
-                        .add(1)
-                        .write(FREED_MARK);
-                }
-            }
-        }
-    }
-
-    /// A block start of `page` (checked by the caller) is being freed, by
-    /// any thread: reject double frees, then mark it freed.
-    ///
-    /// # Safety
-    /// `block` is a block start of `page` (so at least `block_size` mapped
-    /// bytes); the page's metadata is live.
-    #[inline(always)]
-    pub unsafe fn on_free(page: *mut Page, block: *mut u8) {
-        // SAFETY: the block lies in the page, so it is mapped.
-        unsafe {
-            if (*page).block_size >= 16 {
-                let mark = block.cast::<usize>().add(1);
-                if mark.read() == FREED_MARK {
-                    fatal("double free of", block);
-                }
-                mark.write(FREED_MARK);
-            }
-        }
-    }
 
     /// The owner frees a block start of `page`: it must have been carved
     /// (`capacity` is owner-only, so only the owner's frees can test it).
@@ -179,27 +257,6 @@ mod enabled {
     /// # Safety
     /// None.
     #[inline(always)]
-    pub unsafe fn on_alloc(_page: *mut Page, _block: *mut u8) {}
-
-    /// No-op without `checks`.
-    ///
-    /// # Safety
-    /// None.
-    #[inline(always)]
-    pub unsafe fn on_carve(_page: *mut Page, _first: *mut u8, _count: usize) {}
-
-    /// No-op without `checks`.
-    ///
-    /// # Safety
-    /// None.
-    #[inline(always)]
-    pub unsafe fn on_free(_page: *mut Page, _block: *mut u8) {}
-
-    /// No-op without `checks`.
-    ///
-    /// # Safety
-    /// None.
-    #[inline(always)]
     pub unsafe fn on_local_free(_page: *mut Page, _block: *mut u8) {}
 
     /// No-op without `checks`.
@@ -210,4 +267,30 @@ mod enabled {
     pub unsafe fn check_link(_page: *mut Page, _block: *mut u8, _link: *mut u8) {}
 }
 
-pub use enabled::{check_link, on_alloc, on_carve, on_free, on_local_free};
+pub use enabled::{check_link, on_local_free};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_freed_mark_is_odd_stable_and_from_the_kernel_bytes() {
+        let mark = freed_mark_slow();
+        assert_eq!(mark & 1, 1);
+        assert_eq!(
+            freed_mark_slow(),
+            mark,
+            "every caller computes the same mark"
+        );
+        assert_eq!(freed_mark(), mark);
+        #[cfg(all(not(miri), target_os = "linux"))]
+        {
+            let raw = kernel_seed().expect("Linux gives every process AT_RANDOM");
+            assert_eq!(mark, mix(raw));
+            assert_ne!(mark, mix(FALLBACK_SEED), "the kernel's bytes were not used");
+            for half in raw {
+                assert_ne!(mark as u64, half, "the mark must not reveal AT_RANDOM");
+            }
+        }
+    }
+}

@@ -33,7 +33,8 @@ pub struct Page {
     pub in_full: bool,
     /// Whether the page is assigned to a size class.
     pub in_use: bool,
-    /// Whether every block on `free` is zero apart from its link word.
+    /// Whether every block on `free` is zero apart from its link word and
+    /// its freed mark (cleared when the block is popped).
     pub free_is_zero: bool,
     /// Whether the page's memory past `capacity` blocks reads as zero (it is
     /// fresh from the kernel or purged).

@@ -3,7 +3,9 @@
 //! Classes are multiples of 8 up to 64 bytes, then eight classes per power of
 //! two (`2^k + i * 2^(k-3)`, `i = 1..=8`), so above 64 bytes a block wastes
 //! less than 12.5% of itself. The largest class is [`MAX_CLASS_SIZE`]; larger
-//! requests take the large path.
+//! requests take the large path. No request gets class 0 (8 bytes): every
+//! block is at least [`MIN_BLOCK_SIZE`], so a free block has a second word
+//! for the freed mark (see `checks`).
 //!
 //! Invariant used by aligned allocation: if `size` is a multiple of a power of
 //! two `align <= size`, then `class_size(class_of(size)) == size` whenever
@@ -17,6 +19,9 @@ pub const CLASS_COUNT: usize = 96;
 pub const MAX_CLASS_SIZE: usize = 128 * 1024;
 /// Requests up to this size find their class in a table.
 pub const TABLE_MAX: usize = 1024;
+/// The smallest block [`class_of`] chooses: class 1. (Class 0 stays, unused,
+/// so class numbers and sizes keep one formula.)
+pub const MIN_BLOCK_SIZE: usize = 16;
 
 /// The block size of class `class`.
 #[inline]
@@ -30,12 +35,12 @@ pub const fn class_size(class: usize) -> usize {
     }
 }
 
-/// The class of `size` by arithmetic (`size <= MAX_CLASS_SIZE`).
+/// The class of `size` by arithmetic (`size <= MAX_CLASS_SIZE`), never 0.
 #[inline]
 const fn class_of_computed(size: usize) -> usize {
     if size <= 64 {
-        if size == 0 {
-            0
+        if size <= MIN_BLOCK_SIZE {
+            1
         } else {
             size.div_ceil(8) - 1
         }
@@ -61,7 +66,8 @@ const fn build_table() -> [u8; TABLE_MAX / 8 + 1] {
 /// `static`, so a constant size folds to its class at compile time.
 const SMALL_TABLE: [u8; TABLE_MAX / 8 + 1] = build_table();
 
-/// The smallest class whose blocks hold `size` bytes (`size <= MAX_CLASS_SIZE`).
+/// The smallest class whose blocks hold `size` bytes and are at least
+/// [`MIN_BLOCK_SIZE`] (`size <= MAX_CLASS_SIZE`).
 #[inline]
 pub fn class_of(size: usize) -> usize {
     debug_assert!(size <= MAX_CLASS_SIZE);
@@ -100,9 +106,13 @@ mod tests {
                 "size {size} got class {c} of {}",
                 class_size(c)
             );
-            if c > 0 {
+            assert!(
+                c >= 1 && class_size(c) >= MIN_BLOCK_SIZE,
+                "size {size}: class {c}"
+            );
+            if c > 1 {
                 assert!(
-                    class_size(c - 1) < size.max(1),
+                    class_size(c - 1) < size,
                     "size {size}: class {} also fits",
                     c - 1
                 );

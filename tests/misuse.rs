@@ -60,6 +60,35 @@ unsafe fn write_after_free_reuse(size: usize) {
     }
 }
 
+/// Free a block of `size` bytes twice.
+///
+/// # Safety
+/// Must abort.
+unsafe fn double_free(size: usize) {
+    // SAFETY (test): deliberately wrong.
+    unsafe {
+        let p = TinyAlloc.alloc(layout(size));
+        announce(p);
+        TinyAlloc.dealloc(p, layout(size));
+        TinyAlloc.dealloc(p, layout(size));
+    }
+}
+
+/// mimalloc-bench's `invalid_free_close` (`free(p + 4096)`): at 8 and 4096
+/// bytes, the start of a block carved with `p`'s but never handed out.
+///
+/// # Safety
+/// Must abort.
+unsafe fn never_handed_out(size: usize) {
+    // SAFETY (test): deliberately wrong.
+    unsafe {
+        let p = TinyAlloc.alloc(layout(size));
+        let q = p.add(4096);
+        announce(q);
+        TinyAlloc.dealloc(q, layout(size));
+    }
+}
+
 /// Run the misuse (only in the child).
 fn misuse(case: &str) {
     // SAFETY (test): deliberately wrong, in a child process that must abort.
@@ -173,18 +202,44 @@ fn misuse(case: &str) {
                 announce(q);
                 TinyAlloc.dealloc(q, l);
             }
-            "small-double-free" => {
-                let p = TinyAlloc.alloc(layout(48));
+            "double-free-8" => double_free(8),
+            "double-free-16" => double_free(16),
+            "double-free-48" => double_free(48),
+            "double-free-4096" => double_free(4096),
+            "double-free-after-other-frees" => {
+                // The freed block is not the head of the local free list.
+                let l = layout(64);
+                let p = TinyAlloc.alloc(l);
+                let others: Vec<*mut u8> = (0..4).map(|_| TinyAlloc.alloc(l)).collect();
                 announce(p);
-                TinyAlloc.dealloc(p, layout(48));
-                TinyAlloc.dealloc(p, layout(48));
+                TinyAlloc.dealloc(p, l);
+                for &q in &others {
+                    TinyAlloc.dealloc(q, l);
+                }
+                TinyAlloc.dealloc(p, l);
             }
-            "tiny-double-free" => {
-                let p = TinyAlloc.alloc(layout(8));
+            "remote-double-free" => {
+                // Freed twice by one thread that does not own the block.
+                let p = TinyAlloc.alloc(layout(256)) as usize;
+                announce(p as *mut u8);
+                std::thread::spawn(move || {
+                    TinyAlloc.dealloc(p as *mut u8, layout(256));
+                    TinyAlloc.dealloc(p as *mut u8, layout(256));
+                })
+                .join()
+                .ok();
+            }
+            "local-then-remote-double-free" => {
+                let p = TinyAlloc.alloc(layout(32));
                 announce(p);
-                TinyAlloc.dealloc(p, layout(8));
-                TinyAlloc.dealloc(p, layout(8));
+                TinyAlloc.dealloc(p, layout(32));
+                let q = p as usize;
+                std::thread::spawn(move || TinyAlloc.dealloc(q as *mut u8, layout(32)))
+                    .join()
+                    .ok();
             }
+            "never-handed-out-8" => never_handed_out(8),
+            "never-handed-out-4096" => never_handed_out(4096),
             "cross-thread-double-free" => {
                 let p = TinyAlloc.alloc(layout(256)) as usize;
                 announce(p as *mut u8);
@@ -198,20 +253,6 @@ fn misuse(case: &str) {
                 let p = TinyAlloc.alloc(layout(128)).add(8);
                 announce(p);
                 TinyAlloc.dealloc(p, layout(128));
-            }
-            "double-free-4096" => {
-                let p = TinyAlloc.alloc(layout(4096));
-                announce(p);
-                TinyAlloc.dealloc(p, layout(4096));
-                TinyAlloc.dealloc(p, layout(4096));
-            }
-            "free-of-a-free-block" => {
-                // A block boundary of the page, but a block never handed out
-                // (mimalloc-bench's invalid_free_close at 4096 B: `p + 4096`).
-                let p = TinyAlloc.alloc(layout(4096));
-                let q = p.add(4096);
-                announce(q);
-                TinyAlloc.dealloc(q, layout(4096));
             }
             "write-after-free-reuse-8" => write_after_free_reuse(8),
             "write-after-free-reuse-4096" => write_after_free_reuse(4096),
@@ -377,36 +418,55 @@ fn free_of_a_glibc_pointer_aborts() {
     expect_abort("foreign-malloc", "does not own");
 }
 
+/// No block is smaller than 16 bytes: the freed mark needs a second word.
+#[test]
+fn tiny_requests_get_sixteen_byte_blocks() {
+    for size in 0..=16 {
+        for align in [1, 8, 16] {
+            let l = Layout::from_size_align(size, align).unwrap();
+            // SAFETY: a valid layout; the block is freed once.
+            unsafe {
+                let p = TinyAlloc.alloc(l);
+                assert!(!p.is_null() && p as usize % align == 0);
+                assert_eq!(tinyalloc::usable_size(p), 16, "size {size} align {align}");
+                TinyAlloc.dealloc(p, l);
+            }
+        }
+    }
+}
+
+/// Every build: a free block carries the freed mark, so a small block freed
+/// twice aborts, at every size (8-byte requests get 16-byte blocks).
+#[test]
+fn small_double_free_aborts_at_every_size() {
+    for case in [
+        "double-free-8",
+        "double-free-16",
+        "double-free-48",
+        "double-free-4096",
+        "double-free-after-other-frees",
+    ] {
+        expect_abort(case, "double free");
+    }
+}
+
+#[test]
+fn remote_double_free_aborts() {
+    expect_abort("remote-double-free", "double free");
+    expect_abort("local-then-remote-double-free", "double free");
+    expect_abort("cross-thread-double-free", "double free");
+}
+
+/// Carved blocks carry the freed mark until they are handed out.
+#[test]
+fn free_of_a_block_never_handed_out_aborts() {
+    expect_abort("never-handed-out-8", "never handed out");
+    expect_abort("never-handed-out-4096", "never handed out");
+}
+
 #[cfg(feature = "checks")]
 mod with_checks {
     use super::expect_abort;
-
-    #[test]
-    fn small_double_free_aborts() {
-        expect_abort("small-double-free", "double free");
-    }
-
-    /// With `checks`, 8-byte requests get 16-byte blocks, which have room
-    /// for the freed mark.
-    #[test]
-    fn eight_byte_double_free_aborts() {
-        expect_abort("tiny-double-free", "double free");
-    }
-
-    #[test]
-    fn cross_thread_double_free_aborts() {
-        expect_abort("cross-thread-double-free", "double free");
-    }
-
-    #[test]
-    fn double_free_4096_aborts() {
-        expect_abort("double-free-4096", "double free");
-    }
-
-    #[test]
-    fn free_of_a_block_never_handed_out_aborts() {
-        expect_abort("free-of-a-free-block", "double free");
-    }
 
     #[test]
     fn write_after_free_reuse_is_caught_when_popped() {

@@ -82,3 +82,34 @@ fn zeroed_large_blocks_are_zero_after_every_kind_of_reuse() {
         }
     }
 }
+
+/// Small zeroed blocks from freshly carved pages (the fast zeroing path,
+/// which writes only the link word: the freed mark in the second word must
+/// have been cleared when the block was popped) and from freed, dirtied
+/// blocks, at sizes whose second word is inside the request.
+#[test]
+fn small_zeroed_blocks_are_zero_including_the_freed_mark_word() {
+    for size in [1, 8, 9, 16, 24, 48, 64] {
+        let layout = Layout::from_size_align(size, 8).unwrap();
+        // SAFETY (test): non-zero sizes; each block freed once with its layout.
+        unsafe {
+            let fresh: Vec<*mut u8> = (0..2000).map(|_| TinyAlloc.alloc_zeroed(layout)).collect();
+            for &p in &fresh {
+                assert!(!p.is_null());
+                let bytes = std::slice::from_raw_parts(p, size);
+                assert!(bytes.iter().all(|&b| b == 0), "fresh {size}: {bytes:?}");
+                p.write_bytes(0xee, size);
+            }
+            for &p in &fresh {
+                TinyAlloc.dealloc(p, layout);
+            }
+            for _ in 0..2000 {
+                let p = TinyAlloc.alloc_zeroed(layout);
+                let bytes = std::slice::from_raw_parts(p, size);
+                assert!(bytes.iter().all(|&b| b == 0), "reused {size}: {bytes:?}");
+                p.write_bytes(0xee, size);
+                TinyAlloc.dealloc(p, layout);
+            }
+        }
+    }
+}
