@@ -173,15 +173,8 @@ impl SegmentCache {
                 if entry.is_null() || unpack(entry).1 < slots {
                     continue;
                 }
-                // Acquire pairs with the Release CAS in `insert`.
-                if word
-                    .compare_exchange(entry, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    let (base, have) = unpack(entry);
-                    self.cached_bytes
-                        .fetch_sub(have << SEGMENT_SHIFT, Ordering::Relaxed);
-                    return Some(CachedRegion { base, slots: have });
+                if let Some(region) = self.claim(word, entry) {
+                    return Some(region);
                 }
             }
         }
@@ -198,25 +191,15 @@ impl SegmentCache {
                 if entry.is_null() || stamp.load(Ordering::Relaxed) > cutoff {
                     continue;
                 }
-                // Acquire pairs with the Release CAS in `insert`. Whoever wins
-                // this CAS owns the region; a taker that loses never sees it.
-                if word
-                    .compare_exchange(entry, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
-                    .is_ok()
-                {
-                    let (base, slots) = unpack(entry);
-                    self.cached_bytes
-                        .fetch_sub(slots << SEGMENT_SHIFT, Ordering::Relaxed);
-                    release(CachedRegion { base, slots });
+                if let Some(region) = self.claim(word, entry) {
+                    release(region);
                     released += 1;
                 }
             }
         }
         released
     }
-}
 
-impl SegmentCache {
     /// Take the oldest regions until the cache holds at most `limit` bytes,
     /// handing each to `release` (which purges or unmaps it). Returns how
     /// many were released. Races with inserts and takes are harmless: each
@@ -238,19 +221,28 @@ impl SegmentCache {
             let Some((word, entry, _)) = oldest else {
                 break;
             };
-            // Acquire pairs with the Release CAS in `insert`.
-            if word
-                .compare_exchange(entry, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                let (base, slots) = unpack(entry);
-                self.cached_bytes
-                    .fetch_sub(slots << SEGMENT_SHIFT, Ordering::Relaxed);
-                release(CachedRegion { base, slots });
+            if let Some(region) = self.claim(word, entry) {
+                release(region);
                 released += 1;
             }
         }
         released
+    }
+
+    /// Empty `word`, which was seen holding `entry`, and return its region;
+    /// `None` if another thread claimed it first. Whoever wins this CAS owns
+    /// the region (a taker, a purge or a trim); a loser never sees it.
+    fn claim(&self, word: &AtomicPtr<u8>, entry: *mut u8) -> Option<CachedRegion> {
+        // Acquire pairs with the Release CAS in `insert`: the inserter's
+        // writes to the region happen-before the new holder's use of it.
+        word.compare_exchange(entry, ptr::null_mut(), Ordering::Acquire, Ordering::Relaxed)
+            .ok()?;
+        let (base, slots) = unpack(entry);
+        // Bytes are returned only once the region is ours, so the counter
+        // never under-states what the buckets hold.
+        self.cached_bytes
+            .fetch_sub(slots << SEGMENT_SHIFT, Ordering::Relaxed);
+        Some(CachedRegion { base, slots })
     }
 }
 
