@@ -47,7 +47,7 @@ const MIN_SERVED_SIZE: usize = if cfg!(feature = "checks") { 16 } else { 1 };
 /// [`CLASSES_MALLOC`]).
 pub const SMALL_MAX: usize = size_class::TABLE_MAX;
 /// Slots of the small tables: one per 8 bytes, `(size + 7) / 8`.
-const SMALL_SLOTS: usize = SMALL_MAX / 8 + 1;
+pub(crate) const SMALL_SLOTS: usize = SMALL_MAX / 8 + 1;
 
 /// The class serving `size` at `align`, by search (for building tables).
 const fn class_by_search(size: usize, align: usize) -> u8 {
@@ -88,7 +88,7 @@ const fn small_table(malloc: bool) -> [u8; SMALL_SLOTS] {
 /// (every class block has those). A `const`, so a constant size folds.
 const CLASSES_ALIGN8: [u8; SMALL_SLOTS] = small_table(false);
 /// Classes of `malloc` sizes up to [`SMALL_MAX`] (see [`allocate_malloc`]).
-const CLASSES_MALLOC: [u8; SMALL_SLOTS] = small_table(true);
+pub(crate) const CLASSES_MALLOC: [u8; SMALL_SLOTS] = small_table(true);
 
 /// The alignment C's `malloc` gives blocks of more than [`MIN_ALIGN`] bytes
 /// (`alignof(max_align_t)` on x86-64 and AArch64).
@@ -164,8 +164,15 @@ pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
 #[inline(always)]
 pub fn allocate_malloc(size: usize) -> *mut u8 {
     if in_tables(size) {
-        // SAFETY: the current heap is this thread's.
-        return unsafe { heap::alloc(thread::current_heap(), small_class(&CLASSES_MALLOC, size)) };
+        // SAFETY: the current heap is this thread's; the size is checked.
+        unsafe {
+            let heap = thread::current_heap();
+            let block = heap::try_pop(heap::malloc_page(heap, malloc_slot(size)));
+            if !block.is_null() {
+                return block;
+            }
+            return heap::alloc(heap, small_class(&CLASSES_MALLOC, size));
+        }
     }
     // SAFETY: a power of two.
     unsafe { allocate_sized(size, malloc_align(size)) }
@@ -180,7 +187,15 @@ pub fn allocate_malloc(size: usize) -> *mut u8 {
 #[inline(always)]
 pub unsafe fn try_allocate_malloc_small(size: usize) -> *mut u8 {
     // SAFETY: the current heap is this thread's; the caller checked the size.
-    unsafe { heap::try_alloc(thread::current_heap(), small_class(&CLASSES_MALLOC, size)) }
+    unsafe { heap::try_pop(heap::malloc_page(thread::current_heap(), malloc_slot(size))) }
+}
+
+/// The slot of `size` (at most [`SMALL_MAX`]) in [`CLASSES_MALLOC`] and in a
+/// heap's direct page table (`heap::malloc_page`).
+#[inline(always)]
+fn malloc_slot(size: usize) -> usize {
+    debug_assert!(in_tables(size));
+    (size + 7) >> 3
 }
 
 /// [`allocate`] past the table: any size and alignment.
@@ -259,8 +274,8 @@ pub unsafe fn allocate_zeroed(size: usize, align: usize) -> *mut u8 {
 #[inline]
 pub fn allocate_zeroed_malloc(size: usize) -> *mut u8 {
     if in_tables(size) {
-        // SAFETY: the class serves `size` at `malloc`'s alignment.
-        return unsafe { allocate_small_zeroed(size, small_class(&CLASSES_MALLOC, size)) };
+        // SAFETY: the size is checked.
+        return unsafe { allocate_zeroed_malloc_small(size) };
     }
     // SAFETY: a power of two.
     unsafe { allocate_zeroed(size, malloc_align(size)) }
@@ -272,8 +287,18 @@ pub fn allocate_zeroed_malloc(size: usize) -> *mut u8 {
 /// `size <= SMALL_MAX`.
 #[inline(always)]
 pub unsafe fn allocate_zeroed_malloc_small(size: usize) -> *mut u8 {
-    // SAFETY: the class serves `size` at `malloc`'s alignment.
-    unsafe { allocate_small_zeroed(size, small_class(&CLASSES_MALLOC, size)) }
+    // SAFETY: as in `allocate_small_zeroed`; the caller checked the size,
+    // and the slot's class serves it at `malloc`'s alignment.
+    unsafe {
+        let heap = thread::current_heap();
+        let page = heap::malloc_page(heap, malloc_slot(size));
+        let block = heap::try_pop(page);
+        if block.is_null() {
+            return allocate_small_zeroed_slow(heap, size, small_class(&CLASSES_MALLOC, size));
+        }
+        zero_block(block, size, (*page).free_is_zero);
+        block
+    }
 }
 
 /// A zeroed block of `class`, which holds `size` bytes.
