@@ -198,13 +198,15 @@ pub unsafe fn page_of(segment: *mut SegmentHeader, ptr: *mut u8) -> *mut Page {
     }
 }
 
-/// The header slot of `ptr` itself (not `ptr - 1`): the paged segment's
-/// header when `segment_map::paged_shift(ptr)` says one is there (a block
-/// of a paged segment is never at its offset 0, so this is `segment_of`).
+/// The paged segment's header `segment_map::paged_shift(ptr)` speaks of:
+/// `segment_of(ptr)` for a pointer in the map's range (a block of a paged
+/// segment is never at its offset 0), else the in-range segment its slot
+/// aliases (whose block-start test then rejects `ptr`). From the slot
+/// rather than masking `ptr`: one shift.
 #[inline(always)]
 pub fn paged_segment_of(ptr: *mut u8) -> *mut SegmentHeader {
     // Provenance as in `segment_of`.
-    ptr::with_exposed_provenance_mut(ptr.addr() & !(SEGMENT_SIZE - 1))
+    ptr::with_exposed_provenance_mut(segment_map::slot_base(ptr.addr()))
 }
 
 /// [`page_of`] with the page shift given (from the segment map).

@@ -87,6 +87,13 @@ pub fn paged_shift(address: usize) -> u8 {
     MAP[slot_of(address)].load(Ordering::Relaxed)
 }
 
+/// The start of the slot [`paged_shift`] reads for `address` (masked into
+/// the covered range, as the slot is).
+#[inline(always)]
+pub fn slot_base(address: usize) -> usize {
+    slot_of(address) << SEGMENT_SHIFT
+}
+
 /// Record that the paged segment at `header` (its first slot, an arena
 /// slot) is live with page shift `shift`, before any of its blocks is
 /// handed out.
