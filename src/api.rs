@@ -7,16 +7,22 @@
 //! a class whose block size is a multiple of it (see `size_class`), and pages
 //! start on 64 KiB boundaries, so every block of such a class is aligned.
 //!
-//! A free finds its segment by masking, checks that the segment map knows
-//! it, the header's tag and (paged segments) that the pointer starts a block
-//! of an in-use page (see `checks`), and takes one of three paths: the
-//! owner's local free (no atomics), a remote free (one CAS), or a large free.
+//! A free reads the segment map's byte for its pointer's slot: a live small
+//! or medium segment's page shift sends it down the fast path (the segment
+//! by masking, the page by that shift, no header tag read), which checks
+//! that the pointer starts a block of an in-use page before anything is
+//! written; everything else (null, large blocks, misuse) goes to
+//! [`deallocate_slow`], which reads the header only where the map says one
+//! may be and judges it by its tag (see `checks`). A block is then freed by
+//! the owner's local free (no atomics), a remote free (one CAS), or a large
+//! free.
 
 use crate::checks;
 use crate::heap;
 use crate::large;
 use crate::page::{self, Page};
 use crate::segment::{self, SegmentHeader, KIND_LARGE, KIND_RELEASED, KIND_SMALL};
+use crate::segment_map::{self, PAGED_FROM};
 use crate::size_class::{self, class_of, class_size, MAX_CLASS_SIZE};
 use crate::sync::Ordering;
 use crate::thread;
@@ -40,7 +46,7 @@ const MIN_SERVED_SIZE: usize = size_class::MIN_BLOCK_SIZE;
 /// [`CLASSES_MALLOC`]).
 pub const SMALL_MAX: usize = size_class::TABLE_MAX;
 /// Slots of the small tables: one per 8 bytes, `(size + 7) / 8`.
-const SMALL_SLOTS: usize = SMALL_MAX / 8 + 1;
+pub(crate) const SMALL_SLOTS: usize = SMALL_MAX / 8 + 1;
 
 /// The class serving `size` at `align`, by search (for building tables).
 const fn class_by_search(size: usize, align: usize) -> u8 {
@@ -81,7 +87,7 @@ const fn small_table(malloc: bool) -> [u8; SMALL_SLOTS] {
 /// (every class block has those). A `const`, so a constant size folds.
 const CLASSES_ALIGN8: [u8; SMALL_SLOTS] = small_table(false);
 /// Classes of `malloc` sizes up to [`SMALL_MAX`] (see [`allocate_malloc`]).
-const CLASSES_MALLOC: [u8; SMALL_SLOTS] = small_table(true);
+pub(crate) const CLASSES_MALLOC: [u8; SMALL_SLOTS] = small_table(true);
 
 /// The alignment C's `malloc` gives blocks of more than [`MIN_ALIGN`] bytes
 /// (`alignof(max_align_t)` on x86-64 and AArch64).
@@ -157,8 +163,15 @@ pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
 #[inline(always)]
 pub fn allocate_malloc(size: usize) -> *mut u8 {
     if in_tables(size) {
-        // SAFETY: the current heap is this thread's.
-        return unsafe { heap::alloc(thread::current_heap(), small_class(&CLASSES_MALLOC, size)) };
+        // SAFETY: the current heap is this thread's; the size is checked.
+        unsafe {
+            let heap = thread::current_heap();
+            let block = heap::try_pop(heap::malloc_page(heap, malloc_slot(size)));
+            if !block.is_null() {
+                return block;
+            }
+            return heap::alloc(heap, small_class(&CLASSES_MALLOC, size));
+        }
     }
     // SAFETY: a power of two.
     unsafe { allocate_sized(size, malloc_align(size)) }
@@ -173,7 +186,15 @@ pub fn allocate_malloc(size: usize) -> *mut u8 {
 #[inline(always)]
 pub unsafe fn try_allocate_malloc_small(size: usize) -> *mut u8 {
     // SAFETY: the current heap is this thread's; the caller checked the size.
-    unsafe { heap::try_alloc(thread::current_heap(), small_class(&CLASSES_MALLOC, size)) }
+    unsafe { heap::try_pop(heap::malloc_page(thread::current_heap(), malloc_slot(size))) }
+}
+
+/// The slot of `size` (at most [`SMALL_MAX`]) in [`CLASSES_MALLOC`] and in a
+/// heap's direct page table (`heap::malloc_page`).
+#[inline(always)]
+fn malloc_slot(size: usize) -> usize {
+    debug_assert!(in_tables(size));
+    (size + 7) >> 3
 }
 
 /// [`allocate`] past the table: any size and alignment.
@@ -254,8 +275,8 @@ pub unsafe fn allocate_zeroed(size: usize, align: usize) -> *mut u8 {
 #[inline]
 pub fn allocate_zeroed_malloc(size: usize) -> *mut u8 {
     if in_tables(size) {
-        // SAFETY: the class serves `size` at `malloc`'s alignment.
-        return unsafe { allocate_small_zeroed(size, small_class(&CLASSES_MALLOC, size)) };
+        // SAFETY: the size is checked.
+        return unsafe { allocate_zeroed_malloc_small(size) };
     }
     // SAFETY: a power of two.
     unsafe { allocate_zeroed(size, malloc_align(size)) }
@@ -267,8 +288,18 @@ pub fn allocate_zeroed_malloc(size: usize) -> *mut u8 {
 /// `size <= SMALL_MAX`.
 #[inline(always)]
 pub unsafe fn allocate_zeroed_malloc_small(size: usize) -> *mut u8 {
-    // SAFETY: the class serves `size` at `malloc`'s alignment.
-    unsafe { allocate_small_zeroed(size, small_class(&CLASSES_MALLOC, size)) }
+    // SAFETY: as in `allocate_small_zeroed`; the caller checked the size,
+    // and the slot's class serves it at `malloc`'s alignment.
+    unsafe {
+        let heap = thread::current_heap();
+        let page = heap::malloc_page(heap, malloc_slot(size));
+        let block = heap::try_pop(page);
+        if block.is_null() {
+            return allocate_small_zeroed_slow(heap, size, small_class(&CLASSES_MALLOC, size));
+        }
+        zero_block(block, size, (*page).free_is_zero);
+        block
+    }
 }
 
 /// A zeroed block of `class`, which holds `size` bytes.
@@ -356,10 +387,8 @@ unsafe fn zero_block(block: *mut u8, size: usize, fresh: bool) {
 /// `ptr` is null or a live block from this allocator, not used afterwards.
 #[inline(always)]
 pub unsafe fn deallocate(ptr: *mut u8) {
-    if !ptr.is_null() {
-        // SAFETY: forwarded.
-        unsafe { deallocate_nonnull(ptr) }
-    }
+    // SAFETY: forwarded (null takes the slow path, which ignores it).
+    unsafe { deallocate_or(ptr, PAGED_FROM, deallocate_slow) }
 }
 
 /// Free `ptr`, which is not null.
@@ -368,6 +397,53 @@ pub unsafe fn deallocate(ptr: *mut u8) {
 /// `ptr` is a live block from this allocator, not used afterwards.
 #[inline(always)]
 pub unsafe fn deallocate_nonnull(ptr: *mut u8) {
+    // SAFETY: forwarded.
+    unsafe { deallocate(ptr) }
+}
+
+/// Free `ptr` on the fast path if the segment map's byte for its slot is at
+/// least `paged_from` (at least [`PAGED_FROM`]: a live small or medium
+/// segment, the byte its page shift); else call `slow`, which must free it
+/// as [`deallocate`] does (or do that after something of its own: a caller
+/// raises `paged_from` past every page shift to send every free there).
+/// One byte load decides: no header tag is read on the fast path, and null
+/// (slot 0, never a paged segment's) goes to `slow`.
+///
+/// # Safety
+/// As [`deallocate`]; `paged_from >= PAGED_FROM`.
+#[inline(always)]
+pub unsafe fn deallocate_or(ptr: *mut u8, paged_from: u8, slow: unsafe extern "C" fn(*mut u8)) {
+    let shift = segment_map::paged_shift(ptr.addr());
+    if shift < paged_from {
+        // SAFETY: forwarded.
+        return unsafe { slow(ptr) };
+    }
+    // SAFETY: the map says a live paged segment with this page shift has its
+    // header at `ptr`'s slot (an arena slot: its metadata is mapped whatever
+    // `ptr` is); `block_page` proves `ptr` a block start of an in-use page of
+    // it before anything is written.
+    unsafe {
+        let segment = segment::paged_segment_of(ptr);
+        let page = segment::page_at(segment, ptr, shift as u32);
+        if page::block_index(page, ptr) >= (*page).block_limit {
+            not_a_block(ptr);
+        }
+        free_small(segment, page, ptr);
+    }
+}
+
+/// [`deallocate`] past the fast path: null, large blocks, and misuse (the
+/// header is read only after the segment map said one may be there, and
+/// judged by its tag).
+///
+/// # Safety
+/// As [`deallocate`].
+#[cold]
+#[inline(never)]
+pub unsafe extern "C" fn deallocate_slow(ptr: *mut u8) {
+    if ptr.is_null() {
+        return;
+    }
     // SAFETY: `header_of` proved the header mapped (the segment map); a live
     // block's header is live; its tag, `page_shift` and the page's geometry
     // are fixed while the block is live (so reading them from any thread is
@@ -412,7 +488,7 @@ fn header_of(ptr: *mut u8) -> *mut SegmentHeader {
 
 #[cold]
 #[inline(never)]
-fn not_ours(ptr: *mut u8) -> ! {
+extern "C" fn not_ours(ptr: *mut u8) -> ! {
     checks::fatal("free of a pointer tinyalloc does not own:", ptr)
 }
 
@@ -421,7 +497,7 @@ fn not_ours(ptr: *mut u8) -> ! {
 /// block boundary.
 #[cold]
 #[inline(never)]
-fn not_a_block(ptr: *mut u8) -> ! {
+extern "C" fn not_a_block(ptr: *mut u8) -> ! {
     checks::fatal("free of a pointer that is not the start of a block:", ptr)
 }
 
@@ -462,7 +538,7 @@ unsafe fn live_kind(segment: *mut SegmentHeader, ptr: *mut u8) -> usize {
 /// `segment` is `header_of(ptr)`, readable; `ptr` is the caller's to give up.
 #[cold]
 #[inline(never)]
-unsafe fn free_unpaged(segment: *mut SegmentHeader, ptr: *mut u8) {
+unsafe extern "C" fn free_unpaged(segment: *mut SegmentHeader, ptr: *mut u8) {
     // SAFETY: the header is readable (checked or assumed by the caller).
     unsafe {
         match segment::tagged_kind(segment) {
@@ -488,7 +564,7 @@ unsafe fn free_unpaged(segment: *mut SegmentHeader, ptr: *mut u8) {
 /// abandoned); the caller gives it up.
 #[cold]
 #[inline(never)]
-unsafe fn free_remote(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8) {
+unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8) {
     // SAFETY: the block is live and ours to give up; page metadata is live.
     unsafe {
         // An abandoned segment (owner 0): adopt it and free locally, rather

@@ -5,6 +5,9 @@
 //! pop. It is never null: a class with no page points at [`EMPTY_PAGE`],
 //! whose free list is always empty, so the "list empty?" test is the only
 //! branch of the fast path and also routes first use into the slow path.
+//! `malloc_pages` mirrors it per `malloc` size slot (`(size + 7) / 8`, see
+//! `api::CLASSES_MALLOC`), so `malloc` finds its page without the class
+//! table load: [`set_current`] writes both (and `reset` empties both).
 //!
 //! Pages with no block to hand out are *parked* on the heap's `full` list
 //! (their remote list carries the FULL flag, see `ds::remote_list`). A remote
@@ -21,8 +24,10 @@
 //! - every page in `queues[c]` or `full` is in use, of class `c`, in a segment
 //!   this heap owns; `in_full` is true exactly for pages on `full`;
 //! - `current[c]` is `EMPTY_PAGE` or a page of `queues[c]`;
+//! - `malloc_pages[s] == current[CLASSES_MALLOC[s]]` for every slot `s`;
 //! - `segments[k]` lists every segment of kind `k` this heap owns.
 
+use crate::api::{CLASSES_MALLOC, SMALL_SLOTS};
 use crate::checks;
 use crate::page::{self, next_block, Page};
 use crate::segment::{self, SegmentHeader, KIND_MEDIUM, KIND_SMALL, SMALL_BLOCK_MAX};
@@ -101,6 +106,9 @@ impl PageQueue {
 pub struct Heap {
     /// The page each class allocates from (fast path).
     current: [*mut Page; CLASS_COUNT],
+    /// `current[CLASSES_MALLOC[slot]]` per `malloc` size slot (`malloc`'s
+    /// fast path).
+    malloc_pages: [*mut Page; SMALL_SLOTS],
     /// Pages of each class that may have room.
     queues: [PageQueue; CLASS_COUNT],
     /// Parked pages, all classes.
@@ -142,6 +150,7 @@ impl Heap {
     pub const fn new() -> Heap {
         Heap {
             current: [empty_page(); CLASS_COUNT],
+            malloc_pages: [empty_page(); SMALL_SLOTS],
             queues: [PageQueue::EMPTY; CLASS_COUNT],
             full: PageQueue::EMPTY,
             segments: [ptr::null_mut(); 2],
@@ -190,6 +199,53 @@ pub unsafe fn alloc(heap: *mut Heap, class: usize) -> *mut u8 {
 pub unsafe fn try_alloc(heap: *mut Heap, class: usize) -> *mut u8 {
     // SAFETY: as in `alloc`.
     unsafe { try_pop(current_page(heap, class)) }
+}
+
+/// The page a `malloc` size slot (`(size + 7) / 8`, size at most
+/// `api::SMALL_MAX`) allocates from: `current[CLASSES_MALLOC[slot]]`, one
+/// load (never null: the empty page if none).
+///
+/// # Safety
+/// As [`alloc`]; `slot < SMALL_SLOTS`.
+#[inline(always)]
+pub unsafe fn malloc_page(heap: *mut Heap, slot: usize) -> *mut Page {
+    debug_assert!(slot < SMALL_SLOTS);
+    // SAFETY: `heap` is this thread's (or the sentinel); the slot is in range.
+    unsafe { *(*heap).malloc_pages.get_unchecked(slot) }
+}
+
+/// The first and one-past-last `malloc` size slot of each class (a class's
+/// slots are contiguous: the table is non-decreasing).
+const MALLOC_SLOTS_OF: [(u16, u16); CLASS_COUNT] = {
+    let mut ranges = [(0u16, 0u16); CLASS_COUNT];
+    let mut slot = 0;
+    while slot < SMALL_SLOTS {
+        let class = CLASSES_MALLOC[slot] as usize;
+        assert!(slot == 0 || CLASSES_MALLOC[slot - 1] <= CLASSES_MALLOC[slot]);
+        if ranges[class].1 == 0 {
+            ranges[class].0 = slot as u16;
+        }
+        ranges[class].1 = slot as u16 + 1;
+        slot += 1;
+    }
+    ranges
+};
+
+/// Make `page` the page `class` allocates from, in `current` and in the
+/// `malloc` slots of the class.
+///
+/// # Safety
+/// The caller owns `heap`; `page` is `EMPTY_PAGE` or on `queues[class]`.
+#[inline]
+unsafe fn set_current(heap: *mut Heap, class: usize, page: *mut Page) {
+    // SAFETY: the caller owns `heap`; the slots are below `SMALL_SLOTS`.
+    unsafe {
+        (*heap).current[class] = page;
+        let (first, end) = MALLOC_SLOTS_OF[class];
+        for slot in first as usize..end as usize {
+            (*heap).malloc_pages[slot] = page;
+        }
+    }
 }
 
 /// The page `class` allocates from (never null: the empty page if none).
@@ -450,7 +506,7 @@ unsafe fn release_page(heap: *mut Heap, page: *mut Page, purge: bool) {
         let class = (*page).class;
         (*heap).queues[class].remove(page);
         if (*heap).current[class] == page {
-            (*heap).current[class] = empty_page();
+            set_current(heap, class, empty_page());
         }
         let segment = segment::segment_of((*page).start);
         if segment::free_page(segment, page) {
@@ -503,7 +559,7 @@ unsafe fn release_current_pages(heap: *mut Heap, purge: bool) {
             if (*page).used == 0 {
                 release_page(heap, page, purge);
             } else {
-                (*heap).current[class] = empty_page();
+                set_current(heap, class, empty_page());
             }
         }
     }
@@ -683,7 +739,7 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
                     page = next;
                 }
             }
-            (*heap).current[class] = empty_page();
+            set_current(heap, class, empty_page());
             // No queued page has room: adopt an abandoned segment (it may hold
             // pages of this class) or take a fresh page.
             let kind = kind_of_class(class);
@@ -727,7 +783,7 @@ unsafe fn make_current(heap: *mut Heap, class: usize, page: *mut Page) {
             queue.remove(page);
             queue.push_front(page);
         }
-        (*heap).current[class] = page;
+        set_current(heap, class, page);
     }
 }
 
@@ -937,6 +993,7 @@ unsafe fn reset(heap: *mut Heap) {
     // SAFETY: the caller owns the heap.
     unsafe {
         (*heap).current = [empty_page(); CLASS_COUNT];
+        (*heap).malloc_pages = [empty_page(); SMALL_SLOTS];
         (*heap).queues = [PageQueue::EMPTY; CLASS_COUNT];
         (*heap).full = PageQueue::EMPTY;
         (*heap).segments = [ptr::null_mut(); 2];
@@ -1010,5 +1067,72 @@ pub unsafe fn collect(heap: *mut Heap, adopt_abandoned: bool) {
         }
         purge_pages(heap, u64::MAX);
         release_large_region(heap);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api;
+
+    /// `malloc_pages[s] == current[CLASSES_MALLOC[s]]` for every slot.
+    fn assert_mirrored(heap: *mut Heap) {
+        for (slot, &class) in CLASSES_MALLOC.iter().enumerate() {
+            // SAFETY: the heap is this thread's; only read.
+            let (direct, current) =
+                unsafe { ((*heap).malloc_pages[slot], (*heap).current[class as usize]) };
+            assert_eq!(direct, current, "slot {slot}");
+        }
+    }
+
+    #[test]
+    fn malloc_pages_mirror_current_pages() {
+        std::thread::spawn(|| {
+            let mut blocks = [core::ptr::null_mut::<u8>(); 3 * SMALL_SLOTS];
+            for (i, block) in blocks.iter_mut().enumerate() {
+                *block = api::allocate_malloc((i * 7) % (api::SMALL_MAX + 1));
+                assert!(!block.is_null());
+            }
+            let heap = thread::current_heap();
+            assert!(!thread::is_sentinel(heap));
+            assert_mirrored(heap);
+            for block in blocks {
+                // SAFETY: each block is live and freed once.
+                unsafe { api::deallocate(block) };
+            }
+            assert_mirrored(heap);
+            // SAFETY: the heap is this thread's.
+            unsafe { collect(heap, true) };
+            assert_mirrored(heap);
+            let block = api::allocate_malloc(64);
+            assert_mirrored(heap);
+            // SAFETY: live, freed once.
+            unsafe { api::deallocate(block) };
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_reused_heap_starts_with_empty_malloc_pages() {
+        for _ in 0..4 {
+            std::thread::spawn(|| {
+                // Not through `malloc_pages`: takes a heap (maybe a reset
+                // one from the pool) without reading them.
+                // SAFETY: 8 is a power of two.
+                let first = unsafe { api::allocate(24, 8) };
+                assert!(!first.is_null());
+                let heap = thread::current_heap();
+                assert_mirrored(heap);
+                let blocks = [64, 100, 1000].map(api::allocate_malloc);
+                assert_mirrored(heap);
+                for block in blocks.into_iter().chain([first]) {
+                    // SAFETY: each block is live and freed once.
+                    unsafe { api::deallocate(block) };
+                }
+            })
+            .join()
+            .unwrap();
+        }
     }
 }

@@ -11,7 +11,10 @@
 //! requests beyond an arena from the kernel directly. Direct mappings are
 //! marked in the segment map (`segment_map`) while they exist, as arenas
 //! are, so [`known_header`] can refuse a foreign pointer before its would-be
-//! header is read. Freed regions go back to the cache; a region that does
+//! header is read. A live paged segment's slot holds its page shift there
+//! instead ([`new_paged`] sets it before any block is handed out,
+//! [`release_region`] puts the plain mark back before the region is handed
+//! on), so a free of one of its blocks needs no header tag. Freed regions go back to the cache; a region that does
 //! not fit there, that sat in it longer than [`PURGE_DELAY_MS`], or that
 //! falls past the cache's bound when use falls, is purged and returned to its
 //! arena (or unmapped).
@@ -195,6 +198,33 @@ pub unsafe fn page_of(segment: *mut SegmentHeader, ptr: *mut u8) -> *mut Page {
     }
 }
 
+/// The paged segment's header `segment_map::paged_shift(ptr)` speaks of:
+/// `segment_of(ptr)` for a pointer in the map's range (a block of a paged
+/// segment is never at its offset 0), else the in-range segment its slot
+/// aliases (whose block-start test then rejects `ptr`). From the slot
+/// rather than masking `ptr`: one shift.
+#[inline(always)]
+pub fn paged_segment_of(ptr: *mut u8) -> *mut SegmentHeader {
+    // Provenance as in `segment_of`.
+    ptr::with_exposed_provenance_mut(segment_map::slot_base(ptr.addr()))
+}
+
+/// [`page_of`] with the page shift given (from the segment map).
+///
+/// # Safety
+/// `segment` is a live paged segment whose page shift is `shift`, at
+/// `ptr`'s slot (`ptr` need not be in it: the index is masked).
+#[inline(always)]
+pub unsafe fn page_at(segment: *mut SegmentHeader, ptr: *mut u8, shift: u32) -> *mut Page {
+    // SAFETY: the index is below the segment's `page_count`.
+    unsafe {
+        let index = (ptr.addr() & (SEGMENT_SIZE - 1)) >> shift;
+        ptr::addr_of_mut!((*segment).pages)
+            .cast::<Page>()
+            .add(index)
+    }
+}
+
 static CACHE: SegmentCache = SegmentCache::new(CACHE_BASE_LIMIT);
 static CACHE_LIMIT_FIXED: AtomicBool = AtomicBool::new(false);
 static NEXT_PURGE_AT: AtomicU64 = AtomicU64::new(0);
@@ -367,6 +397,9 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
         (*header).tag = tag_for(header, KIND_RELEASED);
         (*header).origin
     };
+    // Before the region is handed on: a stale free then takes the slow
+    // path, which reads the released tag.
+    segment_map::set_unpaged(header as usize);
     if let Origin::Arena(run) = origin {
         update_cache_limit();
         // A fresh stamp (a vDSO read): the sampled clock can lag by several
@@ -662,6 +695,8 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
         let k = slot(header);
         PAGED_SEGMENTS[k].fetch_add(1, StatOrdering::Relaxed);
         FREE_DIRTY_BYTES[k].fetch_add((*header).dirty_free_pages << shift, StatOrdering::Relaxed);
+        // Before any block is handed out: the free fast path reads this.
+        segment_map::set_paged(header as usize, shift);
         Some(header)
     }
 }

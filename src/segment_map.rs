@@ -1,52 +1,116 @@
-//! The segment map: one flag byte per [`SEGMENT_SIZE`] slot of the user
-//! address space, set where a tinyalloc header may sit.
+//! The segment map: one byte per [`SEGMENT_SIZE`] slot of the user address
+//! space, saying whether a tinyalloc header may sit there and, for a live
+//! paged segment, its page shift.
 //!
 //! A free masks its pointer down to a would-be header (`segment::segment_of`)
 //! and must not read it unless tinyalloc mapped that address: a foreign
 //! pointer (`free((void *)0x1000)`, a stack or glibc pointer) would fault, or
 //! worse, read memory that happens to be mapped. The map answers "may a
-//! header be here?" before the header is read, in every build: a shift, a
-//! range compare and a byte test (a byte rather than a bit per slot saves
-//! the word index and the bit test on every free, 3 instructions, for 28 MiB
-//! more of untouched address space).
+//! header be here?" before the header is read, in every build; and for the
+//! common case, a block of a live small or medium segment, it answers
+//! "which page shift?" too, so the free fast path reads one byte and no
+//! header tag ([`paged_shift`]).
 //!
-//! What is set:
-//! - every slot of an arena, from before the arena is installed in the arena
-//!   table until the end of the process (arenas are never unmapped), so a
-//!   header read there is always mapped memory;
-//! - the first slot of every direct mapping (the only one a header can be
-//!   in: a direct mapping is one region), from before the mapping is handed
-//!   out until just before it is unmapped.
+//! The byte of a slot:
+//! - `0`: no tinyalloc memory (or a direct mapping's slot past its first);
+//!   no header may be read there;
+//! - [`OURS`]: tinyalloc memory whose header, if any, is read and checked
+//!   by its tag (`segment::tagged_kind`): every arena slot, from before the
+//!   arena is installed in the arena table until the end of the process
+//!   (arenas are never unmapped), and the first slot of every direct
+//!   mapping, from before it is handed out until just before it is
+//!   unmapped; a large or released region's header slot;
+//! - a page shift (at least [`PAGED_FROM`]): the header slot of a live
+//!   small or medium segment with that page shift (`segment::new_paged`
+//!   sets it once the segment is set up; `segment::release_region` puts
+//!   [`OURS`] back before the region is handed on). Such a slot is an arena
+//!   slot, so the header is mapped whatever the byte says.
 //!
-//! Flags are set before any block of their region can be handed out, so a
-//! free of a live block always sees its flag: the block reached the freeing
-//! thread through some happens-before chain that starts after the set
-//! (arena slots: the set is sequenced before the Release CAS that installs
-//! the arena, which every claimer Acquires; direct mappings: sequenced
-//! before the allocation returns). By coherence, a Relaxed load that
-//! happens-after a store sees it. A flag is cleared only by the thread that
-//! releases the mapping; a free that races with that is a free of released
-//! memory, which no check can make safe.
+//! Bytes are set before any block of their region can be handed out, so a
+//! free of a live block always sees its region's byte: the block reached the
+//! freeing thread through some happens-before chain that starts after the
+//! store (arena slots: sequenced before the Release CAS that installs the
+//! arena, which every claimer Acquires; a paged segment's shift: sequenced
+//! before its first block is allocated; direct mappings: sequenced before
+//! the allocation returns). By coherence, a Relaxed load that happens-after
+//! a store sees it or a later one. A stale free (of a released block) may
+//! see [`OURS`] (the slow path then reads the tag: released) or the shift of
+//! a segment that reused the slot (the block-start test then judges it
+//! against live, mapped page metadata): never unmapped memory. A byte is
+//! cleared to 0 only by the thread that unmaps the memory; a free that
+//! races with that is a free of released memory, which no check can make
+//! safe.
 //!
 //! The map is a zero-initialised static (`.bss`, 32 MiB of address space):
-//! the kernel commits a page of it only where a flag is set, 4 KiB per
+//! the kernel commits a page of it only where a byte is set, 4 KiB per
 //! 16 GiB of address space used. It
 //! covers user addresses below 2^47 on x86-64 (2^48 elsewhere: AArch64 maps
 //! near the top of a 48-bit space); a reservation beyond that is refused
 //! (as out of memory), and a pointer beyond it is foreign.
 //!
 //! The map is not a loom-modelled protocol: each byte is an independent
-//! flag, whose visibility rides on the arena and allocation protocols above.
+//! value, whose visibility rides on the arena and allocation protocols above.
 
 use crate::arena::{SEGMENT_SHIFT, SEGMENT_SIZE};
-use crate::sync::{AtomicBool, Ordering};
+use crate::sync::{AtomicU8, Ordering};
 
 /// Address bits of user space the map covers.
 const ADDRESS_BITS: u32 = if cfg!(target_arch = "x86_64") { 47 } else { 48 };
-/// Slots covered (one flag each).
+/// Slots covered (one byte each).
 const SLOTS: usize = 1 << (ADDRESS_BITS as usize - SEGMENT_SHIFT);
 
-static MAP: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
+/// The byte of tinyalloc memory that is not a live paged segment's header
+/// slot (see the module doc).
+pub const OURS: u8 = 1;
+/// The least byte of a live paged segment's header slot (the smallest page
+/// shift): `paged_shift` at or above it is the fast path.
+pub const PAGED_FROM: u8 = 16;
+
+static MAP: [AtomicU8; SLOTS] = [const { AtomicU8::new(0) }; SLOTS];
+
+/// The slot of `address`, masked into the covered range.
+#[inline(always)]
+fn slot_of(address: usize) -> usize {
+    (address >> SEGMENT_SHIFT) & (SLOTS - 1)
+}
+
+/// The byte for the slot of `address` itself (not `address - 1`): at least
+/// [`PAGED_FROM`] only if a live paged segment with that page shift has its
+/// header at `address & !(SEGMENT_SIZE - 1)` (the slot masked into the
+/// covered range: an address beyond it aliases an in-range slot, whose
+/// segment then holds no block at that address, so the caller's block-start
+/// test rejects it, see `page::block_index`). Null reads slot 0, never a
+/// paged segment's.
+#[inline(always)]
+pub fn paged_shift(address: usize) -> u8 {
+    // Relaxed: see the module doc (the store happens-before any legitimate free).
+    MAP[slot_of(address)].load(Ordering::Relaxed)
+}
+
+/// The start of the slot [`paged_shift`] reads for `address` (masked into
+/// the covered range, as the slot is).
+#[inline(always)]
+pub fn slot_base(address: usize) -> usize {
+    slot_of(address) << SEGMENT_SHIFT
+}
+
+/// Record that the paged segment at `header` (its first slot, an arena
+/// slot) is live with page shift `shift`, before any of its blocks is
+/// handed out.
+pub fn set_paged(header: usize, shift: usize) {
+    debug_assert!(header % SEGMENT_SIZE == 0 && shift >= PAGED_FROM as usize);
+    debug_assert!(MAP[slot_of(header)].load(Ordering::Relaxed) != 0);
+    // Relaxed: published with the segment's blocks (see the module doc).
+    MAP[slot_of(header)].store(shift as u8, Ordering::Relaxed);
+}
+
+/// Record that the region at `header` (a slot marked by [`insert`]) is no
+/// live paged segment any more, before the region is handed on.
+pub fn set_unpaged(header: usize) {
+    debug_assert!(header % SEGMENT_SIZE == 0);
+    // Relaxed: published with the region by its next holder's protocol.
+    MAP[slot_of(header)].store(OURS, Ordering::Relaxed);
+}
 
 /// The header address for `address` (a block address: `address - 1`
 /// masked, as `segment::segment_of` does), if the map says a tinyalloc
@@ -62,11 +126,9 @@ static MAP: [AtomicBool; SLOTS] = [const { AtomicBool::new(false) }; SLOTS];
 #[inline(always)]
 pub fn lookup(address: usize) -> Option<usize> {
     // Slot first, then the segment: the masks are then 32-bit immediates.
-    let slot = (address.wrapping_sub(1) >> SEGMENT_SHIFT) & (SLOTS - 1);
+    let slot = slot_of(address.wrapping_sub(1));
     // Relaxed: see the module doc (the set happens-before any legitimate free).
-    MAP[slot]
-        .load(Ordering::Relaxed)
-        .then_some(slot << SEGMENT_SHIFT)
+    (MAP[slot].load(Ordering::Relaxed) != 0).then_some(slot << SEGMENT_SHIFT)
 }
 
 /// The slots of `[base, base + size)`, or `None` if the map does not cover
@@ -87,7 +149,7 @@ pub fn insert(base: usize, size: usize) -> bool {
     };
     for slot in slots {
         // Relaxed: published by the caller's own Release (see the module doc).
-        MAP[slot].store(true, Ordering::Relaxed);
+        MAP[slot].store(OURS, Ordering::Relaxed);
     }
     true
 }
@@ -97,7 +159,7 @@ pub fn insert(base: usize, size: usize) -> bool {
 pub fn remove(base: usize, size: usize) {
     if let Some(slots) = slots_of(base, size) {
         for slot in slots {
-            MAP[slot].store(false, Ordering::Relaxed);
+            MAP[slot].store(0, Ordering::Relaxed);
         }
     }
 }
@@ -126,6 +188,29 @@ mod tests {
         assert_eq!(lookup(base + SEGMENT_SIZE), Some(base));
         remove(base, 2 * SEGMENT_SIZE + 1);
         assert!(!contains(base) && !contains(base + 2 * SEGMENT_SIZE));
+    }
+
+    #[test]
+    fn paged_shift_is_set_only_for_live_paged_segments() {
+        let base = (SLOTS - 16) << SEGMENT_SHIFT;
+        assert!(insert(base, 2 * SEGMENT_SIZE));
+        assert_eq!(paged_shift(base + 64), OURS);
+        assert!(paged_shift(base + 64) < PAGED_FROM);
+        set_paged(base, 19);
+        assert_eq!(paged_shift(base + 64), 19);
+        assert_eq!(paged_shift(base + SEGMENT_SIZE - 1), 19);
+        // The next slot and the slot below are not that segment's.
+        assert_eq!(paged_shift(base + SEGMENT_SIZE), OURS);
+        assert_eq!(paged_shift(base - 1), 0);
+        // A paged slot still says "a header may be here" to `lookup`.
+        assert!(contains(base));
+        set_unpaged(base);
+        assert_eq!(paged_shift(base + 64), OURS);
+        assert!(contains(base));
+        remove(base, 2 * SEGMENT_SIZE);
+        assert_eq!(paged_shift(base + 64), 0);
+        // Null and small addresses: slot 0, never a paged segment's.
+        assert!(paged_shift(0) < PAGED_FROM && paged_shift(0x1000) < PAGED_FROM);
     }
 
     #[test]

@@ -7,10 +7,10 @@
 //! loom (loom cannot construct atomics in statics).
 
 #[cfg(not(feature = "loom"))]
-pub use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+pub use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 #[cfg(feature = "loom")]
-pub use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+pub use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// A statistics counter: never part of a protocol, never modelled by loom.
 pub use core::sync::atomic::AtomicUsize as StatCounter;

@@ -145,27 +145,28 @@ extern "C" fn malloc_slow(size: usize) -> *mut c_void {
 /// `ptr` is null or a live block from this library.
 #[no_mangle]
 pub unsafe extern "C" fn free(ptr: *mut c_void) {
-    // Not null (`ptr - 1` wraps to the largest address) and not counting.
-    if ptr.addr().wrapping_sub(1) < stats::free_fast_below() {
-        // SAFETY: the caller's contract; `ptr` is not null.
-        return unsafe { raw::deallocate_nonnull(ptr.cast()) };
-    }
-    // SAFETY: forwarded.
-    unsafe { free_slow(ptr) };
+    // One segment-map byte decides: a block of a live small or medium
+    // segment while not counting; everything else (null, large blocks,
+    // misuse, counted calls) goes to `free_slow`.
+    // SAFETY: the caller's contract.
+    unsafe { raw::deallocate_or(ptr.cast(), stats::free_paged_from(), free_slow) }
 }
 
-/// `free` of null, and every counted `free`.
+/// `free` past its fast path: null, large blocks, misuse, and every counted
+/// `free`.
 ///
 /// # Safety
 /// As [`free`].
 #[cold]
 #[inline(never)]
-unsafe extern "C" fn free_slow(ptr: *mut c_void) {
-    if stats::enabled() {
-        stats::count_slow(Call::Free);
+unsafe extern "C" fn free_slow(ptr: *mut u8) {
+    if !stats::enabled() {
+        // SAFETY: the caller's contract.
+        return unsafe { raw::deallocate_slow(ptr) };
     }
+    stats::count_slow(Call::Free);
     // SAFETY: the caller's contract.
-    unsafe { raw::deallocate(ptr.cast()) }
+    unsafe { raw::deallocate(ptr) }
 }
 
 /// Allocate `count * size` zeroed bytes; `ENOMEM` if the product overflows.

@@ -10,16 +10,16 @@
 //!
 //! Counting costs `malloc`, `calloc`, `realloc` and `free` nothing when the
 //! summary is off: the switch is folded into the bound their fast path tests
-//! anyway ([`malloc_fast_below`], [`free_fast_below`],
-//! [`realloc_fast_below`]), which turning the summary on lowers to zero so
-//! that every call takes the slow path, where it is counted.
+//! anyway ([`malloc_fast_below`], [`free_paged_from`],
+//! [`realloc_fast_below`]), which turning the summary on moves past every
+//! value so that every call takes the slow path, where it is counted.
 //! Other calls test [`enabled`] (a relaxed load and a branch not taken).
 //! When it is on, each call adds one to a counter in one of [`SHARDS`]
 //! cache-line-sized shards picked by thread, so threads rarely share a line.
 //! These atomics are statistics only: no allocator protocol depends on them.
 
 use core::ffi::{c_char, c_int};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use tinyalloc_core::raw;
 
 /// The counted entry points.
@@ -56,9 +56,10 @@ static ENABLED: AtomicBool = AtomicBool::new(false);
 /// `malloc` and `calloc` sizes below this take the fast path: one past the
 /// table sizes, or 0 while counting.
 static MALLOC_FAST_BELOW: AtomicUsize = AtomicUsize::new(raw::SMALL_MAX + 1);
-/// `free` takes its fast path when `ptr - 1` (wrapping) is below this: any
-/// pointer but null, or none while counting.
-static FREE_FAST_BELOW: AtomicUsize = AtomicUsize::new(usize::MAX);
+/// `free` takes its fast path when the segment map's byte for the pointer is
+/// at least this (`raw::deallocate_or`): a live small or medium segment's,
+/// or none while counting.
+static FREE_PAGED_FROM: AtomicU8 = AtomicU8::new(raw::PAGED_FROM);
 /// `realloc` of a live block takes its fast path when `size - 1` (wrapping)
 /// is below this: sizes 1..=`isize::MAX`, or none while counting.
 static REALLOC_FAST_BELOW: AtomicUsize = AtomicUsize::new(isize::MAX as usize);
@@ -76,12 +77,12 @@ pub(crate) fn malloc_fast_below() -> usize {
     MALLOC_FAST_BELOW.load(Ordering::Relaxed)
 }
 
-/// `free(ptr)` may take its fast path if `ptr.addr().wrapping_sub(1)` is
-/// below this (so never for null).
+/// The least segment-map byte for which `free` may take its fast path
+/// (`raw::deallocate_or`; never for null, whose byte is below every bound).
 #[inline(always)]
-pub(crate) fn free_fast_below() -> usize {
+pub(crate) fn free_paged_from() -> u8 {
     // Relaxed: a statistics switch, set once before `main`.
-    FREE_FAST_BELOW.load(Ordering::Relaxed)
+    FREE_PAGED_FROM.load(Ordering::Relaxed)
 }
 
 /// `realloc(ptr, size)` of a live block may take its fast path if
@@ -157,7 +158,7 @@ extern "C" fn init(_argc: c_int, _argv: *const *const c_char, _envp: *const *con
     OUTPUT_IDENTITY.store(identity, Ordering::Relaxed);
     ENABLED.store(true, Ordering::Relaxed);
     MALLOC_FAST_BELOW.store(0, Ordering::Relaxed);
-    FREE_FAST_BELOW.store(0, Ordering::Relaxed);
+    FREE_PAGED_FROM.store(u8::MAX, Ordering::Relaxed);
     REALLOC_FAST_BELOW.store(0, Ordering::Relaxed);
     // SAFETY: `summary` is an `extern "C" fn()` that lives as long as the
     // process (or this library, whose unload runs it).
