@@ -1086,6 +1086,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "the allocator uses exposed provenance: tests/miri_smoke.rs runs it under Miri"
+    )]
     fn malloc_pages_mirror_current_pages() {
         std::thread::spawn(|| {
             let mut blocks = [core::ptr::null_mut::<u8>(); 3 * SMALL_SLOTS];
@@ -1114,6 +1118,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "the allocator uses exposed provenance: tests/miri_smoke.rs runs it under Miri"
+    )]
     fn a_reused_heap_starts_with_empty_malloc_pages() {
         for _ in 0..4 {
             std::thread::spawn(|| {

@@ -52,6 +52,7 @@
 //! value, whose visibility rides on the arena and allocation protocols above.
 
 use crate::arena::{SEGMENT_SHIFT, SEGMENT_SIZE};
+#[cfg(not(miri))]
 use crate::sync::{AtomicU8, Ordering};
 
 /// Address bits of user space the map covers.
@@ -66,7 +67,81 @@ pub const OURS: u8 = 1;
 /// shift): `paged_shift` at or above it is the fast path.
 pub const PAGED_FROM: u8 = 16;
 
+#[cfg(not(miri))]
 static MAP: [AtomicU8; SLOTS] = [const { AtomicU8::new(0) }; SLOTS];
+
+/// The byte of `slot`, to read (0 for a slot never written).
+#[cfg(not(miri))]
+#[inline(always)]
+fn byte(slot: usize) -> u8 {
+    // Relaxed: see the module doc (a store happens-before any legitimate free).
+    MAP[slot].load(Ordering::Relaxed)
+}
+
+/// Write the byte of `slot`.
+#[cfg(not(miri))]
+#[inline(always)]
+fn set_byte(slot: usize, value: u8) {
+    // Relaxed: published by the caller's own protocol (see the module doc).
+    MAP[slot].store(value, Ordering::Relaxed);
+}
+
+/// Under Miri the map is sparse: Miri keeps per-byte state for every atomic
+/// location it touches, and a 32 MiB array of them took 11 GB. An
+/// open-addressing table keyed by slot (plus one; 0 = empty entry) holds
+/// the bytes of the slots ever written; a key, once claimed by CAS, never
+/// changes, so a reader finds a slot's entry or an empty one.
+#[cfg(miri)]
+mod sparse {
+    use crate::sync::{AtomicU8, AtomicUsize, Ordering};
+
+    const ENTRIES: usize = 4096;
+    static KEYS: [AtomicUsize; ENTRIES] = [const { AtomicUsize::new(0) }; ENTRIES];
+    static VALUES: [AtomicU8; ENTRIES] = [const { AtomicU8::new(0) }; ENTRIES];
+
+    fn start(slot: usize) -> usize {
+        slot.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - ENTRIES.trailing_zeros())
+    }
+
+    /// The entry of `slot`, claiming an empty one if `claim`.
+    fn entry(slot: usize, claim: bool) -> Option<usize> {
+        let key = slot + 1;
+        for probe in 0..ENTRIES {
+            let index = (start(slot) + probe) % ENTRIES;
+            // Acquire pairs with the claiming CAS's Release (the key, not
+            // the value, is what this orders).
+            let mut seen = KEYS[index].load(Ordering::Acquire);
+            if seen == 0 && claim {
+                seen =
+                    match KEYS[index].compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
+                    {
+                        Ok(_) => key,
+                        Err(now) => now,
+                    };
+            }
+            if seen == key {
+                return Some(index);
+            }
+            if seen == 0 {
+                return None;
+            }
+        }
+        assert!(!claim, "the Miri segment map is full");
+        None
+    }
+
+    pub(super) fn byte(slot: usize) -> u8 {
+        entry(slot, false).map_or(0, |index| VALUES[index].load(Ordering::Relaxed))
+    }
+
+    pub(super) fn set_byte(slot: usize, value: u8) {
+        if let Some(index) = entry(slot, value != 0) {
+            VALUES[index].store(value, Ordering::Relaxed);
+        }
+    }
+}
+#[cfg(miri)]
+use sparse::{byte, set_byte};
 
 /// The slot of `address`, masked into the covered range.
 #[inline(always)]
@@ -83,8 +158,7 @@ fn slot_of(address: usize) -> usize {
 /// paged segment's.
 #[inline(always)]
 pub fn paged_shift(address: usize) -> u8 {
-    // Relaxed: see the module doc (the store happens-before any legitimate free).
-    MAP[slot_of(address)].load(Ordering::Relaxed)
+    byte(slot_of(address))
 }
 
 /// The start of the slot [`paged_shift`] reads for `address` (masked into
@@ -99,17 +173,17 @@ pub fn slot_base(address: usize) -> usize {
 /// handed out.
 pub fn set_paged(header: usize, shift: usize) {
     debug_assert!(header % SEGMENT_SIZE == 0 && shift >= PAGED_FROM as usize);
-    debug_assert!(MAP[slot_of(header)].load(Ordering::Relaxed) != 0);
-    // Relaxed: published with the segment's blocks (see the module doc).
-    MAP[slot_of(header)].store(shift as u8, Ordering::Relaxed);
+    debug_assert!(byte(slot_of(header)) != 0);
+    // Published with the segment's blocks (see the module doc).
+    set_byte(slot_of(header), shift as u8);
 }
 
 /// Record that the region at `header` (a slot marked by [`insert`]) is no
 /// live paged segment any more, before the region is handed on.
 pub fn set_unpaged(header: usize) {
     debug_assert!(header % SEGMENT_SIZE == 0);
-    // Relaxed: published with the region by its next holder's protocol.
-    MAP[slot_of(header)].store(OURS, Ordering::Relaxed);
+    // Published with the region by its next holder's protocol.
+    set_byte(slot_of(header), OURS);
 }
 
 /// The header address for `address` (a block address: `address - 1`
@@ -127,8 +201,7 @@ pub fn set_unpaged(header: usize) {
 pub fn lookup(address: usize) -> Option<usize> {
     // Slot first, then the segment: the masks are then 32-bit immediates.
     let slot = slot_of(address.wrapping_sub(1));
-    // Relaxed: see the module doc (the set happens-before any legitimate free).
-    (MAP[slot].load(Ordering::Relaxed) != 0).then_some(slot << SEGMENT_SHIFT)
+    (byte(slot) != 0).then_some(slot << SEGMENT_SHIFT)
 }
 
 /// The slots of `[base, base + size)`, or `None` if the map does not cover
@@ -148,8 +221,8 @@ pub fn insert(base: usize, size: usize) -> bool {
         return false;
     };
     for slot in slots {
-        // Relaxed: published by the caller's own Release (see the module doc).
-        MAP[slot].store(OURS, Ordering::Relaxed);
+        // Published by the caller's own Release (see the module doc).
+        set_byte(slot, OURS);
     }
     true
 }
@@ -159,7 +232,7 @@ pub fn insert(base: usize, size: usize) -> bool {
 pub fn remove(base: usize, size: usize) {
     if let Some(slots) = slots_of(base, size) {
         for slot in slots {
-            MAP[slot].store(0, Ordering::Relaxed);
+            set_byte(slot, 0);
         }
     }
 }
