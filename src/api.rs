@@ -567,15 +567,6 @@ unsafe extern "C" fn free_unpaged(segment: *mut SegmentHeader, ptr: *mut u8) {
 unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8) {
     // SAFETY: the block is live and ours to give up; page metadata is live.
     unsafe {
-        // An abandoned segment (owner 0): adopt it and free locally, rather
-        // than push onto a list only a later adopter would drain. Relaxed:
-        // a stale non-zero owner only means we take the remote path.
-        if (*segment).owner.load(Ordering::Relaxed) == 0 {
-            let heap = thread::current_heap();
-            if heap::adopt_on_free(heap, segment) {
-                return heap::free_local(heap, page, ptr);
-            }
-        }
         if (*page).remote.push(ptr) {
             // The owner parked this page and ours is the first block since:
             // tell it. The push's Acquire saw the park's Release, so this load

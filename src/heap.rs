@@ -337,10 +337,25 @@ unsafe extern "C" fn free_local_slow(heap: *mut Heap, page: *mut Page) {
             unpark_freed(heap, page);
         } else if (*page).used == 0 {
             retire(heap, page, false);
-        } else {
-            // The class's current page has nothing left to hand out.
+        } else if !is_shrinking(heap) {
+            // The class's current page has nothing left to hand out. (A
+            // shrinking heap does not switch: a page made current and then
+            // emptied is kept without a call, and would stay resident.)
             hand_out_next(heap, page);
         }
+    }
+}
+
+/// Whether `heap` has given back [`SHRINK_AFTER_PAGES`] or more emptied
+/// pages since its last allocation slow path (see [`retire`]).
+///
+/// # Safety
+/// The caller owns `heap`.
+#[inline]
+unsafe fn is_shrinking(heap: *mut Heap) -> bool {
+    // SAFETY: owner-only fields.
+    unsafe {
+        (*heap).shrink_mark == (*heap).slow_paths && (*heap).emptied_run >= SHRINK_AFTER_PAGES
     }
 }
 
@@ -449,12 +464,7 @@ unsafe fn retire(heap: *mut Heap, page: *mut Page, force: bool) {
     // SAFETY: the caller owns `heap` and `page` (queued, used == 0).
     unsafe {
         let queue = &(*heap).queues[(*page).class];
-        if !force
-            && queue.first == page
-            && queue.last == page
-            && ((*heap).emptied_run < SHRINK_AFTER_PAGES
-                || (*heap).shrink_mark != (*heap).slow_paths)
-        {
+        if !force && queue.first == page && queue.last == page && !is_shrinking(heap) {
             return;
         }
         give_back(heap, page, force);
@@ -890,41 +900,6 @@ unsafe fn adopt(heap: *mut Heap, segment: *mut SegmentHeader) {
             unlink_segment(heap, segment);
             segment::release_region(segment);
         }
-    }
-}
-
-/// A free by this thread landed in an abandoned segment: its thread exited
-/// and this one carries on with its blocks (a worker pool's successor).
-/// Adopt abandoned segments of that kind, most recently abandoned first (the
-/// exited thread's, most likely), so that the rest of those blocks are freed
-/// locally instead of each pushed onto a remote list nobody drains. Returns
-/// whether `segment` is now `heap`'s.
-///
-/// # Safety
-/// `heap` is the calling thread's heap (or the sentinel); `segment` holds a
-/// live block the caller is freeing (so it is not released meanwhile).
-#[cold]
-#[inline(never)]
-pub unsafe fn adopt_on_free(heap: *mut Heap, segment: *mut SegmentHeader) -> bool {
-    if thread::is_sentinel(heap) {
-        // Thread teardown: no heap to adopt into.
-        return false;
-    }
-    // SAFETY: the caller owns `heap`; the segment header is live (it holds a
-    // live block) and its kind is fixed while it does.
-    unsafe {
-        let kind = (*segment).kind;
-        for _ in 0..ADOPT_PER_SLOW_PATH {
-            let Some(abandoned) = segment::pop_abandoned(kind) else {
-                break;
-            };
-            adopt(heap, abandoned);
-            // Relaxed: our own store in `adopt`, in program order.
-            if (*segment).owner.load(Ordering::Relaxed) == heap as usize {
-                return true;
-            }
-        }
-        false
     }
 }
 
