@@ -24,7 +24,7 @@ const SIZES: [usize; 3] = [8, 4096, 256 * 1024];
 /// block (`p + 8` at 8 B too: 8-byte requests get 16-byte blocks), and, by
 /// the freed mark, blocks that are free: freed before (`double_free`) or
 /// carved and never handed out (`p + 4096` at 8 B and 4096 B).
-const CAUGHT_BY_DEFAULT: [&str; 10] = [
+const CAUGHT_BY_DEFAULT: [&str; 12] = [
     "invalid_free",
     "invalid_free_0x1000",
     "invalid_free_stack",
@@ -35,6 +35,8 @@ const CAUGHT_BY_DEFAULT: [&str; 10] = [
     "invalid_free_close_4k",
     "invalid_free_unaligned",
     "double_free",
+    "double_free_delayed",
+    "double_free_interleaved",
 ];
 
 fn compile(dir: &TempDir) -> PathBuf {

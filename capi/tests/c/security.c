@@ -46,6 +46,17 @@ int main(int argc, char **argv) {
     if (!strcmp(family, "double_free")) {
         free_noinline(announce(p));
         free_noinline(p);
+    } else if (!strcmp(family, "double_free_delayed")) {
+        /* Blocks of the same size come and go between the two frees. */
+        free_noinline(announce(p));
+        for (int i = 0; i < 1024; i++)
+            free_noinline(malloc_noinline(size));
+        free_noinline(p);
+    } else if (!strcmp(family, "double_free_interleaved")) {
+        void *q = malloc_noinline(size);
+        free_noinline(announce(p));
+        free_noinline(q);
+        free_noinline(p);
     } else if (!strcmp(family, "invalid_free")) {
         free_noinline(announce((void *)1));
     } else if (!strcmp(family, "invalid_free_0x1000")) {
