@@ -418,10 +418,9 @@ pub unsafe fn deallocate_or(ptr: *mut u8, paged_from: u8, slow: unsafe extern "C
         // SAFETY: forwarded.
         return unsafe { slow(ptr) };
     }
-    // SAFETY: the map says a live paged segment with this page shift has its
-    // header at `ptr`'s slot (an arena slot: its metadata is mapped whatever
-    // `ptr` is); `block_page` proves `ptr` a block start of an in-use page of
-    // it before anything is written.
+    // The slot is an arena slot, so its metadata is mapped whatever `ptr` is.
+    // SAFETY: the map says a live paged segment with this shift heads `ptr`'s
+    // slot; the block-start test proves `ptr` a block before any write.
     unsafe {
         let segment = segment::paged_segment_of(ptr);
         let page = segment::page_at(segment, ptr, shift as u32);
@@ -444,10 +443,10 @@ pub unsafe extern "C" fn deallocate_slow(ptr: *mut u8) {
     if ptr.is_null() {
         return;
     }
-    // SAFETY: `header_of` proved the header mapped (the segment map); a live
-    // block's header is live; its tag, `page_shift` and the page's geometry
-    // are fixed while the block is live (so reading them from any thread is
-    // race-free; for a pointer that is no live block, they are only read).
+    // Tag, `page_shift` and page geometry are fixed while a block is live, so
+    // any thread may read them; for a pointer that is no live block they are
+    // only read.
+    // SAFETY: `header_of` proved the header mapped (the segment map).
     unsafe {
         let segment = header_of(ptr);
         if segment::tagged_kind(segment).wrapping_sub(KIND_SMALL as usize) > 1 {

@@ -186,10 +186,10 @@ fn tag_for(segment: *mut SegmentHeader, kind: u8) -> usize {
 /// `segment` must be the paged segment holding `ptr`.
 #[inline(always)]
 pub unsafe fn page_of(segment: *mut SegmentHeader, ptr: *mut u8) -> *mut Page {
+    // Masked rather than `ptr - segment`: the same for a pointer in the
+    // segment, and still a page of it for any other (a freed pointer at the
+    // segment's very end, whose `segment_of` is this one).
     // SAFETY: `ptr` lies in the segment, so the index is below `page_count`.
-    // (Masked rather than `ptr - segment`: the same for a pointer in the
-    // segment, and still a page of it for any other, such as a freed
-    // pointer at the segment's very end, whose `segment_of` is this one.)
     unsafe {
         let index = (ptr.addr() & (SEGMENT_SIZE - 1)) >> (*segment).page_shift;
         ptr::addr_of_mut!((*segment).pages)

@@ -54,9 +54,9 @@ const fn default_align(size: usize) -> usize {
 macro_rules! weak_address {
     ($symbol:literal) => {{
         let address: usize;
+        #[cfg(target_arch = "x86_64")]
         // SAFETY: a load from the GOT entry of a symbol; it reads memory the
         // loader wrote once at load time (read-only after RELRO).
-        #[cfg(target_arch = "x86_64")]
         unsafe {
             core::arch::asm!(
                 concat!(".weak ", $symbol),
@@ -65,8 +65,8 @@ macro_rules! weak_address {
                 options(pure, readonly, nostack, preserves_flags),
             );
         }
-        // SAFETY: as above.
         #[cfg(target_arch = "aarch64")]
+        // SAFETY: as above: a load from the symbol's GOT entry.
         unsafe {
             core::arch::asm!(
                 concat!(".weak ", $symbol),
@@ -117,12 +117,12 @@ fn throw_bad_alloc() -> ! {
     type AllocateException = unsafe extern "C" fn(usize) -> *mut c_void;
     type Destructor = unsafe extern "C" fn(*mut c_void);
     type Throw = unsafe extern "C-unwind" fn(*mut c_void, *const c_void, Destructor) -> !;
-    // SAFETY: the five addresses are the C++ ABI's (Itanium) exception entry
-    // points and `std::bad_alloc`'s type info, vtable and destructor.
     // `std::bad_alloc` is one vtable pointer, which points two words into
     // the vtable (past the offset-to-top and the type info pointer).
     // `__cxa_allocate_exception` does not return null: it falls back to an
     // emergency pool, or terminates.
+    // SAFETY: the five addresses are the C++ ABI's (Itanium) exception entry
+    // points and `std::bad_alloc`'s type info, vtable and destructor.
     unsafe {
         let allocate_exception: AllocateException = core::mem::transmute(allocate_exception);
         let throw: Throw = core::mem::transmute(throw);
