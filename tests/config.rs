@@ -14,16 +14,9 @@ use tinyalloc::raw;
 const CHILD_VAR: &str = "TINYALLOC_CONFIG_CHILD";
 const BLOCK: usize = 8 << 20;
 
-fn resident_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
-    let pages: usize = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|field| field.parse().ok())
-        .expect("resident field of statm");
-    // SAFETY: `sysconf` reads a value and touches no memory of ours.
-    pages * unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize
-}
+#[path = "common/rss.rs"]
+mod rss;
+use rss::rss_bytes as resident_bytes;
 
 /// The child's work (a no-op in the normal test run).
 #[test]

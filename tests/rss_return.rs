@@ -8,11 +8,9 @@ use tinyalloc::TinyAlloc;
 #[global_allocator]
 static GLOBAL: TinyAlloc = TinyAlloc;
 
-fn rss_bytes() -> usize {
-    let statm = std::fs::read_to_string("/proc/self/statm").expect("read /proc/self/statm");
-    let pages: usize = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
-    pages * 4096
-}
+#[path = "common/rss.rs"]
+mod rss;
+use rss::rss_bytes;
 
 /// The two phases share one test: RSS is per process, so they must not overlap.
 #[test]
