@@ -215,7 +215,7 @@ unsafe fn allocate_sized(size: usize, align: usize) -> *mut u8 {
 /// to the alignment must fit the largest class. With a constant `Layout` (the
 /// common case after inlining) the alignment tests and the rounding fold away.
 #[inline(always)]
-fn class_for(size: usize, align: usize) -> Option<usize> {
+pub(crate) fn class_for(size: usize, align: usize) -> Option<usize> {
     if align <= MAX_CLASS_ALIGN && size <= MAX_CLASS_SIZE {
         // No overflow: both terms are at most 128 KiB here. A zero size still
         // needs an aligned block, so it counts as one byte. Every size up to

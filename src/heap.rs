@@ -132,6 +132,16 @@ pub struct Heap {
     /// Set by a remote free onto a parked page of this heap. Written by other
     /// threads: on a cache line of its own, away from owner-only fields.
     pub full_has_remote: RemoteHint,
+    /// A `tinyalloc::Heap` (see `user_heap`): it adopts no abandoned
+    /// segment (its destroy frees everything it owns, and only its own
+    /// blocks may go) and owns its large regions ([`own_large`]).
+    user: bool,
+    /// Large regions this heap owns (user heaps only), linked through
+    /// their headers' `heap_prev/next`.
+    large: *mut SegmentHeader,
+    /// Set by a free of one of `large` by another path than the owner's
+    /// (see [`free_large_remote`]): [`reap_large`] has work.
+    large_freed: AtomicBool,
 }
 
 /// A flag on its own cache line.
@@ -161,6 +171,9 @@ impl Heap {
             shrink_mark: 0,
             emptied_run: 0,
             full_has_remote: RemoteHint(AtomicBool::new(false)),
+            user: false,
+            large: ptr::null_mut(),
+            large_freed: AtomicBool::new(false),
         }
     }
 }
@@ -753,7 +766,7 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
             // No queued page has room: adopt an abandoned segment (it may hold
             // pages of this class) or take a fresh page.
             let kind = kind_of_class(class);
-            if adopted < ADOPT_PER_SLOW_PATH {
+            if adopted < ADOPT_PER_SLOW_PATH && !(*heap).user {
                 if let Some(segment) = segment::pop_abandoned(kind) {
                     adopt(heap, segment);
                     adopted += 1;
@@ -978,6 +991,9 @@ unsafe fn reset(heap: *mut Heap) {
         (*heap).large_region = ptr::null_mut();
         (*heap).shrink_mark = 0;
         (*heap).emptied_run = 0;
+        (*heap).user = false;
+        (*heap).large = ptr::null_mut();
+        (*heap).large_freed.store(false, Ordering::Relaxed);
     }
 }
 
@@ -1042,6 +1058,280 @@ pub unsafe fn collect(heap: *mut Heap, adopt_abandoned: bool) {
         }
         purge_pages(heap, u64::MAX);
         release_large_region(heap);
+    }
+}
+
+// First-class heaps (`tinyalloc::Heap`, see `user_heap`): a heap from the
+// pool that no thread uses as its current heap. Its small and medium blocks
+// live in its own segments as a thread heap's do; its large regions carry it
+// as `owner` and sit on its `large` list, so that `destroy_user` finds every
+// region it owns in time proportional to pages and regions, never blocks.
+//
+// A large region's `owner` word: 0 (no owner: any thread frees it at once),
+// `heap` (owned, live), or `heap | LARGE_FREED` (freed by a path other than
+// its owner's, waiting for the owner to release it). Only a CAS leaves
+// `heap`, so of a racing remote free and the owner's drop exactly one
+// releases the region.
+
+/// Low bit of an owned large region's `owner` word: freed, not yet released.
+const LARGE_FREED: usize = 1;
+
+/// Make `heap`, fresh from `thread::take_heap`, a user heap.
+///
+/// # Safety
+/// The caller owns `heap`, which is empty and no thread's current heap.
+pub unsafe fn make_user(heap: *mut Heap) {
+    // SAFETY: the caller owns the heap.
+    unsafe { (*heap).user = true };
+}
+
+/// Make the large block just allocated at `header` one of `heap`'s: its
+/// owner word and its place on the heap's `large` list.
+///
+/// # Safety
+/// The caller owns the user heap `heap` and the live, ownerless large region
+/// `header`, which no other thread has seen yet.
+pub unsafe fn own_large(heap: *mut Heap, header: *mut SegmentHeader) {
+    // SAFETY: the caller owns both. Relaxed: the block reaches other threads
+    // only through the caller's own synchronisation.
+    unsafe {
+        (*header).owner.store(heap as usize, Ordering::Relaxed);
+        (*header).heap_prev = ptr::null_mut();
+        (*header).heap_next = (*heap).large;
+        if !(*heap).large.is_null() {
+            (*(*heap).large).heap_prev = header;
+        }
+        (*heap).large = header;
+    }
+}
+
+/// Take `header` off `heap`'s `large` list.
+///
+/// # Safety
+/// The caller owns `heap`; `header` is on its `large` list.
+unsafe fn unlink_large(heap: *mut Heap, header: *mut SegmentHeader) {
+    // SAFETY: the owner alone writes the list links.
+    unsafe {
+        let (prev, next) = ((*header).heap_prev, (*header).heap_next);
+        if prev.is_null() {
+            (*heap).large = next;
+        } else {
+            (*prev).heap_next = next;
+        }
+        if !next.is_null() {
+            (*next).heap_prev = prev;
+        }
+    }
+}
+
+/// Whether `header`, the header of a live large region, is owned by `heap`
+/// and not freed.
+///
+/// # Safety
+/// `header` is a large region's header (readable).
+pub unsafe fn owns_large(heap: *mut Heap, header: *mut SegmentHeader) -> bool {
+    // SAFETY: readable, per the caller.
+    unsafe { (*header).owner.load(Ordering::Relaxed) == heap as usize }
+}
+
+/// The owner frees its large block at `header`: off the list, region
+/// released at once. Aborts if the block was freed already.
+///
+/// # Safety
+/// The caller owns the user heap `heap`; `header` heads one of its large
+/// regions (on its `large` list), whose block the caller gives up.
+pub unsafe fn free_own_large(heap: *mut Heap, header: *mut SegmentHeader) {
+    // SAFETY: the caller owns the heap and its list. A racing free of the
+    // same block by another path (a double free) is settled by the CAS: the
+    // loser sees the mark and reports.
+    unsafe {
+        let owned = heap as usize;
+        // Acquire (failure) pairs with a marking freer's AcqRel CAS.
+        if (*header)
+            .owner
+            .compare_exchange(
+                owned,
+                owned | LARGE_FREED,
+                Ordering::Relaxed,
+                Ordering::Acquire,
+            )
+            .is_err()
+        {
+            checks::fatal(
+                "double free (or free of a pointer into freed memory) of",
+                header.cast::<u8>().add((*header).large_offset),
+            );
+        }
+        unlink_large(heap, header);
+        segment::release_region(header);
+    }
+}
+
+/// A free of an owned large block by another path than its owner's (another
+/// thread, the global allocator, a moving `realloc`): mark it freed for the
+/// owner to release. False if the region has no owner (any more: its heap was
+/// dropped): the caller frees it as an ordinary large block.
+///
+/// # Safety
+/// `header` heads a live large region whose block the caller gives up.
+#[cold]
+#[inline(never)]
+pub unsafe fn free_large_remote(header: *mut SegmentHeader) -> bool {
+    // SAFETY: a live large header is readable; heap memory is never unmapped,
+    // so a stale owner's flag is harmless (a reap that finds nothing).
+    unsafe {
+        // Acquire pairs with the AcqRel CAS of a dropping owner that wrote 0
+        // (its header writes then happen-before our release of the region).
+        let mut owner = (*header).owner.load(Ordering::Acquire);
+        loop {
+            if owner == 0 {
+                return false;
+            }
+            if owner & LARGE_FREED != 0 {
+                checks::fatal(
+                    "double free (or free of a pointer into freed memory) of",
+                    header.cast::<u8>().add((*header).large_offset),
+                );
+            }
+            // Release (AcqRel): the block's last uses happen-before the
+            // owner's Acquire that sees the mark and releases the region.
+            match (*header).owner.compare_exchange_weak(
+                owner,
+                owner | LARGE_FREED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => break,
+                Err(seen) => owner = seen,
+            }
+        }
+        // Release pairs with `reap_large`'s Acquire swap: a reap that sees
+        // the flag sees the mark.
+        (*(owner as *mut Heap))
+            .large_freed
+            .store(true, Ordering::Release);
+        true
+    }
+}
+
+/// Release the large regions of `heap` that other paths freed, if any were.
+///
+/// # Safety
+/// The caller owns the user heap `heap`.
+pub unsafe fn reap_large(heap: *mut Heap) {
+    // SAFETY: the caller owns the heap and its list; a marked region is the
+    // owner's alone to release.
+    unsafe {
+        if !(*heap).large_freed.load(Ordering::Relaxed)
+            || !(*heap).large_freed.swap(false, Ordering::Acquire)
+        {
+            return;
+        }
+        let mut header = (*heap).large;
+        while !header.is_null() {
+            let next = (*header).heap_next;
+            // Acquire pairs with the freer's AcqRel mark.
+            if (*header).owner.load(Ordering::Acquire) & LARGE_FREED != 0 {
+                unlink_large(heap, header);
+                segment::release_region(header);
+            }
+            header = next;
+        }
+    }
+}
+
+/// Drop a user heap: its large regions lose their owner (a racing remote
+/// free that marked one first leaves it to us to release), then its segments
+/// go as a thread's do at exit ([`abandon_all`]): blocks stay valid and
+/// another thread adopts the segments. The heap is left empty.
+///
+/// # Safety
+/// The caller owns the user heap `heap` and gives it up.
+pub unsafe fn abandon_user(heap: *mut Heap) {
+    // SAFETY: the caller owns the heap and its list.
+    unsafe {
+        let mut header = (*heap).large;
+        while !header.is_null() {
+            // Read before the CAS: once the owner word is 0, a freer may
+            // release the region.
+            let next = (*header).heap_next;
+            // AcqRel: Release pairs with a later freer's Acquire load of 0;
+            // Acquire (failure) with a marking freer's AcqRel CAS.
+            if (*header)
+                .owner
+                .compare_exchange(heap as usize, 0, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                segment::release_region(header);
+            }
+            header = next;
+        }
+        (*heap).large = ptr::null_mut();
+        abandon_all(heap);
+    }
+}
+
+/// Destroy a user heap: every region it owns is released, live blocks and
+/// all: each in-use page is emptied in one step (its blocks are not visited)
+/// and each segment and large region goes back to the cache or its arena, so
+/// the time is proportional to pages and regions. The heap is left empty.
+///
+/// # Safety
+/// The caller owns the user heap `heap`; no block of it is used or freed
+/// afterwards, and every free of one of its blocks happened before this call.
+pub unsafe fn destroy_user(heap: *mut Heap) {
+    // SAFETY: the caller owns the heap, its segments and its regions, and no
+    // other thread touches them any more.
+    unsafe {
+        release_large_region(heap);
+        let mut header = (*heap).large;
+        while !header.is_null() {
+            let next = (*header).heap_next;
+            segment::release_region(header);
+            header = next;
+        }
+        for kind in 0..2 {
+            let mut segment = (*heap).segments[kind];
+            while !segment.is_null() {
+                let next = (*segment).heap_next;
+                free_all_pages(segment);
+                segment::release_region(segment);
+                segment = next;
+            }
+        }
+        reset(heap);
+    }
+}
+
+/// Mark every in-use page of `segment` unused, live blocks and all (one
+/// step per page; remote lists are dropped with the page).
+///
+/// # Safety
+/// The caller owns `segment` and gives up every block in it.
+unsafe fn free_all_pages(segment: *mut SegmentHeader) {
+    // SAFETY: the caller owns the segment and its page metadata.
+    unsafe {
+        let pages = ptr::addr_of_mut!((*segment).pages).cast::<Page>();
+        for index in 1..(*segment).page_count {
+            let page = pages.add(index);
+            if (*page).in_use {
+                (*page).used = 0;
+                segment::free_page(segment, page);
+            }
+        }
+    }
+}
+
+/// Give back the empty pages of a user heap and release the large regions
+/// others freed (no adoption: the blocks of a user heap are its own).
+///
+/// # Safety
+/// The caller owns the user heap `heap`.
+pub unsafe fn collect_user(heap: *mut Heap) {
+    // SAFETY: forwarded.
+    unsafe {
+        reap_large(heap);
+        collect(heap, false);
     }
 }
 

@@ -23,6 +23,7 @@ use crate::arena::{ARENAS, SEGMENT_SHIFT, SEGMENT_SIZE};
 use crate::heap;
 use crate::os;
 use crate::segment::{self, Origin, Region, SegmentHeader, KIND_LARGE, LARGE_HEADER_SIZE};
+use crate::sync::Ordering;
 use crate::thread;
 use core::ptr;
 
@@ -107,8 +108,12 @@ unsafe fn init(region: &Region, size: usize, offset: usize, zero: bool) -> *mut 
 /// `header` heads a live large region; its block is not used afterwards.
 pub unsafe fn free(header: *mut SegmentHeader) {
     // SAFETY: forwarded; the region is ours to give up, to this thread's heap
-    // (one region, no atomics) or to the shared cache.
+    // (one region, no atomics) or to the shared cache; a region a
+    // `tinyalloc::Heap` owns is marked for that heap to release.
     unsafe {
+        if (*header).owner.load(Ordering::Relaxed) != 0 && heap::free_large_remote(header) {
+            return;
+        }
         if !heap::keep_large_region(thread::current_heap(), header) {
             segment::release_region(header)
         }
@@ -159,8 +164,10 @@ pub unsafe fn reallocate(
         // Move pages when there are enough of them and the new region's
         // memory is mostly not committed: copying into committed memory is
         // cheaper than making the kernel drop it first (see MOVE_PAGES_FROM).
+        // (Not a region a `tinyalloc::Heap` owns: its list holds the header.)
         if old_offset == offset
             && old_dirty >= MOVE_PAGES_FROM
+            && (*header).owner.load(Ordering::Relaxed) == 0
             && region.dirty_bytes < old_dirty / 2
             && segment::move_region(header, &mut region)
         {

@@ -30,7 +30,8 @@
 //! - `segment`, `page`, `heap`, `thread`, `large`, `api`, `global`: the
 //!   allocator proper (not built under the `loom` feature, whose models drive
 //!   the protocol modules directly); `segment_map` says which addresses may
-//!   hold a header (arenas mark theirs when installed).
+//!   hold a header (arenas mark theirs when installed); `user_heap` is
+//!   [`Heap`], a heap of one's own (over `heap` and `thread`).
 //!
 //! Nothing on an allocation path allocates through the global allocator.
 
@@ -66,6 +67,8 @@ mod segment_map;
 mod stats;
 #[cfg(not(feature = "loom"))]
 mod thread;
+#[cfg(not(feature = "loom"))]
+mod user_heap;
 
 #[cfg(not(feature = "loom"))]
 pub use api::{collect, usable_size};
@@ -73,6 +76,8 @@ pub use api::{collect, usable_size};
 pub use global::TinyAlloc;
 #[cfg(not(feature = "loom"))]
 pub use stats::{stats, Stats};
+#[cfg(not(feature = "loom"))]
+pub use user_heap::Heap;
 
 /// Raw entry points for the C ABI and for tests (the same ones `TinyAlloc` uses).
 #[cfg(not(feature = "loom"))]

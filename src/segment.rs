@@ -25,7 +25,8 @@
 //! Invariants:
 //! - `owner` is the address of the owning heap, or 0: paged segments are owned
 //!   by exactly one heap or sit on an abandoned stack; large regions have no
-//!   owner (any thread frees them directly);
+//!   owner (any thread frees them directly), except those of a
+//!   `tinyalloc::Heap`, which it releases (see `heap::own_large`);
 //! - `stack_link` is only ever written atomically: a stalled stack popper may
 //!   read it long after the segment was reused (type-stable memory);
 //! - `dirty_bytes` bounds the prefix of the region that may be non-zero.

@@ -67,6 +67,8 @@ pub struct Stats {
     pub abandoned_segments: usize,
     /// Heaps owned by running threads.
     pub live_heaps: usize,
+    /// [`Heap`](crate::Heap)s alive (created, not yet dropped or destroyed).
+    pub user_heaps: usize,
     /// Small-block segments (blocks up to 8 KiB, 64 KiB pages).
     pub small: PagedStats,
     /// Medium-block segments (blocks up to 128 KiB, 512 KiB pages).
@@ -123,6 +125,7 @@ pub fn stats() -> Stats {
         cached_dirty_bytes: segment::cached_dirty_bytes(),
         abandoned_segments: segment::abandoned_segments(),
         live_heaps: thread::live_heaps(),
+        user_heaps: thread::user_heaps(),
         small,
         medium,
         large_regions: live_regions.saturating_sub(paged_segments),

@@ -20,7 +20,8 @@
 //!
 //! Heaps come from a lock-free pool: a [`TaggedStack`] of heaps, refilled by
 //! carving a kernel mapping into heaps. Heap memory is never unmapped
-//! (type-stable, as the stack requires).
+//! (type-stable, as the stack requires). [`take_heap`] and [`return_heap`]
+//! are the pool's two doors, for threads and for `tinyalloc::Heap` alike.
 
 use crate::ds::tagged_stack::{StackNode, TaggedStack};
 use crate::heap::{self, Heap};
@@ -206,7 +207,7 @@ static HEAP_AREA_NEXT: AtomicUsize = AtomicUsize::new(0);
 /// Give the calling thread a heap from the pool and register its clean-up.
 /// Returns the sentinel if no heap can be had (out of memory).
 pub fn init_heap() -> *mut Heap {
-    let Some(heap) = POOL.pop().or_else(carve_heaps) else {
+    let Some(heap) = take_heap() else {
         return sentinel();
     };
     let heap = heap.as_ptr();
@@ -307,11 +308,45 @@ extern "C" fn thread_exit(value: *mut libc::c_void) {
     unsafe {
         heap::abandon_all(heap);
         LIVE_HEAPS.fetch_sub(1, StatOrdering::Relaxed);
-        POOL.push(NonNull::new_unchecked(heap));
+        return_heap(NonNull::new_unchecked(heap));
     }
 }
 
 /// Heaps in use by threads now.
 pub fn live_heaps() -> usize {
     LIVE_HEAPS.load(StatOrdering::Relaxed)
+}
+
+/// An empty heap from the pool (or freshly carved), for a thread or for a
+/// `tinyalloc::Heap`; `None` when out of memory. Nothing is registered:
+/// the caller decides who uses it.
+pub fn take_heap() -> Option<NonNull<Heap>> {
+    POOL.pop().or_else(carve_heaps)
+}
+
+/// Give an empty heap back to the pool.
+///
+/// # Safety
+/// `heap` came from [`take_heap`], holds no page, segment or region (as
+/// `heap::abandon_all` leaves it), and nothing uses it any more.
+pub unsafe fn return_heap(heap: NonNull<Heap>) {
+    // SAFETY: heap memory is never unmapped and `pool_link` is its one link
+    // word; the caller gives the heap up.
+    unsafe { POOL.push(heap) };
+}
+
+static USER_HEAPS: StatCounter = StatCounter::new(0);
+
+/// Count a `tinyalloc::Heap` created (`true`) or ended (`false`).
+pub fn count_user_heap(created: bool) {
+    if created {
+        USER_HEAPS.fetch_add(1, StatOrdering::Relaxed);
+    } else {
+        USER_HEAPS.fetch_sub(1, StatOrdering::Relaxed);
+    }
+}
+
+/// `tinyalloc::Heap`s alive now.
+pub fn user_heaps() -> usize {
+    USER_HEAPS.load(StatOrdering::Relaxed)
 }
