@@ -305,6 +305,41 @@ fn misuse(case: &str) {
                 let _ = TinyAlloc.alloc(layout(32));
                 let _ = q;
             }
+            "heap-destroy-then-free" | "heap-destroy-then-free-large" => {
+                // A free after the block's heap was destroyed: the segment
+                // (or region) is released, so its tag says so.
+                let size = if case.ends_with("large") { 1 << 20 } else { 64 };
+                let heap = tinyalloc::Heap::new();
+                let p = heap.alloc(layout(size));
+                announce(p);
+                heap.destroy();
+                TinyAlloc.dealloc(p, layout(size));
+            }
+            "heap-large-remote-double-free" => {
+                // Freed twice through the ordinary path while its heap is
+                // alive: the second finds the region marked freed.
+                let heap = tinyalloc::Heap::new();
+                let p = heap.alloc(layout(1 << 20));
+                announce(p);
+                TinyAlloc.dealloc(p, layout(1 << 20));
+                TinyAlloc.dealloc(p, layout(1 << 20));
+                drop(heap);
+            }
+            "heap-large-owner-double-free" => {
+                let heap = tinyalloc::Heap::new();
+                let p = heap.alloc(layout(1 << 20));
+                announce(p);
+                heap.dealloc(p, layout(1 << 20));
+                heap.dealloc(p, layout(1 << 20));
+            }
+            "heap-small-double-free" => {
+                let heap = tinyalloc::Heap::new();
+                let p = heap.alloc(layout(48));
+                let _keep = heap.alloc(layout(48));
+                announce(p);
+                heap.dealloc(p, layout(48));
+                heap.dealloc(p, layout(48));
+            }
             other => panic!("unknown misuse case {other}"),
         }
     }
@@ -462,6 +497,21 @@ fn remote_double_free_aborts() {
 fn free_of_a_block_never_handed_out_aborts() {
     expect_abort("never-handed-out-8", "never handed out");
     expect_abort("never-handed-out-4096", "never handed out");
+}
+
+/// A block freed after its `tinyalloc::Heap` was destroyed, while its
+/// memory is not in use again (the rule on `Heap`).
+#[test]
+fn free_after_heap_destroy_aborts() {
+    expect_abort("heap-destroy-then-free", "double free");
+    expect_abort("heap-destroy-then-free-large", "double free");
+}
+
+#[test]
+fn heap_double_frees_abort() {
+    expect_abort("heap-large-remote-double-free", "double free");
+    expect_abort("heap-large-owner-double-free", "double free");
+    expect_abort("heap-small-double-free", "double free");
 }
 
 #[cfg(feature = "checks")]
