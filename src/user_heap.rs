@@ -43,6 +43,7 @@ use core::ptr::{self, NonNull};
 /// frees, no leak if some object is forgotten):
 ///
 /// ```
+/// # #[cfg(feature = "allocator-api2")] { // the `Allocator` impl's feature
 /// use allocator_api2::vec::Vec;
 /// use hashbrown::HashMap;
 /// use tinyalloc::Heap;
@@ -62,6 +63,7 @@ use core::ptr::{self, NonNull};
 /// }
 ///
 /// assert_eq!(handle("a bb a ccc"), 3 + 7);
+/// # }
 /// ```
 ///
 /// Raw allocation, as with [`GlobalAlloc`](core::alloc::GlobalAlloc):

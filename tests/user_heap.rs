@@ -12,8 +12,6 @@
 #[path = "common/child.rs"]
 mod child;
 
-use allocator_api2::boxed::Box as HeapBox;
-use allocator_api2::vec::Vec as HeapVec;
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::{Mutex, MutexGuard};
 use tinyalloc::{Heap, TinyAlloc};
@@ -49,6 +47,7 @@ fn case_child() {
         "drop" => dropped_heap(),
         "drop-race" => drop_race(),
         "destroy" => destroy_100k(),
+        #[cfg(feature = "allocator-api2")]
         "allocator-api2" => collections(),
         other => panic!("unknown case {other}"),
     }
@@ -410,12 +409,17 @@ fn destroy_100k() {
     heap.destroy();
 }
 
+#[cfg(feature = "allocator-api2")]
 #[test]
 fn allocator_api2_collections_live_in_the_heap() {
     in_child("allocator-api2");
 }
 
+#[cfg(feature = "allocator-api2")]
 fn collections() {
+    use allocator_api2::boxed::Box as HeapBox;
+    use allocator_api2::vec::Vec as HeapVec;
+
     let baseline = tinyalloc::stats();
     let heap = Heap::new();
     {

@@ -41,6 +41,36 @@ void tinyalloc_collect(void);
  * The default follows the program: 8 MiB plus the memory in use. */
 void tinyalloc_set_cache_limit(size_t bytes);
 
+/* Heaps of one's own (tinyalloc::Heap); unlike the functions above, these
+ * allocate. A heap is used by one thread at a time (it may move between
+ * threads); any thread may free its blocks, with free() or
+ * tinyalloc_heap_free(). Blocks are aligned as malloc's. The
+ * per-request arena: one heap per request, tinyalloc_heap_destroy at the
+ * end, no free per object. */
+typedef struct tinyalloc_heap tinyalloc_heap_t;
+
+/* A new heap, or NULL when out of memory. */
+tinyalloc_heap_t *tinyalloc_heap_new(void);
+
+/* malloc, calloc and realloc into the heap (realloc moves a block of any
+ * heap into this one unless it stays in place). */
+void *tinyalloc_heap_malloc(tinyalloc_heap_t *heap, size_t size);
+void *tinyalloc_heap_calloc(tinyalloc_heap_t *heap, size_t count, size_t size);
+void *tinyalloc_heap_realloc(tinyalloc_heap_t *heap, void *ptr, size_t size);
+
+/* Free ptr (NULL is ignored): a block of this heap without atomics, any
+ * other block as free() does. */
+void tinyalloc_heap_free(tinyalloc_heap_t *heap, void *ptr);
+
+/* Free every block of the heap at once (time proportional to its pages, not
+ * its blocks) and end it. Every free of one of its blocks must happen
+ * before; a free after it is a double free. */
+void tinyalloc_heap_destroy(tinyalloc_heap_t *heap);
+
+/* End the heap, keeping its blocks valid: free() them later, from any
+ * thread (mimalloc's mi_heap_delete). */
+void tinyalloc_heap_delete(tinyalloc_heap_t *heap);
+
 #ifdef __cplusplus
 }
 #endif

@@ -72,3 +72,124 @@ pub extern "C" fn tinyalloc_collect() {
 pub extern "C" fn tinyalloc_set_cache_limit(bytes: usize) {
     core_api::raw::set_cache_limit(bytes);
 }
+
+// First-class heaps (`tinyalloc::Heap`): `tinyalloc_heap_*` of `tinyalloc.h`.
+// A `tinyalloc_heap_t *` is `Heap::into_raw`; each call borrows the heap
+// back for its length (`ManuallyDrop`), `destroy` and `delete` take it.
+
+use core::alloc::Layout;
+use core::ffi::c_void;
+use core::mem::ManuallyDrop;
+use tinyalloc_core::Heap;
+
+/// The alignment C's `malloc` promises (`alignof(max_align_t)`).
+const HEAP_ALIGN: usize = 16;
+
+/// Borrow the heap behind a handle for one call.
+///
+/// # Safety
+/// `heap` came from [`tinyalloc_heap_new`], is not destroyed or deleted,
+/// and no other thread uses it during the call.
+unsafe fn borrow(heap: *mut c_void) -> ManuallyDrop<Heap> {
+    // SAFETY: the caller's contract; `ManuallyDrop` gives it back untouched.
+    ManuallyDrop::new(unsafe { Heap::from_raw(heap) })
+}
+
+/// A new heap, or null when out of memory.
+#[no_mangle]
+pub extern "C" fn tinyalloc_heap_new() -> *mut c_void {
+    match Heap::try_new() {
+        Some(heap) => heap.into_raw(),
+        None => core::ptr::null_mut(),
+    }
+}
+
+/// `size` bytes from `heap`, aligned as `malloc`'s; null when out of memory.
+///
+/// # Safety
+/// `heap` is a live handle used by one thread at a time.
+#[no_mangle]
+pub unsafe extern "C" fn tinyalloc_heap_malloc(heap: *mut c_void, size: usize) -> *mut c_void {
+    let Ok(layout) = Layout::from_size_align(size, HEAP_ALIGN) else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: the caller's contract.
+    unsafe { borrow(heap) }.alloc(layout).cast()
+}
+
+/// `count * size` zeroed bytes from `heap`; null on overflow or when out of
+/// memory.
+///
+/// # Safety
+/// As [`tinyalloc_heap_malloc`].
+#[no_mangle]
+pub unsafe extern "C" fn tinyalloc_heap_calloc(
+    heap: *mut c_void,
+    count: usize,
+    size: usize,
+) -> *mut c_void {
+    let Some(layout) = count
+        .checked_mul(size)
+        .and_then(|bytes| Layout::from_size_align(bytes, HEAP_ALIGN).ok())
+    else {
+        return core::ptr::null_mut();
+    };
+    // SAFETY: the caller's contract.
+    unsafe { borrow(heap) }.alloc_zeroed(layout).cast()
+}
+
+/// Resize `ptr` (null: allocate) to `size` bytes, in place or moved into
+/// `heap`; null (with `ptr` still valid) when out of memory. A `size` of 0
+/// gets a minimal block, as `tinyalloc_heap_malloc(heap, 0)` does.
+///
+/// # Safety
+/// As [`tinyalloc_heap_malloc`]; `ptr` is null or a live tinyalloc block.
+#[no_mangle]
+pub unsafe extern "C" fn tinyalloc_heap_realloc(
+    heap: *mut c_void,
+    ptr: *mut c_void,
+    size: usize,
+) -> *mut c_void {
+    // SAFETY: the caller's contract.
+    unsafe {
+        if ptr.is_null() {
+            return tinyalloc_heap_malloc(heap, size);
+        }
+        let ptr = ptr.cast::<u8>();
+        let old = Layout::from_size_align_unchecked(core_api::usable_size(ptr), HEAP_ALIGN);
+        borrow(heap).realloc(ptr, old, size.max(1)).cast()
+    }
+}
+
+/// Free `ptr` (null is ignored): a block of `heap` without atomics, any
+/// other tinyalloc block as `free` does. (`free` works for heap blocks too.)
+///
+/// # Safety
+/// As [`tinyalloc_heap_malloc`]; `ptr` is null or a live tinyalloc block.
+#[no_mangle]
+pub unsafe extern "C" fn tinyalloc_heap_free(heap: *mut c_void, ptr: *mut c_void) {
+    // SAFETY: the caller's contract; the layout is not read.
+    unsafe { borrow(heap).dealloc(ptr.cast(), Layout::new::<u8>()) }
+}
+
+/// Free every block of `heap` at once and end it.
+///
+/// # Safety
+/// `heap` is a live handle, not used afterwards; no block of it is used or
+/// freed afterwards, and every free of one happened before this call.
+#[no_mangle]
+pub unsafe extern "C" fn tinyalloc_heap_destroy(heap: *mut c_void) {
+    // SAFETY: the caller's contract; the handle is taken back once.
+    unsafe { Heap::from_raw(heap) }.destroy();
+}
+
+/// End `heap` and keep its blocks: they stay valid, for `free` (from any
+/// thread) to release later.
+///
+/// # Safety
+/// `heap` is a live handle, not used afterwards.
+#[no_mangle]
+pub unsafe extern "C" fn tinyalloc_heap_delete(heap: *mut c_void) {
+    // SAFETY: the caller's contract; the handle is taken back once.
+    drop(unsafe { Heap::from_raw(heap) });
+}

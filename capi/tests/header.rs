@@ -102,3 +102,36 @@ fn the_header_compiles_as_cxx() {
         String::from_utf8_lossy(&result.stderr)
     );
 }
+
+/// `tinyalloc_heap_*` from C (tests/c/heap.c): a 100,000-block arena
+/// destroyed at once with frees from another thread before, calloc and
+/// realloc into a heap, and a deleted heap whose blocks `free` releases.
+#[test]
+fn heaps_from_c() {
+    let library = common::shared_library();
+    let lib_dir = library.parent().expect("library directory");
+    let dir = TempDir::new("heap");
+    let exe = dir.join("heap");
+    let args = [
+        "-std=c11".to_string(),
+        "-pedantic".to_string(),
+        format!("-I{}", include_dir().display()),
+        format!("-L{}", lib_dir.display()),
+        "-ltinyalloc".to_string(),
+        format!("-Wl,-rpath,{}", lib_dir.display()),
+    ];
+    let args: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    common::compile_c(&[&common::c_source("heap.c")], &exe, &args);
+    let run = common::run(
+        &mut Command::new(&exe),
+        Alloc::Glibc,
+        Duration::from_secs(60),
+    );
+    run.assert_success("heap.c linked with -ltinyalloc");
+    assert!(
+        run.stdout().contains("tinyalloc.h heap checks passed"),
+        "{}",
+        run.stdout()
+    );
+    print!("{}", run.stdout());
+}
