@@ -47,6 +47,7 @@ fn case_child() {
         "drop" => dropped_heap(),
         "drop-race" => drop_race(),
         "destroy" => destroy_100k(),
+        "many-threads" => many_threads(),
         #[cfg(feature = "allocator-api2")]
         "allocator-api2" => collections(),
         other => panic!("unknown case {other}"),
@@ -476,4 +477,88 @@ fn a_heap_moves_between_threads() {
     // SAFETY: live.
     unsafe { check(second as *mut u8, 100, 2) };
     heap.destroy();
+}
+
+/// Many heaps on many threads at once: each thread makes heaps, fills
+/// blocks, hands half of a heap's blocks to the next thread (which checks
+/// and frees them through the global allocator, possibly while the heap is
+/// being dropped) and then drops the heap; or keeps all of them and
+/// destroys the heap. Every handed-on block is checked when freed, and at
+/// the end no heap is left and every abandoned segment can be adopted.
+#[test]
+fn heaps_on_many_threads_with_frees_racing_drops() {
+    in_child("many-threads");
+}
+
+fn many_threads() {
+    use std::sync::mpsc;
+    const THREADS: usize = 4;
+    const HEAPS: usize = 40;
+    let (senders, receivers): (Vec<_>, Vec<_>) =
+        (0..THREADS).map(|_| mpsc::channel::<Vec<Block>>()).unzip();
+    let workers: Vec<_> = receivers
+        .into_iter()
+        .enumerate()
+        .map(|(index, inbox)| {
+            let next = senders[(index + 1) % THREADS].clone();
+            std::thread::spawn(move || {
+                let mut rng = Rng(0x5EED + index as u64);
+                let mut freed = 0usize;
+                for round in 0..HEAPS {
+                    let heap = Heap::new();
+                    let mut mine = Vec::with_capacity(600);
+                    let mut handed = Vec::with_capacity(300);
+                    for i in 0..600 {
+                        let size = if i == 0 {
+                            200_000
+                        } else {
+                            random_size(&mut rng).min(20_000)
+                        };
+                        let id = (index << 24) | (round << 12) | i;
+                        let block = heap.alloc(layout(size));
+                        assert!(!block.is_null());
+                        // SAFETY: live.
+                        unsafe { fill(block, size, id) };
+                        if round % 2 == 0 && i % 2 == 0 {
+                            handed.push(Block(block as usize, size, id));
+                        } else {
+                            mine.push(Block(block as usize, size, id));
+                        }
+                    }
+                    // Frees from the previous thread arrive meanwhile.
+                    while let Ok(blocks) = inbox.try_recv() {
+                        freed += blocks.len();
+                        free_all(&blocks);
+                    }
+                    for &Block(address, size, id) in mine.iter().step_by(3) {
+                        // SAFETY: live (not handed on).
+                        unsafe { check(address as *mut u8, size, id) };
+                    }
+                    if round % 2 == 0 {
+                        next.send(handed).unwrap();
+                        // Dropped while the next thread frees: the kept
+                        // blocks stay valid, freed here after the drop.
+                        drop(heap);
+                        free_all(&mine);
+                    } else {
+                        heap.destroy();
+                    }
+                }
+                drop(next);
+                for blocks in inbox {
+                    freed += blocks.len();
+                    free_all(&blocks);
+                }
+                freed
+            })
+        })
+        .collect();
+    drop(senders);
+    let freed: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert_eq!(freed, THREADS * (HEAPS / 2) * 300);
+    let stats = tinyalloc::stats();
+    assert_eq!(stats.user_heaps, 0);
+    // Every segment the dropped heaps left is adoptable and empty now.
+    tinyalloc::collect();
+    assert_eq!(tinyalloc::stats().abandoned_segments, 0);
 }
