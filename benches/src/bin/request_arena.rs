@@ -17,6 +17,9 @@
 //! rounds interleave the four so that machine noise hits them alike; the
 //! table gives medians (min..max).
 //!
+//! A second table shows that destroy costs pages, not blocks: 32 MiB of
+//! live blocks of one size, 16 B to 4 KiB (2,097,152 to 8,192 blocks).
+//!
 //! `cargo run --release -p tinyalloc-bench --bin request_arena [-- ROUNDS]`
 
 use std::alloc::{GlobalAlloc, Layout};
@@ -239,6 +242,32 @@ fn main() {
         println!(
             "{name:<17} {alloc:>22} {alloc_calls:>9} {alloc_faults:>8} | {end:>22} {end_calls:>9} {end_faults:>8} {:>9.2}",
             end_us * 1e3 / BLOCKS as f64
+        );
+    }
+    println!();
+    println!("destroy of 32 MiB of live blocks of one size (medians of {rounds}):");
+    println!(
+        "{:>8} {:>9} {:>12} {:>12}",
+        "size", "blocks", "destroy us", "ns/block"
+    );
+    for size in [16usize, 64, 256, 1024, 4096] {
+        let count = (32 << 20) / size;
+        let mut times = Vec::with_capacity(rounds);
+        for _ in 0..rounds {
+            let heap = Heap::new();
+            for _ in 0..count {
+                let block = heap.alloc(layout(size));
+                assert!(!block.is_null());
+                // SAFETY: live, `size` bytes.
+                unsafe { touch(block, size) };
+            }
+            let ((), end) = phase(|| heap.destroy());
+            times.push(end.ns / 1e3);
+        }
+        let (median, _, _) = median_min_max(times);
+        println!(
+            "{size:>8} {count:>9} {median:>12.1} {:>12.3}",
+            median * 1e3 / count as f64
         );
     }
 }
