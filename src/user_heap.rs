@@ -241,7 +241,7 @@ impl Heap {
     /// # Safety
     /// `ptr` is a live block from tinyalloc (this heap's, usually), freed
     /// once and not used afterwards.
-    #[inline]
+    #[inline(always)]
     pub unsafe fn dealloc(&self, ptr: *mut u8, _layout: Layout) {
         let heap = self.raw();
         let shift = segment_map::paged_shift(ptr.addr());
@@ -263,13 +263,24 @@ impl Heap {
                     heap::free_local(heap, page, ptr);
                     return;
                 }
-                return api::deallocate(ptr);
             }
         }
-        // SAFETY: forwarded (null, large blocks, misuse).
+        // SAFETY: forwarded.
+        unsafe { self.dealloc_slow(ptr) }
+    }
+
+    /// [`Heap::dealloc`] of anything but a small or medium block of this
+    /// heap: another heap's (the ordinary path), null, a large block, misuse.
+    ///
+    /// # Safety
+    /// As [`Heap::dealloc`].
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_slow(&self, ptr: *mut u8) {
+        // SAFETY: forwarded.
         unsafe {
             match self.owned_large(ptr) {
-                Some(header) => heap::free_own_large(heap, header),
+                Some(header) => heap::free_own_large(self.raw(), header),
                 None => api::deallocate(ptr),
             }
         }
