@@ -20,7 +20,12 @@
 //! the fast path, as a LIFO thread cache would, instead of a slow path that
 //! collects older, colder blocks.
 //!
-//! Invariants (all fields owner-only except `full_has_remote` and `pool_link`):
+//! The same heaps serve `tinyalloc::Heap` (see the functions at the end of
+//! this file, from [`make_user`] on): such a heap adopts nothing and owns its
+//! large regions too.
+//!
+//! Invariants (all fields owner-only except `full_has_remote`, `large_freed`
+//! and `pool_link`):
 //! - every page in `queues[c]` or `full` is in use, of class `c`, in a segment
 //!   this heap owns; `in_full` is true exactly for pages on `full`;
 //! - `current[c]` is `EMPTY_PAGE` or a page of `queues[c]`;
