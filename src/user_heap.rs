@@ -88,8 +88,9 @@ use core::ptr::{self, NonNull};
 ///   allocates from it (its lists are written without atomics, as a thread
 ///   heap's are), but it may move to another thread, for instance with the
 ///   task of an async runtime: nothing in it is tied to the thread that
-///   created it, since blocks find their heap through their segment. (mimalloc's
-///   heaps are owner-thread only because its frees compare thread ids.)
+///   created it, since blocks find their heap through their segment.
+///   (mimalloc's heaps are owner-thread only because its frees compare
+///   thread ids.)
 /// - **Frees.** Any thread may free any block of the heap, through
 ///   [`Heap::dealloc`] (fastest on the owning thread: no atomics) or through
 ///   the ordinary path (`TinyAlloc`'s `dealloc`, C's `free`): a block whose
@@ -105,10 +106,11 @@ use core::ptr::{self, NonNull};
 /// - **Destroy.** [`Heap::destroy`] frees every block. Every free of one of
 ///   its blocks must happen before it, and no block is used after it: a
 ///   block freed after its heap's destroy is a double free. It is caught
-///   (the process aborts naming the pointer) while the block's segment or
-///   region sits unused in the cache or its arena, or is in use again but
-///   the block is free there; it is not caught once the memory serves a
-///   live block again (as with any double free).
+///   (the process aborts naming the pointer) while its segment or region
+///   sits unused in the cache or its arena (released tag), while its page
+///   is unused, or when it is a free block of a page in use again (freed
+///   mark); not once the memory serves a live block again, nor in a reused
+///   page's blocks not carved yet (as with any double free: see `checks`).
 pub struct Heap {
     heap: NonNull<heap::Heap>,
     /// `!Sync` (`Cell`), `Send` (below).
