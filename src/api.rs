@@ -302,6 +302,26 @@ pub unsafe fn allocate_zeroed_malloc_small(size: usize) -> *mut u8 {
     }
 }
 
+/// The fast path of [`allocate_zeroed_malloc`] alone, for a size the caller
+/// has checked: null when the request needs more (an empty page, the
+/// thread's first block), so that a caller can keep its own slow path out of
+/// line (and need no stack frame: the zeroing is the last call).
+///
+/// # Safety
+/// `size <= SMALL_MAX`.
+#[inline(always)]
+pub unsafe fn try_allocate_zeroed_malloc_small(size: usize) -> *mut u8 {
+    // SAFETY: as in `allocate_zeroed_malloc_small`.
+    unsafe {
+        let page = heap::malloc_page(thread::current_heap(), malloc_slot(size));
+        let block = heap::try_pop(page);
+        if !block.is_null() {
+            zero_block(block, size, (*page).free_is_zero);
+        }
+        block
+    }
+}
+
 /// A zeroed block of `class`, which holds `size` bytes.
 ///
 /// # Safety
@@ -640,6 +660,7 @@ pub unsafe fn usable_size(ptr: *mut u8) -> usize {
 /// # Safety
 /// `ptr` is a live block allocated with alignment `align`; `old_size` is at
 /// most its usable size.
+#[inline]
 pub unsafe fn reallocate(ptr: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
     // SAFETY: forwarded.
     unsafe { resize::<false>(ptr, old_size, align, new_size) }
@@ -652,6 +673,7 @@ pub unsafe fn reallocate(ptr: *mut u8, old_size: usize, align: usize, new_size: 
 ///
 /// # Safety
 /// `ptr` is a live block from this allocator.
+#[inline]
 pub unsafe fn reallocate_malloc(ptr: *mut u8, new_size: usize) -> *mut u8 {
     // SAFETY: forwarded; `old_size` is replaced by the usable size.
     unsafe { resize::<true>(ptr, 0, MALLOC_ALIGN, new_size) }
