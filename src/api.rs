@@ -302,6 +302,26 @@ pub unsafe fn allocate_zeroed_malloc_small(size: usize) -> *mut u8 {
     }
 }
 
+/// The fast path of [`allocate_zeroed_malloc`] alone, for a size the caller
+/// has checked: null when the request needs more (an empty page, the
+/// thread's first block), so that a caller can keep its own slow path out of
+/// line (and need no stack frame: the zeroing is the last call).
+///
+/// # Safety
+/// `size <= SMALL_MAX`.
+#[inline(always)]
+pub unsafe fn try_allocate_zeroed_malloc_small(size: usize) -> *mut u8 {
+    // SAFETY: as in `allocate_zeroed_malloc_small`.
+    unsafe {
+        let page = heap::malloc_page(thread::current_heap(), malloc_slot(size));
+        let block = heap::try_pop(page);
+        if !block.is_null() {
+            zero_block(block, size, (*page).free_is_zero);
+        }
+        block
+    }
+}
+
 /// A zeroed block of `class`, which holds `size` bytes.
 ///
 /// # Safety
@@ -403,11 +423,15 @@ pub unsafe fn deallocate_nonnull(ptr: *mut u8) {
 
 /// Free `ptr` on the fast path if the segment map's byte for its slot is at
 /// least `paged_from` (at least [`PAGED_FROM`]: a live small or medium
-/// segment, the byte its page shift); else call `slow`, which must free it
-/// as [`deallocate`] does (or do that after something of its own: a caller
-/// raises `paged_from` past every page shift to send every free there).
-/// One byte load decides: no header tag is read on the fast path, and null
-/// (slot 0, never a paged segment's) goes to `slow`.
+/// segment, the byte its page shift) and `ptr` passes the block-start and
+/// freed-mark tests; else call `slow`, which must free it as [`deallocate`]
+/// does (or do that after something of its own: a caller raises
+/// `paged_from` past every page shift to send every free there).
+/// One byte load decides paged or not: no header tag is read on the fast
+/// path, and null (slot 0, never a paged segment's) goes to `slow`. A
+/// pointer that fails a test goes to `slow` too, which repeats the tests
+/// and aborts naming it: so every exit is a tail jump and the fast path
+/// needs no stack frame.
 ///
 /// # Safety
 /// As [`deallocate`]; `paged_from >= PAGED_FROM`.
@@ -418,16 +442,19 @@ pub unsafe fn deallocate_or(ptr: *mut u8, paged_from: u8, slow: unsafe extern "C
         // SAFETY: forwarded.
         return unsafe { slow(ptr) };
     }
-    // The slot is an arena slot, so its metadata is mapped whatever `ptr` is.
+    // The slot is an arena slot, so its metadata and blocks are mapped
+    // whatever `ptr` is.
     // SAFETY: the map says a live paged segment with this shift heads `ptr`'s
-    // slot; the block-start test proves `ptr` a block before any write.
+    // slot; the block-start test proves `ptr` a block before its word is
+    // read, and both tests pass before any write.
     unsafe {
         let segment = segment::paged_segment_of(ptr);
         let page = segment::page_at(segment, ptr, shift as u32);
-        if page::block_index(page, ptr) >= (*page).block_limit {
-            not_a_block(ptr);
+        if page::block_index(page, ptr) >= (*page).block_limit || checks::is_freed(page, ptr) {
+            return slow(ptr);
         }
-        free_small(segment, page, ptr);
+        checks::mark_freed(page, ptr);
+        free_owned_or_remote(segment, page, ptr);
     }
 }
 
@@ -633,6 +660,7 @@ pub unsafe fn usable_size(ptr: *mut u8) -> usize {
 /// # Safety
 /// `ptr` is a live block allocated with alignment `align`; `old_size` is at
 /// most its usable size.
+#[inline]
 pub unsafe fn reallocate(ptr: *mut u8, old_size: usize, align: usize, new_size: usize) -> *mut u8 {
     // SAFETY: forwarded.
     unsafe { resize::<false>(ptr, old_size, align, new_size) }
@@ -645,6 +673,7 @@ pub unsafe fn reallocate(ptr: *mut u8, old_size: usize, align: usize, new_size: 
 ///
 /// # Safety
 /// `ptr` is a live block from this allocator.
+#[inline]
 pub unsafe fn reallocate_malloc(ptr: *mut u8, new_size: usize) -> *mut u8 {
     // SAFETY: forwarded; `old_size` is replaced by the usable size.
     unsafe { resize::<true>(ptr, 0, MALLOC_ALIGN, new_size) }
@@ -662,13 +691,21 @@ unsafe fn resize<const MALLOC: bool>(
     align: usize,
     new_size: usize,
 ) -> *mut u8 {
-    let segment = header_of(ptr);
-    // SAFETY: the block is live and ours.
+    // A paged block is found as `deallocate_or` finds it: the segment map's
+    // byte, no header tag read.
+    let shift = segment_map::paged_shift(ptr.addr());
+    if shift < PAGED_FROM {
+        // SAFETY: forwarded.
+        return unsafe { resize_unpaged::<MALLOC>(ptr, old_size, align, new_size) };
+    }
+    // SAFETY: the block is live and ours; the map says a live paged segment
+    // with this shift heads its slot, so its metadata is mapped.
     unsafe {
-        if live_kind(segment, ptr) == KIND_LARGE as usize {
-            return resize_large::<MALLOC>(segment, ptr, old_size, align, new_size);
+        let segment = segment::paged_segment_of(ptr);
+        let page = segment::page_at(segment, ptr, shift as u32);
+        if page::block_index(page, ptr) >= (*page).block_limit {
+            not_a_live_block(ptr);
         }
-        let page = block_page(segment, ptr);
         let block_size = (*page).block_size;
         // Keep the block if it fits and would not waste more than half:
         // `block_size / 2 <= new_size <= block_size`, in one comparison.
@@ -690,6 +727,39 @@ unsafe fn resize<const MALLOC: bool>(
         }
         moved
     }
+}
+
+/// [`resize`] of a pointer that is no paged segment's: a large block, or
+/// misuse (aborts).
+///
+/// # Safety
+/// As [`resize`].
+#[cold]
+#[inline(never)]
+unsafe fn resize_unpaged<const MALLOC: bool>(
+    ptr: *mut u8,
+    old_size: usize,
+    align: usize,
+    new_size: usize,
+) -> *mut u8 {
+    let segment = header_of(ptr);
+    // SAFETY: the header is readable (`header_of`); `live_kind` aborts unless
+    // `ptr` is a live block, and a paged one would have taken `resize`'s
+    // path.
+    unsafe {
+        if live_kind(segment, ptr) != KIND_LARGE as usize {
+            not_a_live_block(ptr);
+        }
+        resize_large::<MALLOC>(segment, ptr, old_size, align, new_size)
+    }
+}
+
+/// A pointer into a live paged segment that starts no block of an in-use
+/// page, given to a resize (or `usable_size`).
+#[cold]
+#[inline(never)]
+fn not_a_live_block(ptr: *mut u8) -> ! {
+    checks::fatal("pointer is not the start of a block:", ptr)
 }
 
 /// [`resize`] of a large block.
@@ -735,11 +805,26 @@ unsafe fn resize_large<const MALLOC: bool>(
 /// gives it up.
 #[inline(always)]
 unsafe fn free_small(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8) {
-    // SAFETY: as in `deallocate_nonnull`.
+    // SAFETY: the caller checked `ptr` a block start of `page`.
     unsafe {
         checks::on_free(page, ptr);
+        free_owned_or_remote(segment, page, ptr);
+    }
+}
+
+/// The tail of every small free, once `ptr` passed the checks and carries
+/// the freed mark: onto the owner's local list, or the remote one.
+///
+/// # Safety
+/// As [`free_small`], after `checks::on_free`.
+#[inline(always)]
+unsafe fn free_owned_or_remote(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8) {
+    // SAFETY: as in `free_small`.
+    unsafe {
         let heap = thread::current_heap();
-        // Relaxed: as in `deallocate_nonnull`.
+        // Relaxed: the owner field equals our heap only if we set it, in
+        // program order before this load (a mismatch takes the remote
+        // path, which synchronises).
         if (*segment).owner.load(Ordering::Relaxed) == heap as usize {
             checks::on_local_free(page, ptr);
             heap::free_local(heap, page, ptr);

@@ -5,7 +5,7 @@
 //!
 //! Always on, because they are cheap enough for every free (measured with
 //! callgrind on `malloc(64)`+`free` through `LD_PRELOAD`: 13 instructions
-//! of a pair, 6 for the map and 7 for the block test, plus 6 for the freed
+//! of a pair, 6 for the map and 7 for the block test, plus 4 for the freed
 //! mark) and they are what keeps a bad free from corrupting the heap or
 //! faulting:
 //! - the segment map (`segment_map`), before any header is read: a pointer
@@ -30,9 +30,11 @@
 //!   (mimalloc-bench's `invalid_free_close`, `p + 4096`). The mark is a
 //!   per-process random odd number (the kernel's `AT_RANDOM` bytes, mixed),
 //!   set at the first carve, so no data can be crafted to match a constant.
-//!   Cost (same callgrind run: 148.5 -> 154.5 per pair): 1 instruction per
-//!   allocation (the store), 5 per free (the mark's address from the GOT,
-//!   the mark, a compare with the block's word, a branch, the store).
+//!   Cost: 1 instruction per allocation (the store), 4 per free (the
+//!   mark, from the page's copy beside the geometry the block test loads;
+//!   a compare with the block's word, a branch, the store). A free that
+//!   fails a test on the fast path goes to the slow path, which repeats the
+//!   tests and aborts: the fast path keeps no frame for the abort calls.
 //!
 //! What the default build does not catch: two threads freeing one block at
 //! the same moment (both may read the word before either writes the mark);
@@ -92,13 +94,16 @@ pub fn fatal(what: &str, ptr: *const u8) -> ! {
 /// computes the same value, so a racing first store is harmless.
 static FREED_MARK: AtomicUsize = AtomicUsize::new(0);
 
-/// The freed mark, once a block was ever carved.
-#[inline(always)]
-fn freed_mark() -> usize {
+/// The freed mark, set on first use (for [`crate::page::init`], which copies
+/// it into the page's metadata).
+#[inline]
+pub fn freed_mark() -> usize {
     // Relaxed: the value never changes once set, and every thread that sets
-    // it stores the same one; a free of a live block happens after the carve
-    // that set it (the block's allocation orders them), so it sees it.
-    FREED_MARK.load(Ordering::Relaxed)
+    // it stores the same one.
+    match FREED_MARK.load(Ordering::Relaxed) {
+        0 => freed_mark_slow(),
+        mark => mark,
+    }
 }
 
 /// The freed mark, set on first use: 16 bytes the kernel gave the process
@@ -171,12 +176,10 @@ fn mark_word(block: *mut u8) -> *mut usize {
 /// The caller owns `page` and the carved blocks.
 #[inline]
 pub unsafe fn on_carve(page: *mut Page, first: *mut u8, count: usize) {
-    let mark = match freed_mark() {
-        0 => freed_mark_slow(),
-        mark => mark,
-    };
-    // SAFETY: the carved blocks are the caller's, `block_size` bytes each.
+    // SAFETY: the carved blocks are the caller's, `block_size` bytes each;
+    // the page's metadata is the caller's.
     unsafe {
+        let mark = (*page).freed_mark;
         let size = (*page).block_size;
         debug_assert!(size >= 16, "a {size}-byte block has no room for the mark");
         for index in 0..count {
@@ -187,8 +190,8 @@ pub unsafe fn on_carve(page: *mut Page, first: *mut u8, count: usize) {
 
 /// A block start of `page` (checked by the caller) is being freed, by any
 /// thread: reject a block that carries the freed mark (freed twice, or
-/// carved and never handed out), then mark it freed. A load of the mark, a
-/// load and compare of the block's word, a branch and a store.
+/// carved and never handed out), then mark it freed: [`is_freed`], then
+/// [`mark_freed`].
 ///
 /// Two threads freeing the same block at once may both pass the test (the
 /// load and the store are not one atomic step); every other double free,
@@ -199,26 +202,52 @@ pub unsafe fn on_carve(page: *mut Page, first: *mut u8, count: usize) {
 /// `block` is a block start of `page` (so at least 16 mapped bytes); the
 /// page's metadata is live.
 #[inline(always)]
-pub unsafe fn on_free(_page: *mut Page, block: *mut u8) {
-    let mark = freed_mark();
-    // SAFETY: the block lies in the page, so it is mapped.
+pub unsafe fn on_free(page: *mut Page, block: *mut u8) {
+    // SAFETY: forwarded.
     unsafe {
-        let word = mark_word(block);
-        // Under Miri the test is skipped: the program may have left that
-        // word uninitialised (padding, `MaybeUninit`), and reading it as an
-        // integer is undefined behaviour in Rust's model, though not on the
-        // machine (mimalloc and glibc read freed blocks the same way).
-        #[cfg(not(miri))]
-        if word.read() == mark {
+        if is_freed(page, block) {
             double_free(block);
         }
-        word.write(mark);
+        mark_freed(page, block);
     }
+}
+
+/// Whether the block start `block` of `page` carries the freed mark: a
+/// load of the page's copy of the mark, a compare with the block's word.
+/// (The free fast path sends such a free to its slow path, which aborts in
+/// [`on_free`].)
+///
+/// # Safety
+/// As [`on_free`].
+#[inline(always)]
+pub unsafe fn is_freed(page: *mut Page, block: *mut u8) -> bool {
+    // Under Miri the test is skipped: the program may have left that word
+    // uninitialised (padding, `MaybeUninit`), and reading it as an integer
+    // is undefined behaviour in Rust's model, though not on the machine
+    // (mimalloc and glibc read freed blocks the same way).
+    #[cfg(not(miri))]
+    // SAFETY: the block lies in the page, so it is mapped; the page's
+    // metadata is live.
+    return unsafe { mark_word(block).read() == (*page).freed_mark };
+    #[cfg(miri)]
+    {
+        let _ = (page, block);
+        false
+    }
+}
+
+/// Mark the block start `block` of `page`, being freed, as free.
+///
+/// # Safety
+/// As [`on_free`]; the caller gives the block up.
+#[inline(always)]
+pub unsafe fn mark_freed(page: *mut Page, block: *mut u8) {
+    // SAFETY: the block is the caller's to give up; the metadata is live.
+    unsafe { mark_word(block).write((*page).freed_mark) }
 }
 
 #[cold]
 #[inline(never)]
-#[cfg_attr(miri, allow(dead_code))]
 fn double_free(block: *mut u8) -> ! {
     fatal(
         "double free (or free of a block never handed out) of",

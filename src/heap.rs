@@ -323,19 +323,30 @@ pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
     unsafe {
         page::set_next_block(block, (*page).local_free);
         (*page).local_free = block;
-        let used = (*page).used - 1;
-        (*page).used = used;
-        if used == 0 {
-            // The current page of its class emptied (an alloc/free loop):
-            // keep it as it is, without a call; it is never on `full`.
-            if *(*heap).current.get_unchecked((*page).class) != page {
-                free_local_slow(heap, page);
-            }
-        } else if (*page).in_full
-            || (**(*heap).current.get_unchecked((*page).class))
-                .free
-                .is_null()
-        {
+        (*page).used -= 1;
+        // The class's current page (an alloc/free loop, most frees): done,
+        // even if it emptied (kept as it is; it is never on `full`), or if
+        // its `free` is dry (the allocation slow path collects it).
+        if *(*heap).current.get_unchecked((*page).class) != page {
+            free_local_other(heap, page);
+        }
+    }
+}
+
+/// A local free landed on a page that is not its class's current one: the
+/// slow path if that emptied it, if it is parked, or if the current page
+/// has nothing to hand out. Out of line (a tail jump), so that the fast
+/// path's common case, a free to the current page, keeps no registers.
+///
+/// # Safety
+/// As [`free_local_slow`].
+#[inline(never)]
+unsafe extern "C" fn free_local_other(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: the caller owns `heap` and `page`; the current page is this
+    // heap's or the empty page.
+    unsafe {
+        let current = *(*heap).current.get_unchecked((*page).class);
+        if (*page).used == 0 || (*page).in_full || (*current).free.is_null() {
             free_local_slow(heap, page);
         }
     }

@@ -85,8 +85,8 @@ pub mod raw {
     pub use crate::api::{
         allocate, allocate_malloc, allocate_zeroed, allocate_zeroed_malloc,
         allocate_zeroed_malloc_small, deallocate, deallocate_nonnull, deallocate_or,
-        deallocate_slow, reallocate, reallocate_malloc, try_allocate_malloc_small, MALLOC_ALIGN,
-        MAX_CLASS_ALIGN, MIN_ALIGN, SMALL_MAX,
+        deallocate_slow, reallocate, reallocate_malloc, try_allocate_malloc_small,
+        try_allocate_zeroed_malloc_small, MALLOC_ALIGN, MAX_CLASS_ALIGN, MIN_ALIGN, SMALL_MAX,
     };
     pub use crate::segment::set_cache_limit;
     pub use crate::segment_map::PAGED_FROM;

@@ -69,6 +69,10 @@ pub struct Page {
     /// pointer's [`block_index`] must stay under (a `u64`, so the free path
     /// compares it straight from memory).
     pub block_limit: u64,
+    /// The process's freed mark ([`checks`]), copied here when the page is
+    /// assigned a class: the free path reads it beside the geometry it
+    /// loads anyway, not from a global.
+    pub freed_mark: usize,
 }
 
 impl Page {
@@ -96,6 +100,7 @@ impl Page {
         block_inverse: 0,
         block_shift: 0,
         block_limit: 0,
+        freed_mark: 0,
     };
 }
 
@@ -149,6 +154,7 @@ pub unsafe fn init(
         (*page).block_inverse = odd_inverse((block_size >> block_size.trailing_zeros()) as u64);
         (*page).class = class;
         (*page).start = start;
+        (*page).freed_mark = checks::freed_mark();
         (*page).remote.reset();
         (*page).prev = ptr::null_mut();
         (*page).next = ptr::null_mut();

@@ -178,13 +178,17 @@ pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
     if let Some(total) = count.checked_mul(size) {
         if total < stats::malloc_fast_below() {
             // SAFETY: the bound is at most `SMALL_MAX + 1`.
-            return fail_if_null(unsafe { raw::allocate_zeroed_malloc_small(total) });
+            let block = unsafe { raw::try_allocate_zeroed_malloc_small(total) };
+            if !block.is_null() {
+                return block.cast();
+            }
         }
     }
     calloc_slow(count, size)
 }
 
-/// `calloc` of large or overflowing sizes, and every counted `calloc`.
+/// `calloc` past its fast path: an empty page, large or overflowing sizes,
+/// and every counted `calloc`. `extern "C"`, so `calloc` tail-calls it.
 #[cold]
 #[inline(never)]
 extern "C" fn calloc_slow(count: usize, size: usize) -> *mut c_void {
