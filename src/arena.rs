@@ -30,6 +30,12 @@ use crate::os;
 use crate::sync::{maybe_const_fn, AtomicUsize, Ordering, StatCounter, StatOrdering};
 
 /// log2 of [`SEGMENT_SIZE`].
+///
+/// ```
+/// use tinyalloc::arena::{SEGMENT_SHIFT, SEGMENT_SIZE};
+///
+/// assert_eq!(1 << SEGMENT_SHIFT, SEGMENT_SIZE);
+/// ```
 #[cfg(not(feature = "loom"))]
 pub const SEGMENT_SHIFT: usize = 22;
 /// log2 of [`SEGMENT_SIZE`] (small under loom, to keep models cheap).
@@ -75,6 +81,12 @@ pub const ARENA_SLOTS: usize = BITMAP_WORDS * 64;
 pub const ARENA_SIZE: usize = ARENA_SLOTS * SEGMENT_SIZE;
 
 /// Entries in the arena table (1 TiB of arenas).
+///
+/// ```
+/// use tinyalloc::arena::{ARENA_SIZE, MAX_ARENAS};
+///
+/// assert_eq!(MAX_ARENAS * ARENA_SIZE, 1 << 40); // the most tinyalloc ever maps
+/// ```
 #[cfg(not(feature = "loom"))]
 pub const MAX_ARENAS: usize = 1024;
 /// Entries in the arena table.
