@@ -29,6 +29,7 @@ use std::time::Instant;
 
 use tinyalloc_bench::compare::opts::{parse_opts, USAGE};
 use tinyalloc_bench::compare::run::{self, register};
+use tinyalloc_bench::compare::table::Style;
 use tinyalloc_bench::compare::{self, figures, Report};
 use tinyalloc_bench::for_each_peer;
 
@@ -72,7 +73,11 @@ fn main() -> ExitCode {
     let mt = run::run_mt(&opts);
     let report = Report::new(&opts, micro, mt);
     let text = report.tables(started.elapsed());
-    print!("{text}");
+    if opts.markdown {
+        print!("{}", report.tables_as(started.elapsed(), Style::Markdown));
+    } else {
+        print!("{text}");
+    }
     if opts.files {
         match compare::write_files(&report, &opts.out, &text) {
             Ok(files) => {

@@ -23,6 +23,7 @@ usage: compare [--quick | --full] [options]
   --out DIR            where to write compare.csv/.txt and the SVGs (default: <workspace>/papers/figures)
   --no-build           do not run `cargo build` for the wl_* binaries first
   --no-files           print the tables only
+  --markdown           print the tables as Markdown (compare.txt keeps the text tables)
   --replot CSV         measure nothing: redraw the SVGs from a compare.csv into --out
 ";
 
@@ -32,6 +33,8 @@ pub struct Opts {
     pub full: bool,
     pub build: bool,
     pub files: bool,
+    /// `--markdown`: stdout gets Markdown tables.
+    pub markdown: bool,
     pub out: PathBuf,
     /// `--replot`: the compare.csv to redraw the figures from.
     pub replot: Option<PathBuf>,
@@ -62,6 +65,7 @@ pub fn parse_opts(args: &[String]) -> Result<Opts, String> {
         full,
         build: true,
         files: true,
+        markdown: false,
         out: workspace_root().join("papers/figures"),
         replot: None,
         micro: Micro::ALL.to_vec(),
@@ -89,6 +93,7 @@ pub fn parse_opts(args: &[String]) -> Result<Opts, String> {
             "--full" | "--quick" => {}
             "--no-build" => o.build = false,
             "--no-files" => o.files = false,
+            "--markdown" => o.markdown = true,
             "--micro-only" => o.workloads.clear(),
             "--mt-only" => o.micro.clear(),
             "--micro" => o.micro = parse_list(&value()?, Micro::from_name, "micro workload")?,

@@ -108,9 +108,49 @@ pub fn table(head: &[String], rows: &[Vec<String>], groups: &[usize]) -> String 
     out
 }
 
+/// The same rows as a Markdown (GitHub) table: first column left-aligned,
+/// the rest right-aligned. Column groups have no separator in Markdown.
+pub fn markdown_table(head: &[String], rows: &[Vec<String>]) -> String {
+    let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
+    let mut out = line(head);
+    let rule: Vec<String> = (0..head.len())
+        .map(|c| if c == 0 { ":---" } else { "---:" }.to_string())
+        .collect();
+    out.push_str(&line(&rule));
+    for r in rows {
+        out.push_str(&line(r));
+    }
+    out
+}
+
+/// How [`Report::tables_as`] lays out its tables.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Style {
+    /// Aligned columns, groups separated by `|` (stdout, `compare.txt`).
+    Text,
+    /// Markdown tables, for pasting into a report (`--markdown`).
+    Markdown,
+}
+
+impl Style {
+    fn table(self, head: &[String], rows: &[Vec<String>], groups: &[usize]) -> String {
+        match self {
+            Style::Text => table(head, rows, groups),
+            // Blank lines around: a table neither interrupts the paragraph
+            // above nor takes in the lines below as rows.
+            Style::Markdown => format!("\n{}\n", markdown_table(head, rows)),
+        }
+    }
+}
+
 impl Report {
     /// The tables as printed on stdout and written to `compare.txt`.
     pub fn tables(&self, elapsed: Duration) -> String {
+        self.tables_as(elapsed, Style::Text)
+    }
+
+    /// The tables in `style`; the lines around them are the same in both.
+    pub fn tables_as(&self, elapsed: Duration, style: Style) -> String {
         let mut s = String::new();
         let peers = self.peers();
         let _ = writeln!(
@@ -158,7 +198,7 @@ impl Report {
                         rows.push(row);
                     }
                     let groups = [1, self.allocators.len()];
-                    s.push_str(&table(&head, &rows, &groups));
+                    s.push_str(&style.table(&head, &rows, &groups));
                     for &kind in &self.micro_kinds {
                         let _ = writeln!(s, "  {:<12} op = {}", kind.name(), kind.op());
                     }
@@ -209,7 +249,7 @@ impl Report {
                 self.allocators.len(),
                 if self.has_tiny() { peers.len() } else { 0 },
             ];
-            s.push_str(&table(&head, &rows, &groups));
+            s.push_str(&style.table(&head, &rows, &groups));
             for w in Workload::ALL {
                 if self.mt_rows.iter().any(|(x, _)| *x == w) {
                     let _ = writeln!(s, "  {:<9} op = {}", w.name(), w.op());
@@ -283,6 +323,16 @@ mod tests {
         assert_eq!(
             table(&head, &rows, &[1, 1]),
             "  w |  a | bb\n-------------\n  x | 10 |  2\n"
+        );
+    }
+
+    #[test]
+    fn markdown_tables() {
+        let head: Vec<String> = ["w", "a"].map(String::from).to_vec();
+        let rows = vec![["x".to_string(), "10".into()].to_vec()];
+        assert_eq!(
+            markdown_table(&head, &rows),
+            "| w | a |\n| :--- | ---: |\n| x | 10 |\n"
         );
     }
 
