@@ -1,7 +1,7 @@
 //! Running: building the `wl_*` binaries, the micro child and its
 //! interleaved rounds, one `wl_<allocator>` process per multi-thread run,
 //! timeouts and exit statuses. What the children print is parsed in
-//! [`measure`](super::measure).
+//! [`measure`].
 
 use std::alloc::GlobalAlloc;
 use std::io::Read;
