@@ -42,8 +42,8 @@ pub const MIN_ALIGN: usize = 8;
 const MIN_SERVED_SIZE: usize = size_class::MIN_BLOCK_SIZE;
 
 /// Requests up to this size, at alignments a class gives without rounding,
-/// find their class in one table lookup ([`CLASSES_ALIGN8`],
-/// [`CLASSES_MALLOC`]).
+/// find their class in one table lookup (`CLASSES_ALIGN8`,
+/// `CLASSES_MALLOC`).
 pub const SMALL_MAX: usize = size_class::TABLE_MAX;
 /// Slots of the small tables: one per 8 bytes, `(size + 7) / 8`.
 pub(crate) const SMALL_SLOTS: usize = SMALL_MAX / 8 + 1;

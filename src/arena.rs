@@ -30,12 +30,29 @@ use crate::os;
 use crate::sync::{maybe_const_fn, AtomicUsize, Ordering, StatCounter, StatOrdering};
 
 /// log2 of [`SEGMENT_SIZE`].
+///
+/// ```
+/// use tinyalloc::arena::{SEGMENT_SHIFT, SEGMENT_SIZE};
+///
+/// assert_eq!(1 << SEGMENT_SHIFT, SEGMENT_SIZE);
+/// ```
 #[cfg(not(feature = "loom"))]
 pub const SEGMENT_SHIFT: usize = 22;
 /// log2 of [`SEGMENT_SIZE`] (small under loom, to keep models cheap).
 #[cfg(feature = "loom")]
 pub const SEGMENT_SHIFT: usize = 16;
 /// Size and alignment of a segment, and of an arena slot: 4 MiB.
+///
+/// ```
+/// use tinyalloc::arena::{SEGMENT_SHIFT, SEGMENT_SIZE};
+///
+/// // The segment holding an address: mask off the low SEGMENT_SHIFT bits.
+/// let address = 5 * SEGMENT_SIZE + 1234;
+/// assert_eq!(address & !(SEGMENT_SIZE - 1), 5 * SEGMENT_SIZE);
+/// assert_eq!(address >> SEGMENT_SHIFT, 5);
+/// # #[cfg(not(feature = "loom"))]
+/// assert_eq!(SEGMENT_SIZE, 4 << 20);
+/// ```
 pub const SEGMENT_SIZE: usize = 1 << SEGMENT_SHIFT;
 
 #[cfg(not(feature = "loom"))]
@@ -43,11 +60,33 @@ const BITMAP_WORDS: usize = 4;
 #[cfg(feature = "loom")]
 const BITMAP_WORDS: usize = 2;
 /// Slots per arena.
+///
+/// ```
+/// use tinyalloc::arena::{ARENA_SIZE, ARENA_SLOTS, SEGMENT_SIZE};
+///
+/// assert_eq!(ARENA_SIZE, ARENA_SLOTS * SEGMENT_SIZE);
+/// # #[cfg(not(feature = "loom"))]
+/// assert_eq!(ARENA_SLOTS, 256);
+/// ```
 pub const ARENA_SLOTS: usize = BITMAP_WORDS * 64;
 /// Bytes per arena (1 GiB).
+///
+/// ```
+/// use tinyalloc::arena::ARENA_SIZE;
+///
+/// # #[cfg(not(feature = "loom"))]
+/// assert_eq!(ARENA_SIZE, 1 << 30);
+/// # let _ = ARENA_SIZE;
+/// ```
 pub const ARENA_SIZE: usize = ARENA_SLOTS * SEGMENT_SIZE;
 
 /// Entries in the arena table (1 TiB of arenas).
+///
+/// ```
+/// use tinyalloc::arena::{ARENA_SIZE, MAX_ARENAS};
+///
+/// assert_eq!(MAX_ARENAS * ARENA_SIZE, 1 << 40); // the most tinyalloc ever maps
+/// ```
 #[cfg(not(feature = "loom"))]
 pub const MAX_ARENAS: usize = 1024;
 /// Entries in the arena table.
@@ -55,6 +94,22 @@ pub const MAX_ARENAS: usize = 1024;
 pub const MAX_ARENAS: usize = 3;
 
 /// A run of slots claimed from one arena.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::arena::{ArenaTable, SEGMENT_SIZE};
+///
+/// static TABLE: ArenaTable = ArenaTable::new();
+/// let run = TABLE.claim(3).expect("address space");
+/// assert_eq!(run.base as usize % SEGMENT_SIZE, 0);
+/// assert_eq!(run.count, 3);
+/// // The run's address follows from its arena and first slot.
+/// let (arena_base, _) = TABLE.arena_span(run.arena as usize).unwrap();
+/// assert_eq!(run.base as usize, arena_base + run.first as usize * SEGMENT_SIZE);
+/// // SAFETY: claimed above, released once, never touched (reads as zero).
+/// unsafe { TABLE.release(run) };
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SlotRun {
     /// Address of the first slot (segment aligned).
@@ -95,6 +150,27 @@ fn unpack_entry(entry: usize) -> (usize, usize) {
 }
 
 /// A fixed table of arenas that grows by CAS.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::arena::{ArenaTable, ARENA_SLOTS};
+///
+/// static TABLE: ArenaTable = ArenaTable::new();
+/// std::thread::scope(|s| {
+///     for _ in 0..4 {
+///         s.spawn(|| {
+///             let runs: Vec<_> = (0..ARENA_SLOTS / 2).map(|_| TABLE.claim(1).unwrap()).collect();
+///             // SAFETY: each run was claimed above, is released once and never touched.
+///             runs.into_iter().for_each(|run| unsafe { TABLE.release(run) });
+///         });
+///     }
+/// });
+/// // Up to two arenas' worth of slots were live at once: the table grew by
+/// // CAS as needed (once per thread that found every arena full).
+/// assert!(TABLE.arena_count() >= 1);
+/// assert_eq!(TABLE.claimed_slots(), 0);
+/// # }
+/// ```
 pub struct ArenaTable {
     arenas: [Arena; MAX_ARENAS],
     /// A hint: no entry below it is empty.
@@ -106,6 +182,15 @@ static SLOTS_IN_USE: StatCounter = StatCounter::new(0);
 impl ArenaTable {
     maybe_const_fn! {
         /// A table with no arenas yet.
+        ///
+        /// ```
+        /// # #[cfg(not(feature = "loom"))] {
+        /// use tinyalloc::arena::ArenaTable;
+        ///
+        /// static TABLE: ArenaTable = ArenaTable::new(); // const: no arena reserved yet
+        /// assert_eq!(TABLE.arena_count(), 0);
+        /// # }
+        /// ```
         pub fn new() -> Self {
             #[cfg(not(feature = "loom"))]
             let arenas = [const { Arena { entry: AtomicUsize::new(0), slots: AtomicBitmap::new() } }; MAX_ARENAS];
@@ -118,6 +203,22 @@ impl ArenaTable {
     /// Claim `count` consecutive slots (`1 <= count <= ARENA_SLOTS`), growing
     /// the table if every installed arena is full. `None` when the table is
     /// full or the kernel refuses a new arena of at least `count` slots.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::{ArenaTable, ARENA_SLOTS, SEGMENT_SIZE};
+    ///
+    /// static TABLE: ArenaTable = ArenaTable::new();
+    /// let segment = TABLE.claim(1).expect("address space"); // room for one segment
+    /// let large = TABLE.claim(10).expect("address space"); // a 40 MiB large region
+    /// assert_eq!(large.base as usize % SEGMENT_SIZE, 0);
+    /// assert_eq!(TABLE.claimed_slots(), 11);
+    /// // SAFETY: both claimed above, released once, never touched.
+    /// unsafe { TABLE.release(segment) };
+    /// // SAFETY: as above.
+    /// unsafe { TABLE.release(large) };
+    /// # }
+    /// ```
     pub fn claim(&self, count: usize) -> Option<SlotRun> {
         debug_assert!((1..=ARENA_SLOTS).contains(&count));
         let mut index = 0;
@@ -201,6 +302,20 @@ impl ArenaTable {
     /// # Safety
     /// `run` must come from [`claim`](Self::claim) on this table, be released
     /// once, hold no live data, and read as zero (untouched or purged).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::ArenaTable;
+    ///
+    /// static TABLE: ArenaTable = ArenaTable::new();
+    /// let run = TABLE.claim(2).unwrap();
+    /// // SAFETY: claimed from TABLE, released once, never written (reads as zero).
+    /// unsafe { TABLE.release(run) };
+    /// assert_eq!(TABLE.claimed_slots(), 0);
+    /// // Its slots are free again: the same run comes back.
+    /// assert_eq!(TABLE.claim(2), Some(run));
+    /// # }
+    /// ```
     pub unsafe fn release(&self, run: SlotRun) {
         SLOTS_IN_USE.fetch_sub(run.count as usize, StatOrdering::Relaxed);
         self.arenas[run.arena as usize]
@@ -211,6 +326,22 @@ impl ArenaTable {
     /// Grow `run` in place to `new_count` slots by claiming the slots right
     /// after it. Returns the grown run, or `None` if they are taken or past
     /// the arena's end.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::ArenaTable;
+    ///
+    /// static TABLE: ArenaTable = ArenaTable::new();
+    /// let run = TABLE.claim(2).unwrap();
+    /// // A large region grows in place when the slots after it are free ...
+    /// let grown = TABLE.try_grow(run, 4).expect("the next slots are free");
+    /// assert_eq!((grown.base, grown.count), (run.base, 4));
+    /// // ... and not when someone holds them.
+    /// let neighbour = TABLE.claim(1).unwrap();
+    /// assert_eq!(TABLE.try_grow(grown, 5), None);
+    /// # let _ = neighbour;
+    /// # }
+    /// ```
     pub fn try_grow(&self, run: SlotRun, new_count: usize) -> Option<SlotRun> {
         let end = run.first as usize + run.count as usize;
         let extra = new_count.checked_sub(run.count as usize)?;
@@ -234,6 +365,19 @@ impl ArenaTable {
     ///
     /// # Safety
     /// As for [`release`](Self::release), for the slots past `new_count`.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::ArenaTable;
+    ///
+    /// static TABLE: ArenaTable = ArenaTable::new();
+    /// let run = TABLE.claim(4).unwrap();
+    /// // SAFETY: the last three slots hold nothing and were never touched.
+    /// let head = unsafe { TABLE.shrink(run, 1) };
+    /// assert_eq!((head.base, head.count), (run.base, 1));
+    /// assert_eq!(TABLE.claimed_slots(), 1);
+    /// # }
+    /// ```
     pub unsafe fn shrink(&self, run: SlotRun, new_count: usize) -> SlotRun {
         debug_assert!(new_count >= 1 && new_count < run.count as usize);
         let tail = SlotRun {
@@ -251,6 +395,18 @@ impl ArenaTable {
     }
 
     /// Whether `address` lies inside an installed arena.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::ArenaTable;
+    ///
+    /// static TABLE: ArenaTable = ArenaTable::new();
+    /// let run = TABLE.claim(1).unwrap();
+    /// assert!(TABLE.contains(run.base as usize + 100));
+    /// let on_the_stack = 0u8;
+    /// assert!(!TABLE.contains(&on_the_stack as *const u8 as usize));
+    /// # }
+    /// ```
     pub fn contains(&self, address: usize) -> bool {
         self.arenas
             .iter()
@@ -260,6 +416,17 @@ impl ArenaTable {
     }
 
     /// Number of arenas installed.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::ArenaTable;
+    ///
+    /// static TABLE: ArenaTable = ArenaTable::new();
+    /// assert_eq!(TABLE.arena_count(), 0);
+    /// TABLE.claim(1).unwrap(); // reserves the first arena
+    /// assert_eq!(TABLE.arena_count(), 1);
+    /// # }
+    /// ```
     pub fn arena_count(&self) -> usize {
         self.arenas
             .iter()
@@ -268,12 +435,36 @@ impl ArenaTable {
     }
 
     /// The address and size in bytes of installed arena `index`.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::{ArenaTable, ARENA_SIZE};
+    ///
+    /// static TABLE: ArenaTable = ArenaTable::new();
+    /// assert_eq!(TABLE.arena_span(0), None);
+    /// let run = TABLE.claim(1).unwrap();
+    /// let (base, size) = TABLE.arena_span(0).unwrap();
+    /// assert!(size <= ARENA_SIZE); // smaller when the kernel refused a whole one
+    /// assert!((base..base + size).contains(&(run.base as usize)));
+    /// # }
+    /// ```
     pub fn arena_span(&self, index: usize) -> Option<(usize, usize)> {
         let (base, capacity) = unpack_entry(self.arenas.get(index)?.entry.load(Ordering::Acquire));
         (base != 0).then_some((base, capacity * SEGMENT_SIZE))
     }
 
     /// Slots claimed across the table (a snapshot).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::ArenaTable;
+    ///
+    /// static TABLE: ArenaTable = ArenaTable::new();
+    /// let run = TABLE.claim(5).unwrap();
+    /// assert_eq!(TABLE.claimed_slots(), 5);
+    /// # let _ = run;
+    /// # }
+    /// ```
     pub fn claimed_slots(&self) -> usize {
         self.arenas.iter().map(|a| a.slots.count_claimed()).sum()
     }
@@ -309,10 +500,40 @@ fn mark_segments(_base: usize, _size: usize) -> bool {
 fn unmark_segments(_base: usize, _size: usize) {}
 
 /// Slots in use across every table (statistics).
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::arena::{slots_in_use, ArenaTable};
+///
+/// static TABLE: ArenaTable = ArenaTable::new();
+/// let before = slots_in_use(); // across every table, the process-wide one too
+/// let run = TABLE.claim(2).unwrap();
+/// assert_eq!(slots_in_use(), before + 2);
+/// // SAFETY: claimed above, released once, never touched.
+/// unsafe { TABLE.release(run) };
+/// assert_eq!(slots_in_use(), before);
+/// # }
+/// ```
 pub fn slots_in_use() -> usize {
     SLOTS_IN_USE.load(StatOrdering::Relaxed)
 }
 
 /// The process-wide arena table.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use std::alloc::{GlobalAlloc, Layout};
+/// use tinyalloc::arena::ARENAS;
+/// use tinyalloc::TinyAlloc;
+///
+/// // Every segment and large region tinyalloc hands out lives in one of its arenas.
+/// let layout = Layout::from_size_align(100, 8).unwrap();
+/// // SAFETY: a non-zero size.
+/// let p = unsafe { TinyAlloc.alloc(layout) };
+/// assert!(ARENAS.contains(p as usize) && ARENAS.arena_count() >= 1);
+/// // SAFETY: allocated above with this layout.
+/// unsafe { TinyAlloc.dealloc(p, layout) };
+/// # }
+/// ```
 #[cfg(not(feature = "loom"))]
 pub static ARENAS: ArenaTable = ArenaTable::new();

@@ -19,6 +19,15 @@
 use crate::sync::{StatCounter, StatOrdering};
 
 /// The granularity of purging and of committed-extent bookkeeping.
+///
+/// ```
+/// use tinyalloc::os::{reserve_aligned, PAGE_SIZE};
+///
+/// let p = reserve_aligned(4 * PAGE_SIZE, PAGE_SIZE, 0).unwrap();
+/// assert_eq!(p as usize % PAGE_SIZE, 0);
+/// # // SAFETY: the reservation above, whole, untouched afterwards.
+/// # unsafe { tinyalloc::os::release(p, 4 * PAGE_SIZE, PAGE_SIZE) };
+/// ```
 pub const PAGE_SIZE: usize = 4096;
 
 static MAP_CALLS: StatCounter = StatCounter::new(0);
@@ -29,6 +38,19 @@ static MAPPED_BYTES: StatCounter = StatCounter::new(0);
 static INJECTED_FAILURES: StatCounter = StatCounter::new(0);
 
 /// How often the kernel was entered, and how much is mapped now.
+///
+/// ```
+/// use tinyalloc::os::{self, PAGE_SIZE};
+///
+/// let before = os::counters();
+/// let p = os::reserve_aligned(PAGE_SIZE, PAGE_SIZE, 0).unwrap();
+/// let during = os::counters();
+/// assert!(during.map_calls > before.map_calls);
+/// assert_eq!(during.mapped_bytes, before.mapped_bytes + PAGE_SIZE);
+/// // SAFETY: the reservation above, whole, untouched afterwards.
+/// unsafe { os::release(p, PAGE_SIZE, PAGE_SIZE) };
+/// assert_eq!(os::counters().mapped_bytes, before.mapped_bytes);
+/// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OsCounters {
     /// Successful and failed `mmap` calls.
@@ -44,6 +66,14 @@ pub struct OsCounters {
 }
 
 /// A snapshot of the kernel-call counters.
+///
+/// ```
+/// use tinyalloc::os;
+///
+/// let c = os::counters();
+/// println!("{} mmap, {} munmap, {} madvise, {} mremap calls; {} bytes mapped",
+///     c.map_calls, c.unmap_calls, c.purge_calls, c.move_calls, c.mapped_bytes);
+/// ```
 pub fn counters() -> OsCounters {
     OsCounters {
         map_calls: MAP_CALLS.load(StatOrdering::Relaxed),
@@ -56,6 +86,16 @@ pub fn counters() -> OsCounters {
 
 /// Make the next `count` reservations fail as if the kernel were out of memory
 /// (for out-of-memory tests).
+///
+/// ```
+/// use tinyalloc::os::{self, PAGE_SIZE};
+///
+/// os::inject_reserve_failures(1);
+/// assert_eq!(os::reserve_aligned(PAGE_SIZE, PAGE_SIZE, 0), None); // the injected failure
+/// let p = os::reserve_aligned(PAGE_SIZE, PAGE_SIZE, 0).expect("only one was injected");
+/// // SAFETY: the reservation above, whole, untouched afterwards.
+/// unsafe { os::release(p, PAGE_SIZE, PAGE_SIZE) };
+/// ```
 pub fn inject_reserve_failures(count: usize) {
     INJECTED_FAILURES.store(count, StatOrdering::Relaxed);
 }
@@ -79,6 +119,19 @@ fn take_injected_failure() -> bool {
 /// Reserve `size` bytes (a multiple of [`PAGE_SIZE`]) whose address plus
 /// `offset` is a multiple of `align` (a power of two, at least [`PAGE_SIZE`];
 /// `offset` a multiple of [`PAGE_SIZE`], less than `align`).
+///
+/// ```
+/// use tinyalloc::os::{self, PAGE_SIZE};
+///
+/// // 16 pages whose second page starts on a 64 KiB boundary.
+/// let (size, align) = (16 * PAGE_SIZE, 64 << 10);
+/// let p = os::reserve_aligned(size, align, PAGE_SIZE).expect("out of address space");
+/// assert_eq!((p as usize + PAGE_SIZE) % align, 0);
+/// // SAFETY: fresh, zero-filled, read-write memory of `size` bytes.
+/// assert!(unsafe { std::slice::from_raw_parts(p, size) }.iter().all(|&b| b == 0));
+/// // SAFETY: exactly the reservation above, untouched afterwards.
+/// unsafe { os::release(p, size, align) };
+/// ```
 pub fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
     debug_assert!(align.is_power_of_two() && align >= PAGE_SIZE);
     debug_assert!(size % PAGE_SIZE == 0 && offset % PAGE_SIZE == 0 && offset < align);
@@ -98,6 +151,14 @@ pub fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut 
 /// # Safety
 /// The range must be exactly one earlier reservation (same `size` and `align`),
 /// and nothing may touch it afterwards.
+///
+/// ```
+/// use tinyalloc::os::{self, PAGE_SIZE};
+///
+/// let p = os::reserve_aligned(2 * PAGE_SIZE, PAGE_SIZE, 0).unwrap();
+/// // SAFETY: exactly that reservation (same size and alignment), never touched again.
+/// unsafe { os::release(p, 2 * PAGE_SIZE, PAGE_SIZE) };
+/// ```
 pub unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
     // SAFETY: forwarded from the caller's contract.
     unsafe { backend::release(ptr, size, align) };
@@ -109,6 +170,20 @@ pub unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
 ///
 /// # Safety
 /// The range must lie inside one reservation and hold nothing anyone still reads.
+///
+/// ```
+/// use tinyalloc::os::{self, PAGE_SIZE};
+///
+/// let p = os::reserve_aligned(PAGE_SIZE, PAGE_SIZE, 0).unwrap();
+/// // SAFETY: p is ours, read-write, PAGE_SIZE bytes.
+/// unsafe { p.write_bytes(0xAB, PAGE_SIZE) };
+/// // SAFETY: inside the reservation; nobody reads the old contents.
+/// assert!(unsafe { os::purge(p, PAGE_SIZE) });
+/// // SAFETY: still mapped; it reads as zero now.
+/// assert_eq!(unsafe { p.read() }, 0);
+/// // SAFETY: the reservation above, whole, untouched afterwards.
+/// unsafe { os::release(p, PAGE_SIZE, PAGE_SIZE) };
+/// ```
 pub unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
     debug_assert!(ptr as usize % PAGE_SIZE == 0 && size % PAGE_SIZE == 0);
     if size == 0 {
@@ -119,6 +194,24 @@ pub unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
 }
 
 /// What became of the source range of a [`move_pages`].
+///
+/// ```
+/// use tinyalloc::os::{self, AfterMove, MoveOutcome, PAGE_SIZE};
+///
+/// let (from, to) = (os::reserve_aligned(PAGE_SIZE, PAGE_SIZE, 0).unwrap(), os::reserve_aligned(PAGE_SIZE, PAGE_SIZE, 0).unwrap());
+/// // SAFETY: two separate one-page reservations that only this code uses.
+/// match unsafe { os::move_pages(from, to, PAGE_SIZE, AfterMove::Refill) } {
+///     MoveOutcome::Moved | MoveOutcome::NotMoved => {
+///         // SAFETY: both still mapped; release each reservation whole.
+///         unsafe { os::release(from, PAGE_SIZE, PAGE_SIZE) };
+///         // SAFETY: as above.
+///         unsafe { os::release(to, PAGE_SIZE, PAGE_SIZE) };
+///     }
+///     // The source is a hole now: only the destination may be released.
+///     // SAFETY: `to` is a whole reservation.
+///     MoveOutcome::MovedSourceLost => unsafe { os::release(to, PAGE_SIZE, PAGE_SIZE) },
+/// }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MoveOutcome {
     /// Nothing moved; both ranges are as they were.
@@ -131,6 +224,28 @@ pub enum MoveOutcome {
 }
 
 /// What [`move_pages`] does with the source range once its pages are gone.
+///
+/// ```
+/// use tinyalloc::os::{self, AfterMove, MoveOutcome, PAGE_SIZE};
+///
+/// // Grow a buffer by moving its pages into a bigger reservation; the old
+/// // reservation ends with the move.
+/// let old = os::reserve_aligned(PAGE_SIZE, PAGE_SIZE, 0).unwrap();
+/// let new = os::reserve_aligned(4 * PAGE_SIZE, PAGE_SIZE, 0).unwrap();
+/// // SAFETY: `old` is ours, one writable page.
+/// unsafe { old.write(7) };
+/// // SAFETY: disjoint reservations that only this code uses; `old` is exactly one reservation.
+/// let moved = unsafe { os::move_pages(old, new, PAGE_SIZE, AfterMove::Release { align: PAGE_SIZE }) };
+/// if moved != MoveOutcome::NotMoved {
+///     // SAFETY: the page moved here.
+///     assert_eq!(unsafe { new.read() }, 7);
+/// } else {
+///     // SAFETY: nothing moved: `old` is still a whole reservation.
+///     unsafe { os::release(old, PAGE_SIZE, PAGE_SIZE) };
+/// }
+/// // SAFETY: the new reservation, whole.
+/// unsafe { os::release(new, 4 * PAGE_SIZE, PAGE_SIZE) };
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AfterMove {
     /// Map it again with fresh zero pages: it stays part of its reservation.
@@ -149,6 +264,25 @@ pub enum AfterMove {
 /// # Safety
 /// Both ranges are page aligned, disjoint, each inside one reservation the
 /// caller owns, and nobody else reads or writes either of them meanwhile.
+///
+/// ```
+/// use tinyalloc::os::{self, AfterMove, MoveOutcome, PAGE_SIZE};
+///
+/// let r = os::reserve_aligned(2 * PAGE_SIZE, PAGE_SIZE, 0).unwrap();
+/// let (from, to) = (r, r.wrapping_add(PAGE_SIZE));
+/// // SAFETY: one writable page of our reservation.
+/// unsafe { from.write(42) };
+/// // SAFETY: disjoint, page aligned, inside one reservation that only this code uses.
+/// let outcome = unsafe { os::move_pages(from, to, PAGE_SIZE, AfterMove::Refill) };
+/// if outcome == MoveOutcome::Moved {
+///     // SAFETY: both pages are mapped: the byte moved, the source is zero again.
+///     assert_eq!(unsafe { (to.read(), from.read()) }, (42, 0));
+/// }
+/// if outcome != MoveOutcome::MovedSourceLost {
+///     // SAFETY: the reservation, whole.
+///     unsafe { os::release(r, 2 * PAGE_SIZE, PAGE_SIZE) };
+/// }
+/// ```
 pub unsafe fn move_pages(from: *mut u8, to: *mut u8, size: usize, after: AfterMove) -> MoveOutcome {
     debug_assert!(from as usize % PAGE_SIZE == 0 && to as usize % PAGE_SIZE == 0);
     debug_assert!(size % PAGE_SIZE == 0);
@@ -166,6 +300,14 @@ pub unsafe fn move_pages(from: *mut u8, to: *mut u8, size: usize, after: AfterMo
 }
 
 /// Milliseconds on a monotonic clock, cheap enough for slow paths.
+///
+/// ```
+/// use tinyalloc::os::now_millis;
+///
+/// let a = now_millis();
+/// let b = now_millis();
+/// assert!(b >= a, "monotonic");
+/// ```
 pub fn now_millis() -> u64 {
     backend::now_millis()
 }

@@ -23,6 +23,21 @@ use crate::sync::{maybe_const_fn, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 use core::ptr;
 
 /// Entries per bucket.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::arena::SEGMENT_SIZE;
+/// use tinyalloc::segment_cache::{SegmentCache, BUCKET_ENTRIES};
+///
+/// // One bucket holds at most BUCKET_ENTRIES regions of its size.
+/// let cache = SegmentCache::new(usize::MAX);
+/// let region = |i: usize| std::ptr::without_provenance_mut(i * SEGMENT_SIZE);
+/// for i in 1..=BUCKET_ENTRIES {
+///     assert!(cache.insert(region(i), 1, 0));
+/// }
+/// assert!(!cache.insert(region(BUCKET_ENTRIES + 1), 1, 0), "the 1-slot bucket is full");
+/// # }
+/// ```
 #[cfg(not(feature = "loom"))]
 pub const BUCKET_ENTRIES: usize = 16;
 /// Entries per bucket (small under loom).
@@ -30,9 +45,29 @@ pub const BUCKET_ENTRIES: usize = 16;
 pub const BUCKET_ENTRIES: usize = 2;
 
 /// Exact buckets for 1..=8 slots, then one per power of two up to ARENA_SLOTS.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::arena::ARENA_SLOTS;
+/// use tinyalloc::segment_cache::{bucket_of, BUCKETS};
+///
+/// // The biggest region, a whole arena, has the last bucket.
+/// assert_eq!(bucket_of(ARENA_SLOTS), BUCKETS - 1);
+/// # }
+/// ```
 pub const BUCKETS: usize = 8 + (ARENA_SLOTS.trailing_zeros() as usize - 3);
 
 /// The bucket of a region of `slots` slots.
+///
+/// ```
+/// use tinyalloc::segment_cache::bucket_of;
+///
+/// assert_eq!(bucket_of(1), 0); // exact buckets up to 8 slots
+/// assert_eq!(bucket_of(8), 7);
+/// assert_eq!(bucket_of(9), 8); // then one per power of two: 9..=16
+/// assert_eq!(bucket_of(16), 8);
+/// assert_eq!(bucket_of(17), 9);
+/// ```
 pub fn bucket_of(slots: usize) -> usize {
     debug_assert!((1..=ARENA_SLOTS).contains(&slots));
     if slots <= 8 {
@@ -64,6 +99,25 @@ struct Bucket {
 }
 
 /// A bounded, lock-free cache of free segment-aligned regions.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::arena::SEGMENT_SIZE;
+/// use tinyalloc::segment_cache::{CachedRegion, SegmentCache};
+///
+/// // The cache never touches the regions, so any segment-aligned address does here.
+/// let region = |i: usize| std::ptr::without_provenance_mut::<u8>(i * SEGMENT_SIZE);
+/// static CACHE: SegmentCache = SegmentCache::new(8 * SEGMENT_SIZE);
+/// assert!(CACHE.insert(region(1), 2, 100)); // a freed 2-slot region at t = 100 ms
+/// assert!(CACHE.insert(region(4), 1, 200));
+/// // A 2-slot request reuses the first region: no kernel call.
+/// assert_eq!(CACHE.take(2), Some(CachedRegion { base: region(1), slots: 2 }));
+/// // Later, regions idle since t <= 150 ms are purged; the 1-slot one stays.
+/// assert_eq!(CACHE.purge_older_than(150, |_| unreachable!()), 0);
+/// assert_eq!(CACHE.purge_older_than(200, |r| assert_eq!(r.base, region(4))), 1);
+/// assert_eq!(CACHE.cached_bytes(), 0);
+/// # }
+/// ```
 pub struct SegmentCache {
     buckets: [Bucket; BUCKETS],
     /// Bytes reserved by inserts in progress or done, not yet returned by a take.
@@ -73,6 +127,20 @@ pub struct SegmentCache {
 }
 
 /// A region taken from the cache.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::arena::SEGMENT_SIZE;
+/// use tinyalloc::segment_cache::SegmentCache;
+///
+/// let cache = SegmentCache::new(usize::MAX);
+/// let base = std::ptr::without_provenance_mut(SEGMENT_SIZE);
+/// cache.insert(base, 12, 0);
+/// // A request for 10 slots may get a bigger region: the caller keeps all 12.
+/// let region = cache.take(10).unwrap();
+/// assert_eq!((region.base, region.slots), (base, 12));
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct CachedRegion {
     /// Segment-aligned start.
@@ -84,6 +152,17 @@ pub struct CachedRegion {
 impl SegmentCache {
     maybe_const_fn! {
         /// An empty cache holding at most `limit` bytes.
+        ///
+        /// ```
+        /// # #[cfg(not(feature = "loom"))] {
+        /// use tinyalloc::arena::SEGMENT_SIZE;
+        /// use tinyalloc::segment_cache::SegmentCache;
+        ///
+        /// let cache = SegmentCache::new(SEGMENT_SIZE); // room for one segment
+        /// assert_eq!(cache.limit(), SEGMENT_SIZE);
+        /// assert_eq!(cache.cached_bytes(), 0);
+        /// # }
+        /// ```
         pub fn new(limit: usize) -> Self {
             #[cfg(not(feature = "loom"))]
             let buckets = [const {
@@ -102,16 +181,52 @@ impl SegmentCache {
     }
 
     /// Change the byte bound (regions already cached stay until taken or purged).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::SEGMENT_SIZE;
+    /// use tinyalloc::segment_cache::SegmentCache;
+    ///
+    /// let cache = SegmentCache::new(0);
+    /// let base = std::ptr::without_provenance_mut(SEGMENT_SIZE);
+    /// assert!(!cache.insert(base, 1, 0), "a zero bound caches nothing");
+    /// cache.set_limit(SEGMENT_SIZE);
+    /// assert!(cache.insert(base, 1, 0));
+    /// # }
+    /// ```
     pub fn set_limit(&self, limit: usize) {
         self.limit.store(limit, Ordering::Relaxed);
     }
 
     /// The byte bound.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::segment_cache::SegmentCache;
+    ///
+    /// let cache = SegmentCache::new(64 << 20);
+    /// cache.set_limit(32 << 20);
+    /// assert_eq!(cache.limit(), 32 << 20);
+    /// # }
+    /// ```
     pub fn limit(&self) -> usize {
         self.limit.load(Ordering::Relaxed)
     }
 
     /// Bytes cached (an upper bound on what the buckets hold).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::SEGMENT_SIZE;
+    /// use tinyalloc::segment_cache::SegmentCache;
+    ///
+    /// let cache = SegmentCache::new(usize::MAX);
+    /// cache.insert(std::ptr::without_provenance_mut(SEGMENT_SIZE), 3, 0);
+    /// assert_eq!(cache.cached_bytes(), 3 * SEGMENT_SIZE);
+    /// cache.take(3);
+    /// assert_eq!(cache.cached_bytes(), 0);
+    /// # }
+    /// ```
     pub fn cached_bytes(&self) -> usize {
         self.cached_bytes.load(Ordering::Relaxed)
     }
@@ -119,6 +234,19 @@ impl SegmentCache {
     /// Offer a free region of `slots` slots at `base`, inserted at time `now`.
     /// Returns false if the cache is full (byte bound or bucket), in which case
     /// the caller still owns the region.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::SEGMENT_SIZE;
+    /// use tinyalloc::segment_cache::SegmentCache;
+    ///
+    /// let cache = SegmentCache::new(2 * SEGMENT_SIZE);
+    /// let region = |i: usize| std::ptr::without_provenance_mut(i * SEGMENT_SIZE);
+    /// assert!(cache.insert(region(1), 2, 0));
+    /// // Over the byte bound: refused, and the caller still owns region 3.
+    /// assert!(!cache.insert(region(3), 1, 0));
+    /// # }
+    /// ```
     pub fn insert(&self, base: *mut u8, slots: usize, now: u64) -> bool {
         let bytes = slots << SEGMENT_SHIFT;
         // Reserve the bytes first, so the bound holds at every instant. A CAS,
@@ -164,6 +292,20 @@ impl SegmentCache {
     }
 
     /// Take a region of at least `slots` slots, preferring the exact bucket.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::SEGMENT_SIZE;
+    /// use tinyalloc::segment_cache::SegmentCache;
+    ///
+    /// let cache = SegmentCache::new(usize::MAX);
+    /// let base = std::ptr::without_provenance_mut(SEGMENT_SIZE);
+    /// cache.insert(base, 1, 0);
+    /// assert_eq!(cache.take(2), None, "too small");
+    /// assert_eq!(cache.take(1).map(|r| r.base), Some(base));
+    /// assert_eq!(cache.take(1), None, "each region is handed out once");
+    /// # }
+    /// ```
     pub fn take(&self, slots: usize) -> Option<CachedRegion> {
         let first = bucket_of(slots);
         // The exact bucket, then the next one up (a little bigger is fine).
@@ -183,6 +325,22 @@ impl SegmentCache {
 
     /// Take every region inserted at or before `cutoff` and hand each to
     /// `release` (which purges or unmaps it). Returns how many were released.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::SEGMENT_SIZE;
+    /// use tinyalloc::segment_cache::SegmentCache;
+    ///
+    /// let cache = SegmentCache::new(usize::MAX);
+    /// let region = |i: usize| std::ptr::without_provenance_mut(i * SEGMENT_SIZE);
+    /// cache.insert(region(1), 1, 1_000);
+    /// cache.insert(region(2), 1, 5_000);
+    /// let mut purged = Vec::new();
+    /// // At t = 6000 ms with a 2 s delay: regions idle since t <= 4000 go.
+    /// assert_eq!(cache.purge_older_than(4_000, |r| purged.push(r.base)), 1);
+    /// assert_eq!(purged, [region(1)]);
+    /// # }
+    /// ```
     pub fn purge_older_than(&self, cutoff: u64, mut release: impl FnMut(CachedRegion)) -> usize {
         let mut released = 0;
         for bucket in &self.buckets {
@@ -205,6 +363,23 @@ impl SegmentCache {
     /// many were released. Races with inserts and takes are harmless: each
     /// region is claimed by CAS, and a concurrent insert may leave the cache
     /// briefly above `limit` again (the next trim catches it).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::arena::SEGMENT_SIZE;
+    /// use tinyalloc::segment_cache::SegmentCache;
+    ///
+    /// let cache = SegmentCache::new(usize::MAX);
+    /// let region = |i: usize| std::ptr::without_provenance_mut(i * SEGMENT_SIZE);
+    /// cache.insert(region(1), 1, 30);
+    /// cache.insert(region(2), 1, 10); // the oldest
+    /// cache.insert(region(3), 1, 20);
+    /// let mut released = Vec::new();
+    /// assert_eq!(cache.trim_to(SEGMENT_SIZE, |r| released.push(r.base)), 2);
+    /// assert_eq!(released, [region(2), region(3)]); // oldest first
+    /// assert_eq!(cache.cached_bytes(), SEGMENT_SIZE);
+    /// # }
+    /// ```
     pub fn trim_to(&self, limit: usize, mut release: impl FnMut(CachedRegion)) -> usize {
         let mut released = 0;
         while self.cached_bytes.load(Ordering::Relaxed) > limit {

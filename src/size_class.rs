@@ -14,16 +14,57 @@
 //! a block size that is a multiple of the alignment.
 
 /// Number of size classes.
+///
+/// ```
+/// use tinyalloc::size_class::{class_of, class_size, CLASS_COUNT, MAX_CLASS_SIZE};
+///
+/// assert_eq!(class_of(MAX_CLASS_SIZE), CLASS_COUNT - 1); // the last class
+/// assert_eq!(class_size(CLASS_COUNT - 1), MAX_CLASS_SIZE);
+/// ```
 pub const CLASS_COUNT: usize = 96;
 /// The largest block a class serves; beyond it, requests are large.
+///
+/// ```
+/// use tinyalloc::size_class::{class_of, class_size, MAX_CLASS_SIZE};
+///
+/// assert_eq!(class_size(class_of(MAX_CLASS_SIZE)), MAX_CLASS_SIZE);
+/// // MAX_CLASS_SIZE + 1 is a large request: no class serves it.
+/// ```
 pub const MAX_CLASS_SIZE: usize = 128 * 1024;
 /// Requests up to this size find their class in a table.
+///
+/// ```
+/// use tinyalloc::size_class::{class_of, class_size, TABLE_MAX};
+///
+/// // Both sides of the table's end give the smallest class that fits.
+/// assert_eq!(class_size(class_of(TABLE_MAX)), 1024);
+/// assert_eq!(class_size(class_of(TABLE_MAX + 1)), 1152);
+/// ```
 pub const TABLE_MAX: usize = 1024;
 /// The smallest block [`class_of`] chooses: class 1. (Class 0 stays, unused,
 /// so class numbers and sizes keep one formula.)
+///
+/// ```
+/// use tinyalloc::size_class::{class_of, class_size, MIN_BLOCK_SIZE};
+///
+/// assert_eq!(class_of(1), 1);
+/// assert_eq!(class_size(class_of(0)), MIN_BLOCK_SIZE);
+/// assert_eq!(class_size(class_of(8)), MIN_BLOCK_SIZE);
+/// ```
 pub const MIN_BLOCK_SIZE: usize = 16;
 
 /// The block size of class `class`.
+///
+/// ```
+/// use tinyalloc::size_class::class_size;
+///
+/// assert_eq!(class_size(1), 16);
+/// assert_eq!(class_size(7), 64); // multiples of 8 up to 64 bytes
+/// assert_eq!(class_size(8), 72); // then eight classes per power of two
+/// assert_eq!(class_size(15), 128);
+/// const SIZE_OF_CLASS_20: usize = class_size(20); // usable in constants
+/// assert_eq!(SIZE_OF_CLASS_20, 208);
+/// ```
 #[inline]
 pub const fn class_size(class: usize) -> usize {
     if class < 8 {
@@ -68,6 +109,17 @@ const SMALL_TABLE: [u8; TABLE_MAX / 8 + 1] = build_table();
 
 /// The smallest class whose blocks hold `size` bytes and are at least
 /// [`MIN_BLOCK_SIZE`] (`size <= MAX_CLASS_SIZE`).
+///
+/// ```
+/// use tinyalloc::size_class::{class_of, class_size};
+///
+/// assert_eq!(class_of(24), 2);
+/// assert_eq!(class_size(class_of(100)), 104); // less than 12.5% wasted above 64 B
+/// for size in [1, 17, 65, 1000, 4097, 100_000] {
+///     let block = class_size(class_of(size));
+///     assert!(block >= size && (size <= 64 || block - size < block / 8));
+/// }
+/// ```
 #[inline]
 pub fn class_of(size: usize) -> usize {
     debug_assert!(size <= MAX_CLASS_SIZE);

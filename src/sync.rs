@@ -13,13 +13,42 @@ pub use core::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicU
 pub use loom::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 
 /// A statistics counter: never part of a protocol, never modelled by loom.
+///
+/// ```
+/// use tinyalloc::sync::{StatCounter, StatOrdering};
+///
+/// static FREES: StatCounter = StatCounter::new(0); // fine in a static, even under loom
+/// FREES.fetch_add(1, StatOrdering::Relaxed);
+/// assert_eq!(FREES.load(StatOrdering::Relaxed), 1);
+/// ```
 pub use core::sync::atomic::AtomicUsize as StatCounter;
 
 /// Ordering for statistics counters (no happens-before needed).
+///
+/// ```
+/// use tinyalloc::sync::{StatCounter, StatOrdering};
+///
+/// let bytes = StatCounter::new(0);
+/// bytes.fetch_add(4096, StatOrdering::Relaxed); // a count, not a happens-before edge
+/// assert_eq!(bytes.load(StatOrdering::Relaxed), 4096);
+/// ```
 pub use core::sync::atomic::Ordering as StatOrdering;
 
 /// Called in every retry loop that waits on another thread's progress, so loom
 /// can schedule that thread.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] { // under loom it yields to loom's scheduler: models only
+/// use tinyalloc::sync::spin_hint;
+///
+/// let mut tries = 0;
+/// while tries < 3 {
+///     // e.g. a CAS lost to another thread: let it make progress
+///     spin_hint();
+///     tries += 1;
+/// }
+/// # }
+/// ```
 #[inline]
 pub fn spin_hint() {
     #[cfg(feature = "loom")]

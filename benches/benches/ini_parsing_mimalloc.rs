@@ -1,22 +1,8 @@
-//! `ini_parsing/mimalloc`: the INI parse with mimalloc as the global allocator.
-//! One bench binary per allocator (a global allocator is fixed per binary);
-//! all of them report into the criterion group `ini_parsing`.
-
-use criterion::{criterion_group, criterion_main, Criterion};
+//! `ini_parsing/mimalloc`: the INI parse with mimalloc as the global allocator
+//! (the bench itself is `common::ini_parsing_bench!`).
 
 #[path = "common/mod.rs"]
+#[macro_use]
 mod common;
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
-fn ini_parsing(c: &mut Criterion) {
-    common::ini_parsing(c, "mimalloc");
-}
-
-criterion_group! {
-    name = benches;
-    config = common::config();
-    targets = ini_parsing
-}
-criterion_main!(benches);
+ini_parsing_bench!("mimalloc", mimalloc::MiMalloc);

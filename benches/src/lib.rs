@@ -23,10 +23,10 @@
 //! `wl_*` binaries free of the other allocators' code (rpmalloc, for one,
 //! interposes `pthread_create` in any binary that links it).
 
+pub mod compare;
 pub mod ini;
 pub mod micro;
 pub mod rng;
-pub mod svg;
 pub mod workload;
 
 /// The allocators under comparison, re-exported so [`for_each_peer!`] can

@@ -15,6 +15,19 @@
 use crate::sync::{maybe_const_fn, AtomicU64, Ordering};
 
 /// A fixed-size atomic bitmap of `WORDS * 64` bits; a set bit is claimed.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] { // loom's atomics work only inside a model
+/// use tinyalloc::ds::bitmap::AtomicBitmap;
+///
+/// static SLOTS: AtomicBitmap<2> = AtomicBitmap::new(); // 128 bits
+/// let first = SLOTS.claim_run(3).unwrap();
+/// assert_eq!(first, 0);
+/// assert_eq!(SLOTS.claim_run(1), Some(3)); // the next free bit
+/// SLOTS.release(first, 3);
+/// assert_eq!(SLOTS.count_claimed(), 1);
+/// # }
+/// ```
 pub struct AtomicBitmap<const WORDS: usize> {
     words: [AtomicU64; WORDS],
 }
@@ -33,10 +46,26 @@ fn run_mask(word: usize, start: usize, len: usize) -> u64 {
 
 impl<const WORDS: usize> AtomicBitmap<WORDS> {
     /// Number of bits.
+    ///
+    /// ```
+    /// use tinyalloc::ds::bitmap::AtomicBitmap;
+    ///
+    /// assert_eq!(AtomicBitmap::<4>::BITS, 256);
+    /// ```
     pub const BITS: usize = WORDS * 64;
 
     maybe_const_fn! {
         /// An empty bitmap: every bit free.
+        ///
+        /// ```
+        /// # #[cfg(not(feature = "loom"))] {
+        /// use tinyalloc::ds::bitmap::AtomicBitmap;
+        ///
+        /// let bits = AtomicBitmap::<1>::new();
+        /// assert_eq!(bits.count_claimed(), 0);
+        /// assert!(!bits.is_claimed(0));
+        /// # }
+        /// ```
         pub fn new() -> Self {
             Self { words: crate::sync::atomic_array!(AtomicU64, 0, WORDS) }
         }
@@ -44,12 +73,38 @@ impl<const WORDS: usize> AtomicBitmap<WORDS> {
 
     /// Claim `len` consecutive free bits (`1 <= len <= BITS`), looking from the
     /// first bit. Returns the index of the first bit claimed.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::bitmap::AtomicBitmap;
+    ///
+    /// let bits = AtomicBitmap::<2>::new();
+    /// assert_eq!(bits.claim_run(60), Some(0));
+    /// // A run may cross a word boundary.
+    /// assert_eq!(bits.claim_run(10), Some(60));
+    /// assert!(bits.is_claimed(69) && !bits.is_claimed(70));
+    /// // No room for 100 more of the 128 bits.
+    /// assert_eq!(bits.claim_run(100), None);
+    /// # }
+    /// ```
     pub fn claim_run(&self, len: usize) -> Option<usize> {
         self.claim_run_below(len, Self::BITS)
     }
 
     /// Like [`claim_run`](Self::claim_run), but only among the first `limit`
     /// bits (`limit <= BITS`): the bits from `limit` on are never handed out.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::bitmap::AtomicBitmap;
+    ///
+    /// let bits = AtomicBitmap::<1>::new();
+    /// // Only the first 8 bits exist for this caller (an arena smaller than the map).
+    /// assert_eq!(bits.claim_run_below(6, 8), Some(0));
+    /// assert_eq!(bits.claim_run_below(3, 8), None);
+    /// assert_eq!(bits.claim_run_below(2, 8), Some(6));
+    /// # }
+    /// ```
     pub fn claim_run_below(&self, len: usize, limit: usize) -> Option<usize> {
         debug_assert!(len >= 1 && limit <= Self::BITS);
         if len > limit {
@@ -132,12 +187,38 @@ impl<const WORDS: usize> AtomicBitmap<WORDS> {
 
     /// Claim exactly `[start, start + len)` if every bit of it is free (all or
     /// nothing). Used to grow a claimed run in place.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::bitmap::AtomicBitmap;
+    ///
+    /// let bits = AtomicBitmap::<1>::new();
+    /// let run = bits.claim_run(2).unwrap();
+    /// // Grow the run in place by the two bits after it.
+    /// assert!(bits.claim_exact(run + 2, 2));
+    /// // All or nothing: bit 3 is taken, so [3, 5) is not claimed at all.
+    /// assert!(!bits.claim_exact(3, 2));
+    /// assert!(!bits.is_claimed(4));
+    /// # }
+    /// ```
     pub fn claim_exact(&self, start: usize, len: usize) -> bool {
         debug_assert!(len >= 1 && start + len <= Self::BITS);
         self.try_claim_exact(start, len).is_ok()
     }
 
     /// Release `[start, start + len)`, which the caller claimed.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::bitmap::AtomicBitmap;
+    ///
+    /// let bits = AtomicBitmap::<1>::new();
+    /// let run = bits.claim_run(4).unwrap();
+    /// bits.release(run + 2, 2); // give back the tail
+    /// assert_eq!(bits.count_claimed(), 2);
+    /// assert_eq!(bits.claim_run(2), Some(run + 2));
+    /// # }
+    /// ```
     pub fn release(&self, start: usize, len: usize) {
         debug_assert!(len >= 1 && start + len <= Self::BITS);
         for word in start / 64..=(start + len - 1) / 64 {
@@ -149,11 +230,32 @@ impl<const WORDS: usize> AtomicBitmap<WORDS> {
     }
 
     /// Whether bit `index` is claimed (a snapshot).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::bitmap::AtomicBitmap;
+    ///
+    /// let bits = AtomicBitmap::<1>::new();
+    /// bits.claim_run(1);
+    /// assert!(bits.is_claimed(0));
+    /// assert!(!bits.is_claimed(1));
+    /// # }
+    /// ```
     pub fn is_claimed(&self, index: usize) -> bool {
         self.words[index / 64].load(Ordering::Relaxed) & (1 << (index % 64)) != 0
     }
 
     /// Number of claimed bits (a snapshot).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::bitmap::AtomicBitmap;
+    ///
+    /// let bits = AtomicBitmap::<2>::new();
+    /// bits.claim_run(70);
+    /// assert_eq!(bits.count_claimed(), 70);
+    /// # }
+    /// ```
     pub fn count_claimed(&self) -> usize {
         self.words
             .iter()

@@ -20,12 +20,49 @@ use crate::sync::{AtomicPtr, Ordering};
 use core::ptr;
 
 /// The "owner parked this page" flag in the list word.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::ds::remote_list::{RemoteFreeList, FULL};
+///
+/// assert_eq!(FULL, 1); // bit 0: blocks are at least 8-aligned
+/// let list = RemoteFreeList::new();
+/// assert!(list.try_park());
+/// assert!(list.is_parked() && !list.has_blocks());
+/// # }
+/// ```
 pub const FULL: usize = 1;
 
 /// The head of a remote-free list: a block pointer with [`FULL`] in bit 0.
 /// A pointer, not an integer, so that the blocks it leads to keep their
 /// provenance (flag bits go in and out with `map_addr`; Miri checks this
 /// under `-Zmiri-strict-provenance`).
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::ds::remote_list::{chain_tail_and_len, RemoteFreeList};
+///
+/// // Blocks link through their first word; any 8-aligned memory will do.
+/// let mut blocks = [[0usize; 2]; 3];
+/// let list = RemoteFreeList::new();
+/// std::thread::scope(|s| {
+///     for block in blocks.iter_mut() {
+///         let list = &list;
+///         let block = block.as_mut_ptr().cast::<u8>();
+///         let block = block as usize; // to send it to another thread
+///         s.spawn(move || {
+///             // SAFETY: each block is 8-aligned, writable and given up once.
+///             unsafe { list.push(block as *mut u8) };
+///         });
+///     }
+/// });
+/// let chain = list.take_all(); // the owner takes every block at once
+/// // SAFETY: the chain came from take_all and nobody else holds it.
+/// let (_, len) = unsafe { chain_tail_and_len(chain) };
+/// assert_eq!(len, 3);
+/// assert!(list.take_all().is_null());
+/// # }
+/// ```
 #[repr(transparent)]
 pub struct RemoteFreeList {
     head: AtomicPtr<u8>,
@@ -39,6 +76,16 @@ fn parked_empty() -> *mut u8 {
 impl RemoteFreeList {
     crate::sync::maybe_const_fn! {
         /// An empty, unflagged list.
+        ///
+        /// ```
+        /// # #[cfg(not(feature = "loom"))] {
+        /// use tinyalloc::ds::remote_list::RemoteFreeList;
+        ///
+        /// let list = RemoteFreeList::new();
+        /// assert!(!list.has_blocks() && !list.is_parked());
+        /// assert!(list.take_all().is_null());
+        /// # }
+        /// ```
         pub fn new() -> Self {
             Self { head: AtomicPtr::new(ptr::null_mut()) }
         }
@@ -52,6 +99,22 @@ impl RemoteFreeList {
     /// # Safety
     /// `block` must be valid for writes of one pointer, 8-aligned, and owned
     /// by the caller, who gives it up to the list's owner.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::remote_list::RemoteFreeList;
+    ///
+    /// let mut blocks = [[0usize; 2]; 2];
+    /// let list = RemoteFreeList::new();
+    /// assert!(list.try_park()); // the owner stopped looking at this page
+    /// // SAFETY: both blocks are 8-aligned, writable, and given up here.
+    /// let first = unsafe { list.push(blocks[0].as_mut_ptr().cast()) };
+    /// // SAFETY: as above.
+    /// let second = unsafe { list.push(blocks[1].as_mut_ptr().cast()) };
+    /// assert!(first, "the first push onto a parked list must tell the owner");
+    /// assert!(!second, "later pushes need not");
+    /// # }
+    /// ```
     #[inline]
     pub unsafe fn push(&self, block: *mut u8) -> bool {
         let mut current = self.head.load(Ordering::Relaxed);
@@ -80,6 +143,22 @@ impl RemoteFreeList {
 
     /// Take every pushed block (a null-terminated chain through first words)
     /// and clear the flag. Owner only.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::remote_list::RemoteFreeList;
+    ///
+    /// let mut blocks = [[0usize; 2]; 2];
+    /// let list = RemoteFreeList::new();
+    /// for b in blocks.iter_mut() {
+    ///     // SAFETY: 8-aligned, writable, given up here.
+    ///     unsafe { list.push(b.as_mut_ptr().cast()) };
+    /// }
+    /// let newest = list.take_all();
+    /// assert_eq!(newest, blocks[1].as_mut_ptr().cast::<u8>()); // newest first
+    /// assert!(!list.has_blocks());
+    /// # }
+    /// ```
     #[inline]
     pub fn take_all(&self) -> *mut u8 {
         if self.head.load(Ordering::Relaxed).is_null() {
@@ -93,6 +172,20 @@ impl RemoteFreeList {
 
     /// Park the list: set [`FULL`] if no block is pending. Returns false (and
     /// changes nothing) if a block arrived, which the owner should take instead.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::remote_list::RemoteFreeList;
+    ///
+    /// let mut block = [0usize; 2];
+    /// let list = RemoteFreeList::new();
+    /// // SAFETY: 8-aligned, writable, given up here.
+    /// unsafe { list.push(block.as_mut_ptr().cast()) };
+    /// assert!(!list.try_park(), "a block is pending: take it instead");
+    /// list.take_all();
+    /// assert!(list.try_park());
+    /// # }
+    /// ```
     pub fn try_park(&self) -> bool {
         // Release pairs with the Acquire of the push that will see the flag.
         self.head
@@ -106,18 +199,54 @@ impl RemoteFreeList {
     }
 
     /// Whether any block is pending (a snapshot; owner's hint only).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::remote_list::RemoteFreeList;
+    ///
+    /// let mut block = [0usize; 2];
+    /// let list = RemoteFreeList::new();
+    /// assert!(!list.has_blocks());
+    /// // SAFETY: 8-aligned, writable, given up here.
+    /// unsafe { list.push(block.as_mut_ptr().cast()) };
+    /// assert!(list.has_blocks());
+    /// # }
+    /// ```
     #[inline]
     pub fn has_blocks(&self) -> bool {
         self.head.load(Ordering::Relaxed).addr() & !FULL != 0
     }
 
     /// Whether the list is parked (a snapshot).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::remote_list::RemoteFreeList;
+    ///
+    /// let list = RemoteFreeList::new();
+    /// list.try_park();
+    /// assert!(list.is_parked());
+    /// list.take_all(); // taking the list clears the flag
+    /// assert!(!list.is_parked());
+    /// # }
+    /// ```
     pub fn is_parked(&self) -> bool {
         self.head.load(Ordering::Relaxed).addr() & FULL != 0
     }
 
     /// Reset to empty and unparked. Only when no block can be pending and no
     /// pusher can reach the list (a page being reinitialised).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::remote_list::RemoteFreeList;
+    ///
+    /// let list = RemoteFreeList::new();
+    /// list.try_park();
+    /// list.reset(); // e.g. the page is being reinitialised
+    /// assert!(!list.is_parked() && !list.has_blocks());
+    /// # }
+    /// ```
     pub fn reset(&self) {
         self.head.store(ptr::null_mut(), Ordering::Relaxed);
     }
@@ -133,6 +262,24 @@ impl Default for RemoteFreeList {
 ///
 /// # Safety
 /// `first` must be a non-null chain the caller owns.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::ds::remote_list::{chain_tail_and_len, RemoteFreeList};
+///
+/// let mut blocks = [[0usize; 2]; 3];
+/// let list = RemoteFreeList::new();
+/// for b in blocks.iter_mut() {
+///     // SAFETY: 8-aligned, writable, given up here.
+///     unsafe { list.push(b.as_mut_ptr().cast()) };
+/// }
+/// let chain = list.take_all();
+/// // SAFETY: the chain came from take_all and is ours alone.
+/// let (tail, len) = unsafe { chain_tail_and_len(chain) };
+/// assert_eq!(len, 3);
+/// assert_eq!(tail, blocks[0].as_mut_ptr().cast::<u8>()); // the oldest push
+/// # }
+/// ```
 #[inline]
 pub unsafe fn chain_tail_and_len(first: *mut u8) -> (*mut u8, usize) {
     let mut tail = first;

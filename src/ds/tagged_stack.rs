@@ -31,12 +31,99 @@ const ADDRESS_MASK: usize = (1 << ADDRESS_BITS) - 1;
 /// # Safety
 /// `link` must return the same atomic word for the node's whole life, and the
 /// node's memory must stay mapped (type-stable) while any stack can reach it.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::ds::tagged_stack::StackNode;
+/// use tinyalloc::sync::AtomicPtr;
+///
+/// struct Node {
+///     link: AtomicPtr<Node>,
+///     value: u32,
+/// }
+///
+/// // SAFETY: `link` is always the same field; the nodes are leaked (never
+/// // unmapped) wherever they go on a stack.
+/// unsafe impl StackNode for Node {
+///     fn link(&self) -> &AtomicPtr<Node> {
+///         &self.link
+///     }
+/// }
+/// # let _ = Node { link: AtomicPtr::new(std::ptr::null_mut()), value: 0 }.value;
+/// # }
+/// ```
 pub unsafe trait StackNode: Sized {
     /// The node's link word (the next node, or null).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use std::ptr::{null_mut, NonNull};
+    /// use std::sync::atomic::Ordering;
+    /// use tinyalloc::ds::tagged_stack::{StackNode, TaggedStack};
+    /// use tinyalloc::sync::AtomicPtr;
+    ///
+    /// struct Node(AtomicPtr<Node>);
+    /// // SAFETY: the link is the one field; nodes are leaked (type-stable).
+    /// unsafe impl StackNode for Node {
+    ///     fn link(&self) -> &AtomicPtr<Node> {
+    ///         &self.0
+    ///     }
+    /// }
+    ///
+    /// let stack = TaggedStack::new();
+    /// let (a, b) = (Box::leak(Box::new(Node(AtomicPtr::new(null_mut())))), Box::leak(Box::new(Node(AtomicPtr::new(null_mut())))));
+    /// // SAFETY: valid, leaked nodes on no stack.
+    /// unsafe { stack.push(NonNull::from(&*a)) };
+    /// // SAFETY: as above.
+    /// unsafe { stack.push(NonNull::from(&*b)) };
+    /// // On the stack, b's link leads to a.
+    /// assert_eq!(b.link().load(Ordering::Relaxed), a as *mut Node);
+    /// # }
+    /// ```
     fn link(&self) -> &AtomicPtr<Self>;
 }
 
 /// A lock-free LIFO of `T` nodes with an ABA-tagged head.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use std::ptr::{null_mut, NonNull};
+/// use tinyalloc::ds::tagged_stack::{StackNode, TaggedStack};
+/// use tinyalloc::sync::AtomicPtr;
+///
+/// struct Node {
+///     link: AtomicPtr<Node>,
+///     id: usize,
+/// }
+/// // SAFETY: `link` is always the same field; the nodes are leaked below, so
+/// // they stay mapped for as long as the stack exists.
+/// unsafe impl StackNode for Node {
+///     fn link(&self) -> &AtomicPtr<Node> {
+///         &self.link
+///     }
+/// }
+///
+/// static FREE: TaggedStack<Node> = TaggedStack::new();
+/// std::thread::scope(|s| {
+///     for t in 0..4 {
+///         s.spawn(move || {
+///             for i in 0..100 {
+///                 let node = Box::leak(Box::new(Node { link: AtomicPtr::new(null_mut()), id: t * 100 + i }));
+///                 // SAFETY: a valid, leaked node on no stack.
+///                 unsafe { FREE.push(NonNull::from(&*node)) };
+///             }
+///         });
+///     }
+/// });
+/// let mut ids = Vec::new();
+/// while let Some(node) = FREE.pop() {
+///     // SAFETY: nodes are leaked, so still valid; we popped it, so it is ours.
+///     ids.push(unsafe { node.as_ref() }.id);
+/// }
+/// ids.sort();
+/// assert_eq!(ids, (0..400).collect::<Vec<_>>()); // each node popped once
+/// # }
+/// ```
 pub struct TaggedStack<T: StackNode> {
     head: AtomicPtr<T>,
     _nodes: PhantomData<*mut T>,
@@ -66,6 +153,25 @@ fn next_tag<T>(head: *mut T) -> usize {
 impl<T: StackNode> TaggedStack<T> {
     maybe_const_fn! {
         /// An empty stack.
+        ///
+        /// ```
+        /// # #[cfg(not(feature = "loom"))] {
+        /// use tinyalloc::ds::tagged_stack::{StackNode, TaggedStack};
+        /// use tinyalloc::sync::AtomicPtr;
+        ///
+        /// struct Node(AtomicPtr<Node>);
+        /// // SAFETY: the link is the one field (no node is ever pushed here).
+        /// unsafe impl StackNode for Node {
+        ///     fn link(&self) -> &AtomicPtr<Node> {
+        ///         &self.0
+        ///     }
+        /// }
+        ///
+        /// let stack = TaggedStack::<Node>::new();
+        /// assert!(stack.is_empty());
+        /// assert!(stack.pop().is_none());
+        /// # }
+        /// ```
         pub fn new() -> Self {
             Self { head: AtomicPtr::new(ptr::null_mut()), _nodes: PhantomData }
         }
@@ -75,6 +181,29 @@ impl<T: StackNode> TaggedStack<T> {
     ///
     /// # Safety
     /// `node` must be valid, not on any stack, and type-stable (see [`StackNode`]).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use std::ptr::{null_mut, NonNull};
+    /// use tinyalloc::ds::tagged_stack::{StackNode, TaggedStack};
+    /// use tinyalloc::sync::AtomicPtr;
+    ///
+    /// struct Node(AtomicPtr<Node>);
+    /// // SAFETY: the link is the one field; the node is leaked (type-stable).
+    /// unsafe impl StackNode for Node {
+    ///     fn link(&self) -> &AtomicPtr<Node> {
+    ///         &self.0
+    ///     }
+    /// }
+    ///
+    /// let stack = TaggedStack::new();
+    /// let node = NonNull::from(Box::leak(Box::new(Node(AtomicPtr::new(null_mut())))));
+    /// // SAFETY: valid, leaked, on no stack.
+    /// unsafe { stack.push(node) };
+    /// assert!(!stack.is_empty());
+    /// assert_eq!(stack.pop(), Some(node));
+    /// # }
+    /// ```
     pub unsafe fn push(&self, node: NonNull<T>) {
         // SAFETY: the caller guarantees `node` is valid.
         let link = unsafe { node.as_ref() }.link();
@@ -96,6 +225,33 @@ impl<T: StackNode> TaggedStack<T> {
     }
 
     /// Pop the most recently pushed node, if any.
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use std::ptr::{null_mut, NonNull};
+    /// use tinyalloc::ds::tagged_stack::{StackNode, TaggedStack};
+    /// use tinyalloc::sync::AtomicPtr;
+    ///
+    /// struct Node(AtomicPtr<Node>);
+    /// // SAFETY: the link is the one field; the nodes are leaked (type-stable).
+    /// unsafe impl StackNode for Node {
+    ///     fn link(&self) -> &AtomicPtr<Node> {
+    ///         &self.0
+    ///     }
+    /// }
+    ///
+    /// let stack = TaggedStack::new();
+    /// let new_node = || NonNull::from(Box::leak(Box::new(Node(AtomicPtr::new(null_mut())))));
+    /// let (a, b) = (new_node(), new_node());
+    /// // SAFETY: valid, leaked, on no stack.
+    /// unsafe { stack.push(a) };
+    /// // SAFETY: as above.
+    /// unsafe { stack.push(b) };
+    /// assert_eq!(stack.pop(), Some(b)); // last in, first out
+    /// assert_eq!(stack.pop(), Some(a));
+    /// assert_eq!(stack.pop(), None);
+    /// # }
+    /// ```
     pub fn pop(&self) -> Option<NonNull<T>> {
         // Acquire pairs with the Release of the push that published the node.
         let mut head = self.head.load(Ordering::Acquire);
@@ -118,6 +274,28 @@ impl<T: StackNode> TaggedStack<T> {
     }
 
     /// Whether the stack looked empty (a snapshot).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use std::ptr::{null_mut, NonNull};
+    /// use tinyalloc::ds::tagged_stack::{StackNode, TaggedStack};
+    /// use tinyalloc::sync::AtomicPtr;
+    ///
+    /// struct Node(AtomicPtr<Node>);
+    /// // SAFETY: the link is the one field; the node is leaked (type-stable).
+    /// unsafe impl StackNode for Node {
+    ///     fn link(&self) -> &AtomicPtr<Node> {
+    ///         &self.0
+    ///     }
+    /// }
+    ///
+    /// let stack = TaggedStack::new();
+    /// assert!(stack.is_empty());
+    /// // SAFETY: a valid, leaked node on no stack.
+    /// unsafe { stack.push(NonNull::from(Box::leak(Box::new(Node(AtomicPtr::new(null_mut())))))) };
+    /// assert!(!stack.is_empty());
+    /// # }
+    /// ```
     pub fn is_empty(&self) -> bool {
         node_of(self.head.load(Ordering::Relaxed)).is_null()
     }

@@ -26,3 +26,27 @@ pub fn ini_parsing(c: &mut Criterion, allocator: &str) {
     });
     g.finish();
 }
+
+/// The whole `ini_parsing` bench binary for one allocator:
+/// `ini_parsing_bench!("name", path::To::Allocator)` installs the
+/// allocator (a unit struct) as `#[global_allocator]`, which is fixed per
+/// binary, hence one small bench file per allocator, and runs
+/// [`ini_parsing`] under the id `ini_parsing/name`.
+#[allow(unused_macros)] // only the ini_parsing* binaries use it
+macro_rules! ini_parsing_bench {
+    ($name:literal, $allocator:path) => {
+        #[global_allocator]
+        static GLOBAL: $allocator = $allocator;
+
+        fn ini_parsing(c: &mut criterion::Criterion) {
+            common::ini_parsing(c, $name);
+        }
+
+        criterion::criterion_group! {
+            name = benches;
+            config = common::config();
+            targets = ini_parsing
+        }
+        criterion::criterion_main!(benches);
+    };
+}
