@@ -49,7 +49,9 @@ mod api;
 #[cfg(not(feature = "loom"))]
 mod checks;
 #[cfg(not(feature = "loom"))]
-mod config;
+pub mod config;
+#[cfg(not(feature = "loom"))]
+mod exit_summary;
 #[cfg(not(feature = "loom"))]
 mod global;
 #[cfg(not(feature = "loom"))]
@@ -70,6 +72,8 @@ mod thread;
 #[cfg(not(feature = "loom"))]
 pub use api::{collect, usable_size};
 #[cfg(not(feature = "loom"))]
+pub use config::Config;
+#[cfg(not(feature = "loom"))]
 pub use global::TinyAlloc;
 #[cfg(not(feature = "loom"))]
 pub use stats::{stats, Stats};
@@ -83,6 +87,6 @@ pub mod raw {
         deallocate_slow, reallocate, reallocate_malloc, try_allocate_malloc_small, MALLOC_ALIGN,
         MAX_CLASS_ALIGN, MIN_ALIGN, SMALL_MAX,
     };
-    pub use crate::segment::set_cache_limit;
+    pub use crate::config::set_cache_limit;
     pub use crate::segment_map::PAGED_FROM;
 }
