@@ -1,12 +1,7 @@
-//! Configuration: every tunable, settable three ways, and where each value
-//! came from.
+//! Configuration: the tunables, where each value came from, and the rule
+//! that decides between sources.
 //!
-//! | tunable | environment variable | [`Config`] (const) | at run time | value | default |
-//! |---|---|---|---|---|---|
-//! | purge delay | `TINYALLOC_PURGE_DELAY_MS` | [`Config::purge_delay_ms`] | [`set_purge_delay_ms`] | milliseconds a freed region or page stays committed before it is purged, 0 to 3600000 | 100 |
-//! | cache bound | `TINYALLOC_CACHE_LIMIT` | [`Config::cache_limit`] | [`set_cache_limit`] | fixed byte bound of the free-region cache (binary `K`/`M`/`G` suffix in the variable); 0 disables the cache | 8 MiB plus the memory in use |
-//! | arena size | `TINYALLOC_ARENA_SIZE` | [`Config::arena_size`] | [`set_arena_size`] | bytes reserved per arena, 4 MiB to 1 GiB, rounded up to a multiple of 4 MiB (the kernel may grant less: see `arena`) | 1 GiB |
-//! | stats on exit | `TINYALLOC_SHOW_STATS` | [`Config::show_stats`] | [`set_show_stats`] | print [`stats()`](crate::stats) as one line on stderr at exit (variable: any value but empty or `0`) | off |
+//! Every tunable, in the table on [`Config`], is settable three ways.
 //!
 //! **Precedence**: run time over environment over const. A run-time call is
 //! the program deciding now; the environment is the operator overriding the
@@ -58,7 +53,18 @@ pub const MAX_ARENA_SIZE: usize = ARENA_SLOTS * SEGMENT_SIZE;
 
 /// A configuration for [`TinyAlloc::with_config`](crate::TinyAlloc::with_config),
 /// built in a `const` context: every tunable left alone keeps its default
-/// (or the environment's value). See the [module docs](self) for the table.
+/// (or the environment's value). The tunables, and their other two ways:
+///
+/// | tunable | environment variable | [`Config`] (const) | at run time | value | default |
+/// |---|---|---|---|---|---|
+/// | purge delay | `TINYALLOC_PURGE_DELAY_MS` | [`Config::purge_delay_ms`] | [`set_purge_delay_ms`] | milliseconds a freed region or page stays committed before it is purged, 0 to 3600000 | 100 |
+/// | cache bound | `TINYALLOC_CACHE_LIMIT` | [`Config::cache_limit`] | [`set_cache_limit`] | fixed byte bound of the free-region cache (binary `K`/`M`/`G` suffix in the variable); 0 disables the cache | 8 MiB plus the memory in use |
+/// | arena size | `TINYALLOC_ARENA_SIZE` | [`Config::arena_size`] | [`set_arena_size`] | bytes reserved per arena, 4 MiB to 1 GiB, rounded up to a multiple of 4 MiB (the kernel may grant less: see `arena`) | 1 GiB |
+/// | stats on exit | `TINYALLOC_SHOW_STATS` | [`Config::show_stats`] | [`set_show_stats`] | print [`stats()`](crate::stats) as one line on stderr at exit (variable: any value but empty or `0`) | off |
+///
+///
+/// Precedence: run time over environment over const (see the
+/// [module docs](self) for why, and for what is safe at run time).
 ///
 /// ```
 /// use tinyalloc::{Config, TinyAlloc};

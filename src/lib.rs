@@ -27,6 +27,8 @@
 //! - [`ds`]: lock-free building blocks with no allocator knowledge.
 //! - [`arena`]: reserved ranges whose segment slots are claimed in bitmaps.
 //! - [`segment_cache`]: freed regions kept for reuse, bounded, purged late.
+//! - [`config`]: the tunables ([`Config`]), from the environment, a `const`
+//!   configuration on [`TinyAlloc`](struct@TinyAlloc) or run-time calls.
 //! - `segment`, `page`, `heap`, `thread`, `large`, `api`, `global`: the
 //!   allocator proper (not built under the `loom` feature, whose models drive
 //!   the protocol modules directly); `segment_map` says which addresses may
