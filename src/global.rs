@@ -1,9 +1,10 @@
 //! The `GlobalAlloc` front: `TinyAlloc`, a value carrying a const
 //! [`Config`] that it applies on its first slow path (see `config`).
 //!
-//! Invariant: every method that can hand out a block a thread had no heap
-//! for, or a large block, runs [`config::apply_const`] first; only slow
-//! paths do (the fast path reads no configuration).
+//! Invariant: `alloc` and `alloc_zeroed` run [`config::apply_const`] on
+//! every slow path, before the allocator's own; the fast path reads no
+//! configuration. `realloc` and `dealloc` take a block the value handed out,
+//! so its configuration was applied by then.
 
 use crate::api;
 use crate::config::{self, Config};
@@ -142,8 +143,8 @@ unsafe impl GlobalAlloc for TinyAlloc {
         }
     }
 
-    /// Needs no configuration step: `ptr` came from this value, whose first
-    /// allocation applied it.
+    // No configuration step: `ptr` came from this value, whose first
+    // allocation applied it.
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         // SAFETY: `ptr` is live with `layout` (the caller's contract).
