@@ -157,6 +157,85 @@ pub unsafe fn allocate(size: usize, align: usize) -> *mut u8 {
     unsafe { allocate_sized(size, align) }
 }
 
+/// [`allocate`] with the caller's own slow path: a block from the current
+/// page of the class serving `size` at `align`, else `slow()` (an empty
+/// page, the thread's first block, a large block), so that a caller can run
+/// a step of its own before the allocator's slow path (`TinyAlloc` applies
+/// its configuration there). Each route tests for its block itself, as
+/// [`heap::alloc`] does, so the fast path is [`allocate`]'s. (Handing the
+/// class to `slow` would save it a lookup, but lets LLVM merge the routes'
+/// tails: one jump more on the fast path, measured.)
+///
+/// # Safety
+/// `align` must be a power of two.
+#[inline(always)]
+pub(crate) unsafe fn allocate_or(
+    size: usize,
+    align: usize,
+    slow: impl FnOnce() -> *mut u8,
+) -> *mut u8 {
+    // Shaped as `allocate` (two tests, not one `&&`; a block test per route).
+    if align <= MIN_ALIGN {
+        if in_tables(size) {
+            // SAFETY: the current heap is this thread's. (The heap read
+            // before the class, as in `allocate`: the other order lets LLVM
+            // merge this route's tail with the others', a jump more.)
+            let block = unsafe {
+                heap::try_alloc(thread::current_heap(), small_class(&CLASSES_ALIGN8, size))
+            };
+            if block.is_null() {
+                return slow();
+            }
+            return block;
+        }
+        return allocate_sized_or(size, MIN_ALIGN, slow);
+    }
+    allocate_sized_or(size, align, slow)
+}
+
+/// [`allocate_or`] past the table.
+#[inline(always)]
+fn allocate_sized_or(size: usize, align: usize, slow: impl FnOnce() -> *mut u8) -> *mut u8 {
+    let Some(class) = class_for(size, align) else {
+        return slow();
+    };
+    // SAFETY: the current heap is this thread's.
+    let block = unsafe { heap::try_alloc(thread::current_heap(), class) };
+    if block.is_null() {
+        return slow();
+    }
+    block
+}
+
+/// [`allocate_zeroed`] with the caller's own slow path, as [`allocate_or`].
+///
+/// # Safety
+/// `align` must be a power of two.
+#[inline(always)]
+pub(crate) unsafe fn allocate_zeroed_or(
+    size: usize,
+    align: usize,
+    slow: impl FnOnce() -> *mut u8,
+) -> *mut u8 {
+    let class = if align <= MIN_ALIGN && in_tables(size) {
+        small_class(&CLASSES_ALIGN8, size)
+    } else if let Some(class) = class_for(size, align) {
+        class
+    } else {
+        return slow();
+    };
+    // SAFETY: as in `allocate_small_zeroed`.
+    unsafe {
+        let page = heap::current_page(thread::current_heap(), class);
+        let block = heap::try_pop(page);
+        if block.is_null() {
+            return slow();
+        }
+        zero_block(block, size, (*page).free_is_zero);
+        block
+    }
+}
+
 /// Allocate `size` bytes as C's `malloc` does: aligned to [`MALLOC_ALIGN`],
 /// or to [`MIN_ALIGN`] for blocks of at most [`MIN_ALIGN`] bytes (too small
 /// to hold anything needing more). Null when out of memory or too large.

@@ -3,9 +3,11 @@
 //! An arena is one reservation of up to `ARENA_SIZE`, aligned to
 //! [`SEGMENT_SIZE`], whose slots are claimed by CAS in an [`AtomicBitmap`] (one
 //! slot for a segment, a run of slots for a large region) and released by
-//! clearing their bits. When the kernel refuses a whole `ARENA_SIZE` (an
-//! address-space limit, strict overcommit), a new arena is a quarter of that,
-//! then a sixteenth, then a sixty-fourth (1 GiB, 256, 64, 16 MiB); its entry
+//! clearing their bits. A new arena has the configured size (`config`'s
+//! arena size, `ARENA_SIZE` by default), or the run asked for if larger.
+//! When the kernel refuses it (an address-space limit, strict overcommit),
+//! a new arena is a quarter of that, then a sixteenth, then a sixty-fourth
+//! (by default 1 GiB, 256, 64, 16 MiB); its entry
 //! records how many slots it has, and the bitmap never hands out the rest.
 //! Arenas sit in a fixed table; a thread that finds every installed arena full
 //! reserves a new one and installs it by CAS into the first empty table entry.
@@ -129,14 +131,14 @@ struct Arena {
     slots: AtomicBitmap<BITMAP_WORDS>,
 }
 
-/// Slot counts an arena may have, largest first: each is tried when the
-/// kernel refuses the one before.
-const ARENA_CAPACITIES: [usize; 4] = [
-    ARENA_SLOTS,
-    ARENA_SLOTS / 4,
-    ARENA_SLOTS / 16,
-    ARENA_SLOTS / 64,
-];
+/// Slot counts a new arena may have, largest first: each is tried when the
+/// kernel refuses the one before. The first is the configured arena size
+/// (`config::arena_slots`, [`ARENA_SLOTS`] by default), or `min_slots` if
+/// more; then a quarter, a sixteenth and a sixty-fourth of it.
+fn arena_capacities(min_slots: usize) -> [usize; 4] {
+    let first = arena_slots().max(min_slots);
+    [first, first / 4, first / 16, first / 64]
+}
 
 /// An entry word: the reservation's address and slot count.
 fn pack_entry(base: usize, capacity: usize) -> usize {
@@ -259,7 +261,7 @@ impl ArenaTable {
     /// Reserve a new arena of at least `min_slots` slots (the biggest the
     /// kernel grants) and install it in the first empty entry.
     fn grow(&self, min_slots: usize) -> Option<()> {
-        let (base, capacity) = ARENA_CAPACITIES
+        let (base, capacity) = arena_capacities(min_slots)
             .into_iter()
             .filter(|&capacity| capacity >= min_slots)
             .find_map(|capacity| {
@@ -488,6 +490,18 @@ fn mark_segments(base: usize, size: usize) -> bool {
 #[cfg(not(feature = "loom"))]
 fn unmark_segments(base: usize, size: usize) {
     crate::segment_map::remove(base, size)
+}
+
+/// Slots per new arena, as configured.
+#[cfg(not(feature = "loom"))]
+fn arena_slots() -> usize {
+    crate::config::arena_slots()
+}
+
+/// Under loom the allocator proper (and its configuration) is not built.
+#[cfg(feature = "loom")]
+fn arena_slots() -> usize {
+    ARENA_SLOTS
 }
 
 /// Under loom the allocator proper (and its segment map) is not built.

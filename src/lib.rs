@@ -27,6 +27,8 @@
 //! - [`ds`]: lock-free building blocks with no allocator knowledge.
 //! - [`arena`]: reserved ranges whose segment slots are claimed in bitmaps.
 //! - [`segment_cache`]: freed regions kept for reuse, bounded, purged late.
+//! - [`config`]: the tunables ([`Config`]), from the environment, a `const`
+//!   configuration on [`TinyAlloc`](struct@TinyAlloc) or run-time calls.
 //! - `segment`, `page`, `heap`, `thread`, `large`, `api`, `global`: the
 //!   allocator proper (not built under the `loom` feature, whose models drive
 //!   the protocol modules directly); `segment_map` says which addresses may
@@ -50,7 +52,9 @@ mod api;
 #[cfg(not(feature = "loom"))]
 mod checks;
 #[cfg(not(feature = "loom"))]
-mod config;
+pub mod config;
+#[cfg(not(feature = "loom"))]
+mod exit_summary;
 #[cfg(not(feature = "loom"))]
 mod global;
 #[cfg(not(feature = "loom"))]
@@ -73,6 +77,8 @@ mod user_heap;
 #[cfg(not(feature = "loom"))]
 pub use api::{collect, usable_size};
 #[cfg(not(feature = "loom"))]
+pub use config::Config;
+#[cfg(not(feature = "loom"))]
 pub use global::TinyAlloc;
 #[cfg(not(feature = "loom"))]
 pub use stats::{stats, Stats};
@@ -88,6 +94,6 @@ pub mod raw {
         deallocate_slow, reallocate, reallocate_malloc, try_allocate_malloc_small,
         try_allocate_zeroed_malloc_small, MALLOC_ALIGN, MAX_CLASS_ALIGN, MIN_ALIGN, SMALL_MAX,
     };
-    pub use crate::segment::set_cache_limit;
+    pub use crate::config::set_cache_limit;
     pub use crate::segment_map::PAGED_FROM;
 }

@@ -37,9 +37,7 @@ use crate::os;
 use crate::page::{self, Page};
 use crate::segment_cache::SegmentCache;
 use crate::segment_map;
-use crate::sync::{
-    AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, StatCounter, StatOrdering,
-};
+use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, StatCounter, StatOrdering};
 use core::ptr;
 
 /// Segment kind: small pages.
@@ -227,7 +225,6 @@ pub unsafe fn page_at(segment: *mut SegmentHeader, ptr: *mut u8, shift: u32) -> 
 }
 
 static CACHE: SegmentCache = SegmentCache::new(CACHE_BASE_LIMIT);
-static CACHE_LIMIT_FIXED: AtomicBool = AtomicBool::new(false);
 static NEXT_PURGE_AT: AtomicU64 = AtomicU64::new(0);
 /// The last clock reading (see [`coarse_now`]).
 static LAST_NOW: AtomicU64 = AtomicU64::new(0);
@@ -522,12 +519,15 @@ pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
 /// cached memory is at most what the program uses plus the base: when use
 /// falls, regions past the new bound are purged at once, oldest first (the
 /// [`PURGE_DELAY_MS`] ageing only covers what is within the bound).
+/// A bound fixed by configuration (`config::cache_limit`) replaces it, and is
+/// stored again on every release, so a racing update cannot undo it for long.
 fn update_cache_limit() {
-    if !CACHE_LIMIT_FIXED.load(Ordering::Relaxed) {
+    let limit = crate::config::cache_limit().unwrap_or_else(|| {
         let claimed = crate::arena::slots_in_use() << SEGMENT_SHIFT;
         let in_use = claimed.saturating_sub(CACHE.cached_bytes());
-        CACHE.set_limit(CACHE_BASE_LIMIT + in_use);
-    }
+        CACHE_BASE_LIMIT + in_use
+    });
+    CACHE.set_limit(limit);
 }
 
 /// Purge cached regions past the cache's bound, oldest first.
@@ -546,24 +546,10 @@ fn trim_cache() {
     }
 }
 
-/// Fix the cache's byte bound (0 disables caching). By default the bound
-/// follows the program: 8 MiB plus the memory in use outside the cache.
-///
-/// ```
-/// use tinyalloc::raw;
-///
-/// raw::set_cache_limit(0);
-/// // SAFETY: 16 is a power of two; the block is freed once.
-/// unsafe {
-///     let block = raw::allocate(8 << 20, 16);
-///     assert!(!block.is_null());
-///     raw::deallocate(block); // not cached: returned to the kernel now
-/// }
-/// assert_eq!(tinyalloc::stats().cached_bytes, 0);
-/// ```
-pub fn set_cache_limit(bytes: usize) {
-    CACHE_LIMIT_FIXED.store(true, Ordering::Relaxed);
-    CACHE.set_limit(bytes);
+/// Apply the configured cache bound now (`config` calls this when it
+/// changes); the next release trims the cache to it.
+pub(crate) fn apply_cache_limit() {
+    update_cache_limit();
 }
 
 /// The clock, read on one region operation in eight: stamps and purge

@@ -1,9 +1,11 @@
 //! Configuration from the environment (`TINYALLOC_CACHE_LIMIT`,
-//! `TINYALLOC_PURGE_DELAY_MS`), read before `main`: each case runs this
-//! binary again as a child with the variables set, and the child reports
-//! what the allocator did with two freed 8 MiB blocks (12 MiB regions with
-//! their headers): how many bytes the cache kept, and whether their memory
-//! was purged while the child drove allocator slow paths for 500 ms.
+//! `TINYALLOC_PURGE_DELAY_MS`, `TINYALLOC_ARENA_SIZE`,
+//! `TINYALLOC_SHOW_STATS`), read before `main`: each case runs this binary
+//! again as a child with the variables set, and the child reports what the
+//! allocator did with two freed 8 MiB blocks (12 MiB regions with their
+//! headers): how many bytes the cache kept, whether their memory was purged
+//! while the child drove allocator slow paths for 500 ms, and the size of
+//! the first arena; at exit it may print its figures.
 
 #![cfg(not(feature = "loom"))]
 
@@ -27,6 +29,11 @@ fn child_probe() {
     // SAFETY: 16 is a power of two; each block is written within its size
     // and freed once.
     unsafe {
+        // First a small block: the first arena then has the configured size
+        // (a larger first run would size it).
+        let small = raw::allocate(64, 16);
+        assert!(!small.is_null());
+        raw::deallocate(small);
         let blocks = [raw::allocate(BLOCK, 16), raw::allocate(BLOCK, 16)];
         for &block in &blocks {
             assert!(!block.is_null());
@@ -55,12 +62,16 @@ fn child_probe() {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    println!("RESULT cached={cached} purged={purged}");
+    let arena = tinyalloc::arena::ARENAS
+        .arena_span(0)
+        .map_or(0, |(_, size)| size);
+    println!("RESULT cached={cached} purged={purged} arena={arena}");
 }
 
 struct Outcome {
     cached: usize,
     purged: bool,
+    arena: usize,
     stderr: String,
 }
 
@@ -70,6 +81,8 @@ fn run_child(vars: &[(&str, &str)]) -> Outcome {
         .args(["--exact", "child_probe", "--nocapture", "--test-threads=1"])
         .env_remove("TINYALLOC_CACHE_LIMIT")
         .env_remove("TINYALLOC_PURGE_DELAY_MS")
+        .env_remove("TINYALLOC_ARENA_SIZE")
+        .env_remove("TINYALLOC_SHOW_STATS")
         .env(CHILD_VAR, "1");
     for (name, value) in vars {
         command.env(name, value);
@@ -88,10 +101,12 @@ fn run_child(vars: &[(&str, &str)]) -> Outcome {
         .unwrap_or_else(|| panic!("no RESULT line from the child with {vars:?}:\n{stdout}"));
     let mut cached = None;
     let mut purged = None;
+    let mut arena = None;
     for field in line.split_whitespace() {
         match field.split_once('=') {
             Some(("cached", value)) => cached = value.parse().ok(),
             Some(("purged", value)) => purged = value.parse().ok(),
+            Some(("arena", value)) => arena = value.parse().ok(),
             _ => {}
         }
     }
@@ -99,6 +114,7 @@ fn run_child(vars: &[(&str, &str)]) -> Outcome {
     Outcome {
         cached: cached.expect("cached field"),
         purged: purged.expect("purged field"),
+        arena: arena.expect("arena field"),
         stderr,
     }
 }
@@ -177,7 +193,80 @@ fn bad_values_warn_once_each_and_keep_the_defaults() {
         "the default cache bound applies: {} bytes cached",
         bad.cached
     );
+    for value in ["3M", "2G", "lots", "-1"] {
+        let bad = run_child(&[("TINYALLOC_ARENA_SIZE", value)]);
+        assert_eq!(
+            warnings(&bad.stderr),
+            [format!(
+                "tinyalloc: ignoring TINYALLOC_ARENA_SIZE={value} (expected a byte count from \
+                 4M to 1G); using the default"
+            )],
+            "stderr:\n{}",
+            bad.stderr
+        );
+        assert_eq!(bad.arena, 1 << 30, "TINYALLOC_ARENA_SIZE={value}");
+    }
     // Empty counts as unset: no warning.
     let empty = run_child(&[("TINYALLOC_CACHE_LIMIT", "")]);
     assert!(warnings(&empty.stderr).is_empty(), "{}", empty.stderr);
+}
+
+#[test]
+fn arena_size_from_the_environment_sizes_the_first_reservation() {
+    assert_eq!(run_child(&[]).arena, 1 << 30, "default arena");
+    for (value, expected) in [("64M", 64 << 20), ("6M", 8 << 20), ("1G", 1 << 30)] {
+        let outcome = run_child(&[("TINYALLOC_ARENA_SIZE", value)]);
+        assert_eq!(outcome.arena, expected, "TINYALLOC_ARENA_SIZE={value}");
+        assert!(warnings(&outcome.stderr).is_empty(), "{}", outcome.stderr);
+    }
+}
+
+/// The `tinyalloc: mapped ...` lines of `stderr`, as (name, value) pairs.
+fn stats_lines(stderr: &str) -> Vec<Vec<(String, f64)>> {
+    stderr
+        .lines()
+        .filter_map(|line| line.strip_prefix("tinyalloc: "))
+        .filter(|rest| rest.starts_with("mapped "))
+        .map(|rest| {
+            let words: Vec<&str> = rest.split_whitespace().filter(|w| *w != "MiB").collect();
+            words
+                .chunks(2)
+                .map(|pair| (pair[0].to_string(), pair[1].parse().expect("a number")))
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn stats_on_exit_from_the_environment() {
+    let shown = run_child(&[("TINYALLOC_SHOW_STATS", "1")]);
+    let lines = stats_lines(&shown.stderr);
+    assert_eq!(lines.len(), 1, "one stats line at exit:\n{}", shown.stderr);
+    let names: Vec<&str> = lines[0].iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "mapped",
+            "cached",
+            "mmap",
+            "munmap",
+            "madvise",
+            "arenas",
+            "regions",
+            "abandoned",
+            "heaps"
+        ]
+    );
+    let value = |name: &str| lines[0].iter().find(|(n, _)| n == name).unwrap().1;
+    assert!(value("mapped") >= 1024.0, "{}", shown.stderr);
+    assert!(
+        value("arenas") >= 1.0 && value("mmap") >= 1.0,
+        "{}",
+        shown.stderr
+    );
+    for off in ["0", ""] {
+        let quiet = run_child(&[("TINYALLOC_SHOW_STATS", off)]);
+        assert!(stats_lines(&quiet.stderr).is_empty(), "{}", quiet.stderr);
+    }
+    assert!(stats_lines(&run_child(&[]).stderr).is_empty());
 }

@@ -10,6 +10,7 @@
 #define TINYALLOC_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -70,6 +71,34 @@ void tinyalloc_heap_destroy(tinyalloc_heap_t *heap);
 /* End the heap, keeping its blocks valid: free() them later, from any
  * thread (mimalloc's mi_heap_delete). */
 void tinyalloc_heap_delete(tinyalloc_heap_t *heap);
+
+/* Configuration at run time (the same tunables as the TINYALLOC_*
+ * environment variables, read before main; see README "Configuration").
+ * A run-time call wins over the environment. Setters return 0, or -1 for a
+ * value out of range (nothing changes); any thread, any time. */
+
+/* Milliseconds a freed region or page stays committed before it is purged
+ * (0 to 3600000; default 100). */
+int tinyalloc_config_set_purge_delay_ms(uint64_t ms);
+uint64_t tinyalloc_config_get_purge_delay_ms(void);
+
+/* Fixed bound of the free-region cache in bytes (0: no caching). The getter
+ * returns TINYALLOC_CACHE_FOLLOWS_USE while no bound was fixed (the default
+ * bound is 8 MiB plus the memory in use). */
+#define TINYALLOC_CACHE_FOLLOWS_USE ((size_t)-1)
+int tinyalloc_config_set_cache_limit(size_t bytes);
+size_t tinyalloc_config_get_cache_limit(void);
+
+/* Bytes reserved per arena from now on (4 MiB to 1 GiB, rounded up to a
+ * multiple of 4 MiB; default 1 GiB); arenas already reserved keep theirs. */
+int tinyalloc_config_set_arena_size(size_t bytes);
+size_t tinyalloc_config_get_arena_size(void);
+
+/* Print the allocator's figures on stderr at exit (non-zero) or not (0;
+ * default, unless TINYALLOC_SHOW_STATS is set). The line of call counts
+ * needs TINYALLOC_SHOW_STATS at start-up. */
+int tinyalloc_config_set_show_stats(int on);
+int tinyalloc_config_get_show_stats(void);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,8 @@
 //! tinyalloc's own C API, declared in `include/tinyalloc.h`: statistics,
-//! `collect` and the cache bound. The struct here and the header's must stay
+//! `collect`, the cache bound and the configuration (`tinyalloc_config_*`). The struct here and the header's must stay
 //! field for field the same (tests/c/header.c checks the values from C).
 
+use core::ffi::c_int;
 use tinyalloc_core as core_api;
 
 /// `struct tinyalloc_stats` of `tinyalloc.h`: [`tinyalloc_core::Stats`]
@@ -192,4 +193,70 @@ pub unsafe extern "C" fn tinyalloc_heap_destroy(heap: *mut c_void) {
 pub unsafe extern "C" fn tinyalloc_heap_delete(heap: *mut c_void) {
     // SAFETY: the caller's contract; the handle is taken back once.
     drop(unsafe { Heap::from_raw(heap) });
+}
+
+/// `tinyalloc_config_get_cache_limit`'s answer when the bound follows use.
+pub const CACHE_FOLLOWS_USE: usize = usize::MAX;
+
+/// Set the purge delay in milliseconds (0 to 3600000): 0, or -1 if out of
+/// range (nothing changes). See `tinyalloc::config`.
+#[no_mangle]
+pub extern "C" fn tinyalloc_config_set_purge_delay_ms(ms: u64) -> c_int {
+    status(core_api::config::set_purge_delay_ms(ms))
+}
+
+/// The purge delay in effect, in milliseconds.
+#[no_mangle]
+pub extern "C" fn tinyalloc_config_get_purge_delay_ms() -> u64 {
+    core_api::config::current().purge_delay_ms
+}
+
+/// Fix the cache bound in bytes (0 disables caching). Always 0.
+#[no_mangle]
+pub extern "C" fn tinyalloc_config_set_cache_limit(bytes: usize) -> c_int {
+    core_api::config::set_cache_limit(bytes);
+    0
+}
+
+/// The fixed cache bound, or [`CACHE_FOLLOWS_USE`] if none was set.
+#[no_mangle]
+pub extern "C" fn tinyalloc_config_get_cache_limit() -> usize {
+    core_api::config::current()
+        .cache_limit
+        .unwrap_or(CACHE_FOLLOWS_USE)
+}
+
+/// Set the bytes reserved per arena from now on (4 MiB to 1 GiB, rounded
+/// up to a multiple of 4 MiB): 0, or -1 if out of range.
+#[no_mangle]
+pub extern "C" fn tinyalloc_config_set_arena_size(bytes: usize) -> c_int {
+    status(core_api::config::set_arena_size(bytes))
+}
+
+/// The bytes per arena reserved from now on.
+#[no_mangle]
+pub extern "C" fn tinyalloc_config_get_arena_size() -> usize {
+    core_api::config::current().arena_size
+}
+
+/// Print (non-zero) or not (0) the allocator's figures on stderr at exit.
+/// Always 0. (The call-count line needs `TINYALLOC_SHOW_STATS` at start-up.)
+#[no_mangle]
+pub extern "C" fn tinyalloc_config_set_show_stats(on: c_int) -> c_int {
+    core_api::config::set_show_stats(on != 0);
+    0
+}
+
+/// 1 if the figures are printed at exit, else 0.
+#[no_mangle]
+pub extern "C" fn tinyalloc_config_get_show_stats() -> c_int {
+    c_int::from(core_api::config::current().show_stats)
+}
+
+fn status(taken: bool) -> c_int {
+    if taken {
+        0
+    } else {
+        -1
+    }
 }

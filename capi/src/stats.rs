@@ -1,5 +1,6 @@
-//! `TINYALLOC_SHOW_STATS=1`: count the C ABI's calls and print a summary to
-//! standard error at exit, proving which allocator served the program.
+//! `TINYALLOC_SHOW_STATS=1`: count the C ABI's calls and print them on
+//! standard error at exit, proving which allocator served the program (the
+//! core library reads the same variable and prints its figures' line).
 //!
 //! Everything here is allocation-free: the variable is read with `getenv` in
 //! an `.init_array` constructor, the summary is registered with `atexit`,
@@ -220,18 +221,10 @@ impl Line {
         }
         self.push(&digits[at..]);
     }
-
-    /// `bytes` in MiB with one decimal.
-    fn mebibytes(&mut self, bytes: u64) {
-        let tenths = (bytes * 10 + (1 << 19)) >> 20;
-        self.number(tenths / 10);
-        self.push(b".");
-        self.number(tenths % 10);
-        self.push(b" MiB");
-    }
 }
 
-/// The exit handler: one line of call counts, one of allocator figures.
+/// The exit handler: one line of call counts (the allocator's figures are
+/// the core's stats-on-exit line, switched on by the same variable).
 extern "C" fn summary() {
     let mut line = Line {
         bytes: [0; 512],
@@ -242,26 +235,6 @@ extern "C" fn summary() {
         line.push(name);
         line.number(total(call));
     }
-    line.push(b"\n");
-    let stats = tinyalloc_core::stats();
-    line.push(b"tinyalloc: mapped ");
-    line.mebibytes(stats.os.mapped_bytes as u64);
-    line.push(b" cached ");
-    line.mebibytes(stats.cached_bytes as u64);
-    line.push(b" mmap ");
-    line.number(stats.os.map_calls as u64);
-    line.push(b" munmap ");
-    line.number(stats.os.unmap_calls as u64);
-    line.push(b" madvise ");
-    line.number(stats.os.purge_calls as u64);
-    line.push(b" arenas ");
-    line.number(stats.arenas as u64);
-    line.push(b" regions ");
-    line.number(stats.live_regions as u64);
-    line.push(b" abandoned ");
-    line.number(stats.abandoned_segments as u64);
-    line.push(b" heaps ");
-    line.number(stats.live_heaps as u64);
     line.push(b"\n");
     // Our duplicate if it is still the initial standard error, else fd 2 if
     // that still is; otherwise the summary has nowhere safe to go.

@@ -1,0 +1,152 @@
+//! Stats on exit: one line of [`stats()`](crate::stats) on stderr when the
+//! process exits, if `config`'s stats-on-exit tunable is on then.
+//!
+//! Allocation-free: the handler is registered once with `atexit` when the
+//! tunable is first switched on (by the environment before `main`, a const
+//! configuration on the first allocation, or a run-time call), and the line
+//! is formatted on the stack and written with `write(2)`. It goes to a
+//! duplicate of the standard error the process had at registration
+//! (programs may close fd 2 in their own exit handlers, which run before
+//! ours), and only while that descriptor still refers to the same file.
+//!
+//! Invariant: the handler is registered at most once per process.
+
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::ffi::c_int;
+
+static REGISTERED: AtomicBool = AtomicBool::new(false);
+/// Where the line goes: a duplicate of the standard error.
+static OUTPUT: AtomicUsize = AtomicUsize::new(2);
+/// What `OUTPUT` must still refer to (see [`identity_of`]).
+static OUTPUT_IDENTITY: AtomicU64 = AtomicU64::new(0);
+
+/// Register the exit handler, once.
+pub(crate) fn register() {
+    // Relaxed: only decides which caller registers; the handler reads the
+    // tunable and the output at exit, after every registration.
+    if REGISTERED.load(Ordering::Relaxed) || REGISTERED.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let Some(identity) = identity_of(2) else {
+        return;
+    };
+    // Close-on-exec, placed high, out of the way of programs that expect
+    // the lowest free descriptors.
+    // SAFETY: duplicating a descriptor touches no memory.
+    let mut fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 200) };
+    if fd < 0 {
+        // SAFETY: as above (a descriptor limit below 200).
+        fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
+    }
+    OUTPUT.store(if fd < 0 { 2 } else { fd as usize }, Ordering::Relaxed);
+    OUTPUT_IDENTITY.store(identity, Ordering::Relaxed);
+    // SAFETY: `at_exit` is an `extern "C" fn()` that lives as long as the
+    // program (or the library, whose unload runs it).
+    unsafe { libc::atexit(at_exit) };
+}
+
+/// The device and inode behind `fd`, folded into one word.
+fn identity_of(fd: c_int) -> Option<u64> {
+    // SAFETY: `stat` is plain data, valid zeroed; `fstat` only writes it.
+    let mut stat: libc::stat = unsafe { core::mem::zeroed() };
+    // SAFETY: a valid out-pointer.
+    if unsafe { libc::fstat(fd, &mut stat) } != 0 {
+        return None;
+    }
+    Some((stat.st_dev as u64).rotate_left(32) ^ stat.st_ino as u64)
+}
+
+/// A fixed buffer on the stack, appended to without allocating.
+struct Line {
+    bytes: [u8; 256],
+    len: usize,
+}
+
+impl Line {
+    fn push(&mut self, text: &[u8]) {
+        let take = text.len().min(self.bytes.len() - self.len);
+        self.bytes[self.len..self.len + take].copy_from_slice(&text[..take]);
+        self.len += take;
+    }
+
+    fn number(&mut self, mut value: u64) {
+        let mut digits = [0u8; 20];
+        let mut at = digits.len();
+        loop {
+            at -= 1;
+            digits[at] = b'0' + (value % 10) as u8;
+            value /= 10;
+            if value == 0 {
+                break;
+            }
+        }
+        self.push(&digits[at..]);
+    }
+
+    /// `bytes` in MiB with one decimal.
+    fn mebibytes(&mut self, bytes: u64) {
+        let tenths = (bytes * 10 + (1 << 19)) >> 20;
+        self.number(tenths / 10);
+        self.push(b".");
+        self.number(tenths % 10);
+        self.push(b" MiB");
+    }
+}
+
+/// The line: `tinyalloc: mapped .. cached .. mmap .. munmap .. madvise ..
+/// arenas .. regions .. abandoned .. heaps ..`.
+fn format(line: &mut Line) {
+    let stats = crate::stats();
+    line.push(b"tinyalloc: mapped ");
+    line.mebibytes(stats.os.mapped_bytes as u64);
+    line.push(b" cached ");
+    line.mebibytes(stats.cached_bytes as u64);
+    for (name, value) in [
+        (&b" mmap "[..], stats.os.map_calls),
+        (b" munmap ", stats.os.unmap_calls),
+        (b" madvise ", stats.os.purge_calls),
+        (b" arenas ", stats.arenas),
+        (b" regions ", stats.live_regions),
+        (b" abandoned ", stats.abandoned_segments),
+        (b" heaps ", stats.live_heaps),
+    ] {
+        line.push(name);
+        line.number(value as u64);
+    }
+    line.push(b"\n");
+}
+
+extern "C" fn at_exit() {
+    if !crate::config::show_stats() {
+        return;
+    }
+    let mut line = Line {
+        bytes: [0; 256],
+        len: 0,
+    };
+    format(&mut line);
+    // Our duplicate if it is still the initial standard error, else fd 2 if
+    // that still is; otherwise the line has nowhere safe to go.
+    let expected = OUTPUT_IDENTITY.load(Ordering::Relaxed);
+    let Some(fd) = [OUTPUT.load(Ordering::Relaxed) as c_int, 2]
+        .into_iter()
+        .find(|&fd| identity_of(fd) == Some(expected))
+    else {
+        return;
+    };
+    let mut written = 0;
+    while written < line.len {
+        // SAFETY: the range lies inside `line.bytes`.
+        let done = unsafe {
+            libc::write(
+                fd,
+                line.bytes[written..].as_ptr().cast(),
+                line.len - written,
+            )
+        };
+        if done <= 0 {
+            break;
+        }
+        written += done as usize;
+    }
+}
