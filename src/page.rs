@@ -28,6 +28,9 @@ const EXTEND_BYTES: usize = 16 * 1024;
 /// first block of a fresh page) must find a carved block's freed mark
 /// (see `checks`).
 const FIRST_EXTEND_BYTES: usize = 8 * 1024;
+/// A page with fewer blocks carved than this is topped up when it runs dry
+/// even if it has freed blocks to merge ([`refill`]).
+const TOP_UP_BLOCKS: usize = 16;
 
 /// Page metadata, kept in the segment header (never in the page itself).
 #[repr(C)]
@@ -244,10 +247,12 @@ pub unsafe fn extend(page: *mut Page) -> bool {
 }
 
 /// Refill an exhausted page on the slow path: merge its freed blocks, and
-/// carve more while fewer than [`EXTEND_BYTES`] of it are carved. A page
-/// that runs dry is busy: carving up to that size keeps its slow paths as
-/// rare as a full first carve would, while a page that never runs dry stays
-/// at [`FIRST_EXTEND_BYTES`]. Returns true if `free` now has a block.
+/// if that found none, or found some but fewer than [`TOP_UP_BLOCKS`] are
+/// carved, carve more (up to [`EXTEND_BYTES`] carved). A page that cycles
+/// through a handful of big blocks would otherwise take a slow path every
+/// few allocations; pages of small blocks cycle through at least
+/// [`TOP_UP_BLOCKS`] and stay at [`FIRST_EXTEND_BYTES`] until they run out.
+/// Returns true if `free` now has a block.
 ///
 /// # Safety
 /// The caller owns `page`, which is in use.
@@ -255,7 +260,8 @@ pub unsafe fn refill(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page.
     unsafe {
         let collected = collect(page);
-        if collected && (*page).capacity as usize * (*page).block_size >= EXTEND_BYTES {
+        let carved = (*page).capacity as usize;
+        if collected && (carved >= TOP_UP_BLOCKS || carved * (*page).block_size >= EXTEND_BYTES) {
             return true;
         }
         extend(page) || collected
