@@ -239,6 +239,7 @@ pub unsafe fn extend(page: *mut Page) -> bool {
         let rest = (*page).free;
         set_next_block(block, rest);
         checks::on_carve(page, first, count);
+        crate::stats::on_carve(size, count * size);
         (*page).free = first;
         (*page).free_is_zero = (*page).memory_is_zero && (rest.is_null() || (*page).free_is_zero);
         (*page).capacity = (capacity + count) as u32;
