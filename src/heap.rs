@@ -765,7 +765,7 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
         loop {
             let mut page = (*heap).queues[class].first;
             while !page.is_null() {
-                if page::collect(page) || page::extend(page) {
+                if page::refill(page) {
                     make_current(heap, class, page);
                     return page;
                 }

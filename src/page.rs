@@ -19,8 +19,18 @@ use crate::checks;
 use crate::ds::remote_list::{chain_tail_and_len, RemoteFreeList};
 use core::ptr;
 
-/// Blocks carved per [`extend`] call, in bytes (at least one block).
+/// Most bytes of blocks carved per [`extend`] call (at least one block).
 const EXTEND_BYTES: usize = 16 * 1024;
+/// Bytes carved by a fresh page's first [`extend`]: later calls carve as
+/// much as the page holds already, up to [`EXTEND_BYTES`]. A class that
+/// serves a few blocks per thread (most classes of most threads) then
+/// commits two OS pages, not four. Not less: a free of `p + 4096` (the
+/// first block of a fresh page) must find a carved block's freed mark
+/// (see `checks`).
+const FIRST_EXTEND_BYTES: usize = 8 * 1024;
+/// A page with fewer blocks carved than this is topped up when it runs dry
+/// even if it has freed blocks to merge ([`refill`]).
+const TOP_UP_BLOCKS: usize = 16;
 
 /// Page metadata, kept in the segment header (never in the page itself).
 #[repr(C)]
@@ -209,22 +219,22 @@ pub unsafe fn retire_geometry(page: *mut Page) {
     unsafe { (*page).block_limit = 0 };
 }
 
-/// Carve the next batch of never-used blocks onto `free` (which must be empty).
-/// Returns false if every block was already carved.
+/// Carve the next batch of never-used blocks in front of `free`. Returns
+/// false if every block was already carved.
 ///
 /// # Safety
 /// The caller owns `page`, which is in use.
 pub unsafe fn extend(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page (metadata and uncarved blocks).
     unsafe {
-        debug_assert!((*page).free.is_null());
         let capacity = (*page).capacity as usize;
         let left = (*page).reserved as usize - capacity;
         if left == 0 {
             return false;
         }
         let size = (*page).block_size;
-        let count = left.min((EXTEND_BYTES / size).max(1));
+        let bytes = (capacity * size).clamp(FIRST_EXTEND_BYTES, EXTEND_BYTES);
+        let count = left.min((bytes / size).max(1));
         let first = (*page).start.add(capacity * size);
         let mut block = first;
         for _ in 1..count {
@@ -232,12 +242,36 @@ pub unsafe fn extend(page: *mut Page) -> bool {
             set_next_block(block, next);
             block = next;
         }
-        set_next_block(block, ptr::null_mut());
+        let rest = (*page).free;
+        set_next_block(block, rest);
         checks::on_carve(page, first, count);
+        crate::stats::on_carve(size, count * size);
         (*page).free = first;
-        (*page).free_is_zero = (*page).memory_is_zero;
+        (*page).free_is_zero = (*page).memory_is_zero && (rest.is_null() || (*page).free_is_zero);
         (*page).capacity = (capacity + count) as u32;
         true
+    }
+}
+
+/// Refill an exhausted page on the slow path: merge its freed blocks, and
+/// if that found none, or found some but fewer than [`TOP_UP_BLOCKS`] are
+/// carved, carve more (up to [`EXTEND_BYTES`] carved). A page that cycles
+/// through a handful of big blocks would otherwise take a slow path every
+/// few allocations; pages of small blocks cycle through at least
+/// [`TOP_UP_BLOCKS`] and stay at [`FIRST_EXTEND_BYTES`] until they run out.
+/// Returns true if `free` now has a block.
+///
+/// # Safety
+/// The caller owns `page`, which is in use.
+pub unsafe fn refill(page: *mut Page) -> bool {
+    // SAFETY: the caller owns the page.
+    unsafe {
+        let collected = collect(page);
+        let carved = (*page).capacity as usize;
+        if collected && (carved >= TOP_UP_BLOCKS || carved * (*page).block_size >= EXTEND_BYTES) {
+            return true;
+        }
+        extend(page) || collected
     }
 }
 

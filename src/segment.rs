@@ -772,6 +772,8 @@ pub unsafe fn free_page(segment: *mut SegmentHeader, page: *mut Page) -> bool {
         page::retire_geometry(page);
         if (*page).capacity > 0 {
             (*page).memory_is_zero = false;
+            let size = (*page).block_size;
+            crate::stats::on_page_free(size, (*page).capacity as usize * size);
         }
         let k = slot(segment);
         let page_bytes = 1 << (*segment).page_shift;

@@ -8,10 +8,32 @@
 //! Where the memory of small and medium blocks is ([`PagedStats`]): each
 //! segment's usable pages are in use (assigned to a size class: live blocks
 //! plus the free blocks inside those pages), free and still dirty (resident
-//! until purged), or free and purged or never touched (reserved only).
+//! until purged), or free and purged or never touched (reserved only). Of
+//! the pages in use, `carved` bytes hold blocks (live, or free inside the
+//! page: committed), the rest were never touched.
 
-use crate::segment::{self, KIND_MEDIUM, KIND_SMALL, MEDIUM_PAGES, SMALL_PAGES};
+use crate::segment::{self, KIND_MEDIUM, KIND_SMALL, MEDIUM_PAGES, SMALL_BLOCK_MAX, SMALL_PAGES};
+use crate::sync::{StatCounter, StatOrdering};
 use crate::{arena, os, thread};
+
+/// Bytes of blocks carved in pages in use, small and medium.
+static CARVED_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+
+fn carved_slot(block_size: usize) -> usize {
+    usize::from(block_size > SMALL_BLOCK_MAX)
+}
+
+/// A page of `block_size` blocks carved `bytes` more (a slow path).
+#[inline]
+pub(crate) fn on_carve(block_size: usize, bytes: usize) {
+    CARVED_BYTES[carved_slot(block_size)].fetch_add(bytes, StatOrdering::Relaxed);
+}
+
+/// A page of `block_size` blocks with `bytes` carved left use.
+#[inline]
+pub(crate) fn on_page_free(block_size: usize, bytes: usize) {
+    CARVED_BYTES[carved_slot(block_size)].fetch_sub(bytes, StatOrdering::Relaxed);
+}
 
 /// Where the pages of one kind of paged segment are, in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -21,6 +43,10 @@ pub struct PagedStats {
     /// Bytes of pages assigned to a size class: live blocks plus the free
     /// blocks inside those pages.
     pub in_pages: usize,
+    /// Bytes of `in_pages` cut into blocks so far: live blocks and the free
+    /// blocks the pages hold, all committed. `in_pages - carved` was never
+    /// touched (not resident).
+    pub carved: usize,
     /// Bytes of unused pages whose memory is still committed (freed and not
     /// purged yet): what a purge would give back.
     pub free_dirty: usize,
@@ -82,11 +108,15 @@ pub struct Stats {
 
 fn paged(kind: u8, pages: usize) -> PagedStats {
     let (segments, in_pages, free_dirty, abandoned_segments) = segment::paged_figures(kind);
+    let carved = CARVED_BYTES[usize::from(kind == KIND_MEDIUM)].load(StatOrdering::Relaxed);
     let page_bytes = segment::SEGMENT_SIZE_BYTES / pages;
     let usable = segments * (pages - 1) * page_bytes;
     PagedStats {
         segments,
         in_pages,
+        // Read after `in_pages`: a page claimed and carved in between could
+        // make it exceed `in_pages` for one snapshot.
+        carved: carved.min(in_pages),
         free_dirty,
         free_purged: usable.saturating_sub(in_pages + free_dirty),
         abandoned_segments,
