@@ -27,7 +27,7 @@
 
 use crate::ds::bitmap::AtomicBitmap;
 use crate::os;
-use crate::sync::{maybe_const_fn, AtomicUsize, Ordering, StatCounter, StatOrdering};
+use crate::sync::{maybe_const_fn, AtomicUsize, Ordering, StatOrdering};
 
 /// log2 of [`SEGMENT_SIZE`].
 #[cfg(not(feature = "loom"))]
@@ -101,8 +101,6 @@ pub struct ArenaTable {
     installed: AtomicUsize,
 }
 
-static SLOTS_IN_USE: StatCounter = StatCounter::new(0);
-
 impl ArenaTable {
     maybe_const_fn! {
         /// A table with no arenas yet.
@@ -143,7 +141,9 @@ impl ArenaTable {
                 return None;
             }
             if let Some(first) = arena.slots.claim_run_below(count, capacity) {
-                SLOTS_IN_USE.fetch_add(count, StatOrdering::Relaxed);
+                crate::state::globals()
+                    .slots_in_use
+                    .fetch_add(count, StatOrdering::Relaxed);
                 return Some(SlotRun {
                     base: (base + first * SEGMENT_SIZE) as *mut u8,
                     arena: index as u32,
@@ -202,7 +202,9 @@ impl ArenaTable {
     /// `run` must come from [`claim`](Self::claim) on this table, be released
     /// once, hold no live data, and read as zero (untouched or purged).
     pub unsafe fn release(&self, run: SlotRun) {
-        SLOTS_IN_USE.fetch_sub(run.count as usize, StatOrdering::Relaxed);
+        crate::state::globals()
+            .slots_in_use
+            .fetch_sub(run.count as usize, StatOrdering::Relaxed);
         self.arenas[run.arena as usize]
             .slots
             .release(run.first as usize, run.count as usize);
@@ -222,7 +224,9 @@ impl ArenaTable {
             return None;
         }
         arena.slots.claim_exact(end, extra).then(|| {
-            SLOTS_IN_USE.fetch_add(extra, StatOrdering::Relaxed);
+            crate::state::globals()
+                .slots_in_use
+                .fetch_add(extra, StatOrdering::Relaxed);
             SlotRun {
                 count: new_count as u32,
                 ..run
@@ -310,9 +314,7 @@ fn unmark_segments(_base: usize, _size: usize) {}
 
 /// Slots in use across every table (statistics).
 pub fn slots_in_use() -> usize {
-    SLOTS_IN_USE.load(StatOrdering::Relaxed)
+    crate::state::globals()
+        .slots_in_use
+        .load(StatOrdering::Relaxed)
 }
-
-/// The process-wide arena table.
-#[cfg(not(feature = "loom"))]
-pub static ARENAS: ArenaTable = ArenaTable::new();

@@ -63,6 +63,11 @@ mod segment;
 #[cfg(not(feature = "loom"))]
 mod segment_map;
 #[cfg(not(feature = "loom"))]
+mod state;
+#[cfg(feature = "loom")]
+#[path = "state_loom_stub.rs"]
+mod state;
+#[cfg(not(feature = "loom"))]
 mod stats;
 #[cfg(not(feature = "loom"))]
 mod thread;

@@ -21,12 +21,41 @@ use crate::sync::{StatCounter, StatOrdering};
 /// The granularity of purging and of committed-extent bookkeeping.
 pub const PAGE_SIZE: usize = 4096;
 
-static MAP_CALLS: StatCounter = StatCounter::new(0);
-static UNMAP_CALLS: StatCounter = StatCounter::new(0);
-static PURGE_CALLS: StatCounter = StatCounter::new(0);
-static MOVE_CALLS: StatCounter = StatCounter::new(0);
-static MAPPED_BYTES: StatCounter = StatCounter::new(0);
-static INJECTED_FAILURES: StatCounter = StatCounter::new(0);
+/// The kernel door's counters, a part of the allocator's state
+/// (`state::Globals::os`).
+pub(crate) struct OsState {
+    map_calls: StatCounter,
+    unmap_calls: StatCounter,
+    purge_calls: StatCounter,
+    move_calls: StatCounter,
+    mapped_bytes: StatCounter,
+    injected_failures: StatCounter,
+    /// The mock clock (a tick per reading).
+    #[cfg(any(miri, feature = "loom"))]
+    ticks: StatCounter,
+}
+
+impl OsState {
+    /// All zero.
+    pub(crate) const fn new() -> Self {
+        OsState {
+            map_calls: StatCounter::new(0),
+            unmap_calls: StatCounter::new(0),
+            purge_calls: StatCounter::new(0),
+            move_calls: StatCounter::new(0),
+            mapped_bytes: StatCounter::new(0),
+            injected_failures: StatCounter::new(0),
+            #[cfg(any(miri, feature = "loom"))]
+            ticks: StatCounter::new(0),
+        }
+    }
+}
+
+/// The counters of the allocator's state.
+#[inline(always)]
+fn state() -> &'static OsState {
+    &crate::state::globals().os
+}
 
 /// How often the kernel was entered, and how much is mapped now.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -46,24 +75,26 @@ pub struct OsCounters {
 /// A snapshot of the kernel-call counters.
 pub fn counters() -> OsCounters {
     OsCounters {
-        map_calls: MAP_CALLS.load(StatOrdering::Relaxed),
-        unmap_calls: UNMAP_CALLS.load(StatOrdering::Relaxed),
-        purge_calls: PURGE_CALLS.load(StatOrdering::Relaxed),
-        move_calls: MOVE_CALLS.load(StatOrdering::Relaxed),
-        mapped_bytes: MAPPED_BYTES.load(StatOrdering::Relaxed),
+        map_calls: state().map_calls.load(StatOrdering::Relaxed),
+        unmap_calls: state().unmap_calls.load(StatOrdering::Relaxed),
+        purge_calls: state().purge_calls.load(StatOrdering::Relaxed),
+        move_calls: state().move_calls.load(StatOrdering::Relaxed),
+        mapped_bytes: state().mapped_bytes.load(StatOrdering::Relaxed),
     }
 }
 
 /// Make the next `count` reservations fail as if the kernel were out of memory
 /// (for out-of-memory tests).
 pub fn inject_reserve_failures(count: usize) {
-    INJECTED_FAILURES.store(count, StatOrdering::Relaxed);
+    state()
+        .injected_failures
+        .store(count, StatOrdering::Relaxed);
 }
 
 fn take_injected_failure() -> bool {
-    let mut left = INJECTED_FAILURES.load(StatOrdering::Relaxed);
+    let mut left = state().injected_failures.load(StatOrdering::Relaxed);
     while left > 0 {
-        match INJECTED_FAILURES.compare_exchange_weak(
+        match state().injected_failures.compare_exchange_weak(
             left,
             left - 1,
             StatOrdering::Relaxed,
@@ -89,7 +120,7 @@ pub fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut 
     // Headers are found from block addresses by masking (`segment_of`), and
     // take the reservation's provenance, which must therefore be exposed.
     let _ = ptr.expose_provenance();
-    MAPPED_BYTES.fetch_add(size, StatOrdering::Relaxed);
+    state().mapped_bytes.fetch_add(size, StatOrdering::Relaxed);
     Some(ptr)
 }
 
@@ -101,7 +132,7 @@ pub fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut 
 pub unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
     // SAFETY: forwarded from the caller's contract.
     unsafe { backend::release(ptr, size, align) };
-    MAPPED_BYTES.fetch_sub(size, StatOrdering::Relaxed);
+    state().mapped_bytes.fetch_sub(size, StatOrdering::Relaxed);
 }
 
 /// Drop the contents of `[ptr, ptr + size)` (page aligned); the range stays
@@ -156,11 +187,11 @@ pub unsafe fn move_pages(from: *mut u8, to: *mut u8, size: usize, after: AfterMo
     if size == 0 {
         return MoveOutcome::Moved;
     }
-    MOVE_CALLS.fetch_add(1, StatOrdering::Relaxed);
+    state().move_calls.fetch_add(1, StatOrdering::Relaxed);
     // SAFETY: forwarded from the caller's contract.
     let outcome = unsafe { backend::move_pages(from, to, size, after) };
     if outcome != MoveOutcome::NotMoved && after != AfterMove::Refill {
-        MAPPED_BYTES.fetch_sub(size, StatOrdering::Relaxed);
+        state().mapped_bytes.fetch_sub(size, StatOrdering::Relaxed);
     }
     outcome
 }
@@ -172,12 +203,10 @@ pub fn now_millis() -> u64 {
 
 #[cfg(not(any(miri, feature = "loom")))]
 mod backend {
-    use super::{
-        AfterMove, MoveOutcome, StatOrdering, MAP_CALLS, PAGE_SIZE, PURGE_CALLS, UNMAP_CALLS,
-    };
+    use super::{state, AfterMove, MoveOutcome, StatOrdering, PAGE_SIZE};
 
     fn map(size: usize) -> Option<*mut u8> {
-        MAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().map_calls.fetch_add(1, StatOrdering::Relaxed);
         // SAFETY: an anonymous private mapping at a kernel-chosen address
         // touches no existing memory.
         let ptr = unsafe {
@@ -201,7 +230,7 @@ mod backend {
         if size == 0 {
             return;
         }
-        UNMAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().unmap_calls.fetch_add(1, StatOrdering::Relaxed);
         // SAFETY: callers pass a page-aligned range inside a mapping they own.
         unsafe { libc::munmap(ptr.cast(), size) };
     }
@@ -234,7 +263,7 @@ mod backend {
     /// # Safety
     /// As [`super::purge`].
     pub(super) unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
-        PURGE_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().purge_calls.fetch_add(1, StatOrdering::Relaxed);
         // SAFETY: the caller owns the range and reads nothing from it; on a
         // private anonymous mapping DONTNEED makes it read back as zero.
         unsafe { libc::madvise(ptr.cast(), size, libc::MADV_DONTNEED) == 0 }
@@ -265,7 +294,7 @@ mod backend {
         if after != AfterMove::Refill {
             return MoveOutcome::Moved;
         }
-        MAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().map_calls.fetch_add(1, StatOrdering::Relaxed);
         // SAFETY: the source range is ours and unmapped now; MAP_FIXED maps
         // fresh zero pages exactly there, with the reservation's flags.
         let refilled = unsafe {
@@ -299,11 +328,11 @@ mod backend {
 #[cfg(any(miri, feature = "loom"))]
 mod backend {
     //! A kernel stand-in over `System`: zeroed, aligned blocks.
-    use super::{AfterMove, MoveOutcome, StatOrdering, MAP_CALLS, PURGE_CALLS, UNMAP_CALLS};
+    use super::{state, AfterMove, MoveOutcome, StatOrdering};
     use std::alloc::{GlobalAlloc, Layout, System};
 
     pub(super) fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
-        MAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().map_calls.fetch_add(1, StatOrdering::Relaxed);
         // The mock can only honour offset 0 exactly; a non-zero offset is
         // served by aligning the block to `align` and reserving `offset` less
         // than a full alignment unit in front.
@@ -326,7 +355,7 @@ mod backend {
     /// # Safety
     /// As [`super::release`].
     pub(super) unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
-        UNMAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().unmap_calls.fetch_add(1, StatOrdering::Relaxed);
         let lead = ptr as usize % align;
         let (base, size) = (ptr.wrapping_sub(lead), size + lead);
         // SAFETY: `base`/`size`/`align` rebuild the layout `reserve_aligned` used.
@@ -336,7 +365,7 @@ mod backend {
     /// # Safety
     /// As [`super::purge`].
     pub(super) unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
-        PURGE_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().purge_calls.fetch_add(1, StatOrdering::Relaxed);
         // SAFETY: the caller owns the range.
         unsafe { core::ptr::write_bytes(ptr, 0, size) };
         true
@@ -364,7 +393,6 @@ mod backend {
 
     pub(super) fn now_millis() -> u64 {
         // A tick per call: each purge pass sees time move on.
-        static TICKS: crate::sync::StatCounter = crate::sync::StatCounter::new(0);
-        TICKS.fetch_add(1, StatOrdering::Relaxed) as u64
+        state().ticks.fetch_add(1, StatOrdering::Relaxed) as u64
     }
 }

@@ -116,7 +116,7 @@ pub fn stats() -> Stats {
     let slot_bytes = arena_slots_in_use * segment::SEGMENT_SIZE_BYTES;
     Stats {
         os: os::counters(),
-        arenas: arena::ARENAS.arena_count(),
+        arenas: crate::state::globals().arenas.arena_count(),
         arena_slots_in_use,
         live_regions,
         cached_bytes,

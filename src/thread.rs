@@ -18,14 +18,15 @@
 //! fresh heap and registers again (glibc reruns destructors for keys set
 //! while destructors run).
 //!
-//! Heaps come from a lock-free pool: a [`TaggedStack`] of heaps, refilled by
+//! Heaps come from a lock-free pool: a `TaggedStack` of heaps, refilled by
 //! carving a kernel mapping into heaps. Heap memory is never unmapped
 //! (type-stable, as the stack requires).
 
-use crate::ds::tagged_stack::{StackNode, TaggedStack};
+use crate::ds::tagged_stack::StackNode;
 use crate::heap::{self, Heap};
 use crate::os;
-use crate::sync::{AtomicPtr, AtomicUsize, Ordering, StatCounter, StatOrdering};
+use crate::state::globals;
+use crate::sync::{AtomicPtr, Ordering, StatOrdering};
 use core::ptr::{self, NonNull};
 
 struct Sentinel(Heap);
@@ -190,27 +191,20 @@ unsafe impl StackNode for Heap {
     }
 }
 
-static POOL: TaggedStack<Heap> = TaggedStack::new();
-static LIVE_HEAPS: StatCounter = StatCounter::new(0);
-/// The pthread key whose destructor abandons a heap, plus one (0 = not yet).
-static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
-
 /// Bytes of heaps carved per kernel mapping.
 const POOL_CHUNK: usize = 64 * 1024;
 /// Address space reserved once for heaps claimed one by one (see
 /// [`carve_heaps`]).
 const HEAP_AREA_SIZE: usize = 16 << 20;
-static HEAP_AREA: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
-static HEAP_AREA_NEXT: AtomicUsize = AtomicUsize::new(0);
 
 /// Give the calling thread a heap from the pool and register its clean-up.
 /// Returns the sentinel if no heap can be had (out of memory).
 pub fn init_heap() -> *mut Heap {
-    let Some(heap) = POOL.pop().or_else(carve_heaps) else {
+    let Some(heap) = globals().pool.pop().or_else(carve_heaps) else {
         return sentinel();
     };
     let heap = heap.as_ptr();
-    LIVE_HEAPS.fetch_add(1, StatOrdering::Relaxed);
+    globals().live_heaps.fetch_add(1, StatOrdering::Relaxed);
     // Set before registering: if registering allocates (libc may), the nested
     // allocation finds this heap and takes the fast path.
     set_current_heap(heap);
@@ -227,13 +221,13 @@ pub fn init_heap() -> *mut Heap {
 /// to commit 64 KiB per thread). Past the area, carve a fresh mapping into
 /// heaps: keep one, pool the rest.
 fn carve_heaps() -> Option<NonNull<Heap>> {
-    let index = HEAP_AREA_NEXT.fetch_add(1, Ordering::Relaxed);
+    let index = globals().heap_area_next.fetch_add(1, Ordering::Relaxed);
     if index < HEAP_AREA_SIZE / core::mem::size_of::<Heap>() {
         // Acquire pairs with the Release CAS that published the area.
-        let mut area = HEAP_AREA.load(Ordering::Acquire);
+        let mut area = globals().heap_area.load(Ordering::Acquire);
         if area.is_null() {
             let fresh = os::reserve_aligned(HEAP_AREA_SIZE, os::PAGE_SIZE, 0)?.cast::<Heap>();
-            match HEAP_AREA.compare_exchange(
+            match globals().heap_area.compare_exchange(
                 ptr::null_mut(),
                 fresh,
                 Ordering::AcqRel,
@@ -263,7 +257,7 @@ fn carve_heaps() -> Option<NonNull<Heap>> {
             let heap = base.add(index);
             heap.write(Heap::new());
             if index > 0 {
-                POOL.push(NonNull::new_unchecked(heap));
+                globals().pool.push(NonNull::new_unchecked(heap));
             }
         }
     }
@@ -273,7 +267,7 @@ fn carve_heaps() -> Option<NonNull<Heap>> {
 /// The key whose destructor runs [`thread_exit`], created on first use. Two
 /// threads racing both create one; the loser deletes its own.
 fn exit_key() -> Option<libc::pthread_key_t> {
-    let current = EXIT_KEY.load(Ordering::Acquire);
+    let current = globals().exit_key.load(Ordering::Acquire);
     if current != 0 {
         return Some((current - 1) as libc::pthread_key_t);
     }
@@ -283,7 +277,12 @@ fn exit_key() -> Option<libc::pthread_key_t> {
         return None;
     }
     // AcqRel pairs with the Acquire load above in other threads.
-    match EXIT_KEY.compare_exchange(0, key as usize + 1, Ordering::AcqRel, Ordering::Acquire) {
+    match globals().exit_key.compare_exchange(
+        0,
+        key as usize + 1,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
         Ok(_) => Some(key),
         Err(winner) => {
             // SAFETY: our key was never published or used.
@@ -306,12 +305,12 @@ extern "C" fn thread_exit(value: *mut libc::c_void) {
     // reach its lists.
     unsafe {
         heap::abandon_all(heap);
-        LIVE_HEAPS.fetch_sub(1, StatOrdering::Relaxed);
-        POOL.push(NonNull::new_unchecked(heap));
+        globals().live_heaps.fetch_sub(1, StatOrdering::Relaxed);
+        globals().pool.push(NonNull::new_unchecked(heap));
     }
 }
 
 /// Heaps in use by threads now.
 pub fn live_heaps() -> usize {
-    LIVE_HEAPS.load(StatOrdering::Relaxed)
+    globals().live_heaps.load(StatOrdering::Relaxed)
 }
