@@ -293,24 +293,13 @@ impl Default for ArenaTable {
 /// the arena is installed: the Release CAS that installs it then publishes
 /// the bits to every thread that claims a slot. False if the map cannot
 /// cover the range (the arena is then not used).
-#[cfg(not(feature = "loom"))]
 fn mark_segments(base: usize, size: usize) -> bool {
     crate::segment_map::insert(base, size)
 }
 
-#[cfg(not(feature = "loom"))]
 fn unmark_segments(base: usize, size: usize) {
     crate::segment_map::remove(base, size)
 }
-
-/// Under loom the allocator proper (and its segment map) is not built.
-#[cfg(feature = "loom")]
-fn mark_segments(_base: usize, _size: usize) -> bool {
-    true
-}
-
-#[cfg(feature = "loom")]
-fn unmark_segments(_base: usize, _size: usize) {}
 
 /// Slots in use across every table (statistics).
 pub fn slots_in_use() -> usize {

@@ -16,6 +16,8 @@
 //! Invariant: the values here are written only by the constructor, before
 //! `main`; readers may see the default on paths that ran earlier.
 
+// Under loom the environment is not read (models start from the defaults).
+#![cfg_attr(feature = "loom", allow(dead_code, unused_imports))]
 use crate::segment;
 use crate::sync::{AtomicU64, Ordering};
 use core::ffi::CStr;
@@ -23,9 +25,18 @@ use core::ffi::CStr;
 /// The largest purge delay accepted: an hour.
 const MAX_PURGE_DELAY_MS: u64 = 3_600_000;
 
+#[cfg(not(feature = "loom"))]
 static PURGE_DELAY_MS: AtomicU64 = AtomicU64::new(segment::PURGE_DELAY_MS);
 
+/// Under loom: the default (no environment, no process-wide loom atomic).
+#[cfg(feature = "loom")]
+#[inline]
+pub(crate) fn purge_delay_ms() -> u64 {
+    segment::PURGE_DELAY_MS
+}
+
 /// How long a free region may stay committed in the cache, in milliseconds.
+#[cfg(not(feature = "loom"))]
 #[inline]
 pub(crate) fn purge_delay_ms() -> u64 {
     // Relaxed: a tunable written once before `main`; a purge pass that reads
@@ -36,11 +47,12 @@ pub(crate) fn purge_delay_ms() -> u64 {
 /// glibc and musl call `.init_array` entries once the object is relocated,
 /// before `main` (and, in a shared library, before the program's own
 /// constructors).
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(all(not(feature = "loom"), any(target_os = "linux", target_os = "android")))]
 #[used]
 #[link_section = ".init_array"]
 static READ_ENVIRONMENT: extern "C" fn() = read_environment;
 
+#[cfg(not(feature = "loom"))]
 extern "C" fn read_environment() {
     if let Some(value) = variable(c"TINYALLOC_PURGE_DELAY_MS") {
         match parse_number(value) {

@@ -12,8 +12,13 @@
 //!   copied, and the source reads as zero afterwards.
 //! - No function here allocates through the global allocator.
 //!
-//! Under Miri and loom the kernel is replaced by a mock over `std::alloc::System`
-//! (Miri only supports simple anonymous mappings; loom models need no kernel).
+//! Under Miri and loom the kernel is replaced by a mock: under Miri over
+//! `std::alloc::System` (Miri only supports simple anonymous mappings), zeroed
+//! blocks with the alignment asked; under loom plain aligned anonymous
+//! mappings (see `backend::reserve_aligned`). Its clock ticks once per
+//! reading. Under loom a purge keeps the contents (see `backend::purge`), a
+//! move copies, and the counters and the clock belong to the model
+//! execution's state (`state::Globals::os`).
 //! Every call is counted, so tests can assert how often the kernel was entered.
 
 use crate::sync::{StatCounter, StatOrdering};
@@ -196,6 +201,17 @@ pub unsafe fn move_pages(from: *mut u8, to: *mut u8, size: usize, after: AfterMo
     outcome
 }
 
+/// Give back a reservation when a loom execution's state is dropped
+/// (uncounted: the counters are part of that state).
+///
+/// # Safety
+/// As [`release`].
+#[cfg(feature = "loom")]
+pub(crate) unsafe fn release_at_teardown(ptr: *mut u8, size: usize, align: usize) {
+    // SAFETY: forwarded from the caller's contract.
+    unsafe { backend::dealloc(ptr, size, align) };
+}
+
 /// Milliseconds on a monotonic clock, cheap enough for slow paths.
 pub fn now_millis() -> u64 {
     backend::now_millis()
@@ -329,8 +345,48 @@ mod backend {
 mod backend {
     //! A kernel stand-in over `System`: zeroed, aligned blocks.
     use super::{state, AfterMove, MoveOutcome, StatOrdering};
+    #[cfg(not(feature = "loom"))]
     use std::alloc::{GlobalAlloc, Layout, System};
 
+    /// Under loom: an anonymous mapping of `size + align`, trimmed to the
+    /// aligned region (`System` would serve a model's 8 MiB arena from the
+    /// heap once glibc's mmap threshold adapts, and clear it with `memset` in
+    /// every execution).
+    #[cfg(feature = "loom")]
+    pub(super) fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
+        state().map_calls.fetch_add(1, StatOrdering::Relaxed);
+        let padded = size.checked_add(align)?;
+        // SAFETY: a private anonymous mapping at a kernel-chosen address
+        // touches no existing memory.
+        let raw = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                padded,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return None;
+        }
+        let start = raw as usize;
+        let aligned = (start + offset).next_multiple_of(align) - offset;
+        let head = aligned - start;
+        // SAFETY: the head and tail lie in the fresh mapping and hold nothing.
+        unsafe {
+            if head > 0 {
+                libc::munmap(raw, head);
+            }
+            if padded - head - size > 0 {
+                libc::munmap((aligned + size) as *mut libc::c_void, padded - head - size);
+            }
+        }
+        Some(aligned as *mut u8)
+    }
+
+    #[cfg(not(feature = "loom"))]
     pub(super) fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
         state().map_calls.fetch_add(1, StatOrdering::Relaxed);
         // The mock can only honour offset 0 exactly; a non-zero offset is
@@ -356,6 +412,26 @@ mod backend {
     /// As [`super::release`].
     pub(super) unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
         state().unmap_calls.fetch_add(1, StatOrdering::Relaxed);
+        // SAFETY: forwarded.
+        unsafe { dealloc(ptr, size, align) };
+    }
+
+    /// [`release`] without counting (the loom state's teardown).
+    ///
+    /// # Safety
+    /// As [`super::release`].
+    #[cfg(feature = "loom")]
+    pub(super) unsafe fn dealloc(ptr: *mut u8, size: usize, _align: usize) {
+        // SAFETY: `reserve_aligned` mapped exactly this range.
+        unsafe { libc::munmap(ptr.cast(), size) };
+    }
+
+    /// [`release`] without counting.
+    ///
+    /// # Safety
+    /// As [`super::release`].
+    #[cfg(not(feature = "loom"))]
+    pub(super) unsafe fn dealloc(ptr: *mut u8, size: usize, align: usize) {
         let lead = ptr as usize % align;
         let (base, size) = (ptr.wrapping_sub(lead), size + lead);
         // SAFETY: `base`/`size`/`align` rebuild the layout `reserve_aligned` used.
@@ -366,8 +442,17 @@ mod backend {
     /// As [`super::purge`].
     pub(super) unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
         state().purge_calls.fetch_add(1, StatOrdering::Relaxed);
+        // Under loom a purge keeps the contents: a header's atomics are loom
+        // handles that a stale stack reader may still load (type-stable
+        // memory), and zeroing would forge them. Nothing a model checks
+        // reads purged memory as zero (no zeroed allocations).
+        #[cfg(not(feature = "loom"))]
         // SAFETY: the caller owns the range.
-        unsafe { core::ptr::write_bytes(ptr, 0, size) };
+        unsafe {
+            core::ptr::write_bytes(ptr, 0, size)
+        };
+        #[cfg(feature = "loom")]
+        let _ = (ptr, size);
         true
     }
 

@@ -53,11 +53,24 @@ pub const KIND_RELEASED: u8 = 4;
 const TAG_KEY: usize = 0x5EC7_A110_C000_0000;
 
 /// Small pages are 64 KiB.
+#[cfg(not(feature = "loom"))]
 pub const SMALL_PAGE_SHIFT: usize = 16;
 /// Medium pages are 512 KiB.
+#[cfg(not(feature = "loom"))]
 pub const MEDIUM_PAGE_SHIFT: usize = 19;
 /// Blocks up to this size live in small pages; larger ones in medium pages.
+#[cfg(not(feature = "loom"))]
 pub const SMALL_BLOCK_MAX: usize = 8 * 1024;
+/// Under loom segments are 64 KiB: 16 small pages of 4 KiB.
+#[cfg(feature = "loom")]
+pub const SMALL_PAGE_SHIFT: usize = 12;
+/// Under loom: 4 medium pages of 16 KiB (medium classes above 16 KiB do not
+/// fit one; the models use small and large blocks only).
+#[cfg(feature = "loom")]
+pub const MEDIUM_PAGE_SHIFT: usize = 14;
+/// Under loom: blocks up to 1 KiB live in small pages.
+#[cfg(feature = "loom")]
+pub const SMALL_BLOCK_MAX: usize = 1024;
 /// Bytes per segment (re-exported for the statistics).
 pub const SEGMENT_SIZE_BYTES: usize = SEGMENT_SIZE;
 /// Pages per small segment (page 0 holds the header).
@@ -540,6 +553,7 @@ fn trim_cache() {
 /// follows the program: 8 MiB plus the memory in use outside the cache.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::raw;
 ///
 /// raw::set_cache_limit(0);
@@ -550,6 +564,7 @@ fn trim_cache() {
 ///     raw::deallocate(block); // not cached: returned to the kernel now
 /// }
 /// assert_eq!(tinyalloc::stats().cached_bytes, 0);
+/// # }
 /// ```
 pub fn set_cache_limit(bytes: usize) {
     globals().cache_limit_fixed.store(true, Ordering::Relaxed);
@@ -630,7 +645,15 @@ pub unsafe fn init_header(region: &Region, kind: u8, owner: usize) -> *mut Segme
     // SAFETY: the region is ours; fields are written one by one so that the
     // atomics (which a stale stack reader may load) are only written atomically.
     unsafe {
+        #[cfg(not(feature = "loom"))]
         (*header).owner.store(owner, Ordering::Relaxed);
+        // Loom atomics are handles into the execution's state: fresh ones
+        // for a region that may be fresh (zeroed) memory.
+        #[cfg(feature = "loom")]
+        {
+            ptr::addr_of_mut!((*header).owner).write(AtomicUsize::new(owner));
+            ptr::addr_of_mut!((*header).stack_link).write(AtomicPtr::new(ptr::null_mut()));
+        }
         (*header).kind = kind;
         (*header).tag = tag_for(header, kind);
         (*header).origin = region.origin;
@@ -675,7 +698,7 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
             let page = ptr::addr_of_mut!((*header).pages).cast::<Page>().add(index);
             // No pusher can reach a page of a segment nobody owned a moment
             // ago, so a plain write of the whole metadata is race-free.
-            page.write(Page::EMPTY);
+            page.write(Page::empty());
             // Pages past the region's dirty prefix read as zero (a segment
             // purged before release keeps only its header dirty).
             (*page).memory_is_zero = index << shift >= dirty;

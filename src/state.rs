@@ -16,10 +16,11 @@
 //! alternative, an instance handed explicitly to the model threads, would
 //! thread a state argument through every entry point (the fast paths
 //! included) or keep a per-thread pointer to it: the lazy static changes no
-//! signature. Under loom the value also holds what is a plain static
-//! elsewhere but contains loom atomics (the sentinel heap, the empty page)
-//! and a small segment map (see `segment_map`); its `Drop` gives every
-//! reservation back to the in-process OS backend.
+//! signature. Under loom the value also holds a small segment map (see
+//! `segment_map`), and its `Drop` gives every reservation back to the
+//! in-process OS backend. (The sentinel heap and the empty page, immutable
+//! statics elsewhere, are loom `lazy_static!`s of their own modules under
+//! loom: they hold loom atomics, and the sentinel points at the empty page.)
 //!
 //! Not here: read-only tunables (`config`), the freed mark (`checks`), and
 //! outside loom the segment map (a 32 MiB zero-initialised table that must
@@ -33,7 +34,9 @@ use crate::heap::Heap;
 use crate::os::OsState;
 use crate::segment::{SegmentHeader, CACHE_BASE_LIMIT};
 use crate::segment_cache::SegmentCache;
-use crate::sync::{maybe_const_fn, AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, StatCounter};
+use crate::sync::{
+    maybe_const_fn, AtomicBool, AtomicPtr, AtomicUsize, ClockAtomicU64, StatCounter,
+};
 use core::ptr;
 
 /// The allocator's shared state (see the module doc).
@@ -47,9 +50,9 @@ pub(crate) struct Globals {
     /// Whether the cache bound was fixed by the user.
     pub cache_limit_fixed: AtomicBool,
     /// When the next cache purge pass is due.
-    pub next_purge_at: AtomicU64,
+    pub next_purge_at: ClockAtomicU64,
     /// The last clock reading (`segment::coarse_now`).
-    pub last_now: AtomicU64,
+    pub last_now: ClockAtomicU64,
     /// Region operations, to read the clock on one in eight.
     pub clock_ticks: StatCounter,
     /// Abandoned segments, per paged kind.
@@ -81,21 +84,10 @@ pub(crate) struct Globals {
     pub heap_area_next: AtomicUsize,
     /// Kernel-call counters (`os`).
     pub os: OsState,
-    /// The sentinel heap (a plain static outside loom).
-    #[cfg(feature = "loom")]
-    pub sentinel: Heap,
-    /// The empty page (a plain static outside loom).
-    #[cfg(feature = "loom")]
-    pub empty_page: crate::page::Page,
     /// The segment map (a 32 MiB static outside loom).
     #[cfg(feature = "loom")]
     pub segment_map: crate::segment_map::SparseMap,
 }
-
-// SAFETY: every shared field is an atomic; the loom-only sentinel heap and
-// empty page are never written (see `thread` and `heap`).
-#[cfg(feature = "loom")]
-unsafe impl Sync for Globals {}
 
 impl Globals {
     maybe_const_fn! {
@@ -106,8 +98,8 @@ impl Globals {
                 slots_in_use: StatCounter::new(0),
                 cache: SegmentCache::new(CACHE_BASE_LIMIT),
                 cache_limit_fixed: AtomicBool::new(false),
-                next_purge_at: AtomicU64::new(0),
-                last_now: AtomicU64::new(0),
+                next_purge_at: ClockAtomicU64::new(0),
+                last_now: ClockAtomicU64::new(0),
                 clock_ticks: StatCounter::new(0),
                 abandoned: [TaggedStack::new(), TaggedStack::new()],
                 live_segments: StatCounter::new(0),
@@ -125,12 +117,36 @@ impl Globals {
                 heap_area_next: AtomicUsize::new(0),
                 os: OsState::new(),
                 #[cfg(feature = "loom")]
-                sentinel: Heap::new(),
-                #[cfg(feature = "loom")]
-                empty_page: crate::page::Page::empty(),
-                #[cfg(feature = "loom")]
                 segment_map: crate::segment_map::SparseMap::new(),
             }
+        }
+    }
+}
+
+/// A loom execution's allocator ends with it: its arenas and heap area go
+/// back to the in-process OS backend (every region lies in them: the models
+/// make no direct mapping, and need no heap past the area).
+#[cfg(feature = "loom")]
+impl Drop for Globals {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            // A failed model: loom unwinds outside its execution, where loom
+            // atomics cannot be read; leak the reservations.
+            return;
+        }
+        use crate::arena::{MAX_ARENAS, SEGMENT_SIZE};
+        use crate::sync::Ordering;
+        for index in 0..MAX_ARENAS {
+            if let Some((base, size)) = self.arenas.arena_span(index) {
+                // SAFETY: the execution is over; nothing uses the arena.
+                unsafe { crate::os::release_at_teardown(base as *mut u8, size, SEGMENT_SIZE) };
+            }
+        }
+        let area = self.heap_area.load(Ordering::Relaxed);
+        if !area.is_null() {
+            let (size, align) = crate::thread::heap_area_shape();
+            // SAFETY: as above, for the heap area.
+            unsafe { crate::os::release_at_teardown(area.cast(), size, align) };
         }
     }
 }

@@ -38,6 +38,7 @@ pub struct PagedStats {
 /// other threads allocate is not exact across fields; each field is.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// let stats = tinyalloc::stats();
 /// // Printable without allocating through tinyalloc's own paths.
 /// println!(
@@ -47,6 +48,7 @@ pub struct PagedStats {
 ///     stats.cached_bytes >> 20,
 ///     stats.os.map_calls,
 /// );
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -94,6 +96,7 @@ fn paged(kind: u8, pages: usize) -> PagedStats {
 /// Read the current figures. Allocates nothing, takes no lock.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::raw;
 ///
 /// // A block above 128 KiB gets a region of its own.
@@ -105,6 +108,7 @@ fn paged(kind: u8, pages: usize) -> PagedStats {
 /// assert!(stats.live_regions >= 1);
 /// assert!(stats.os.mapped_bytes >= 1 << 20);
 /// unsafe { raw::deallocate(block) };
+/// # }
 /// ```
 pub fn stats() -> Stats {
     let small = paged(KIND_SMALL, SMALL_PAGES);

@@ -33,16 +33,32 @@ struct Sentinel(Heap);
 // SAFETY: the sentinel heap is never written: its classes point at the empty
 // page, and `alloc_slow` swaps it for a real heap before touching any list.
 unsafe impl Sync for Sentinel {}
+#[cfg(not(feature = "loom"))]
 static SENTINEL: Sentinel = Sentinel(Heap::new());
 
+#[cfg(not(feature = "loom"))]
 const fn sentinel() -> *mut Heap {
     ptr::addr_of!(SENTINEL.0) as *mut Heap
 }
 
-#[cfg(not(all(
-    feature = "initial-exec-tls",
-    any(target_arch = "x86_64", target_arch = "aarch64"),
-    target_os = "linux"
+// Under loom the sentinel holds loom atomics: one per execution.
+#[cfg(feature = "loom")]
+loom::lazy_static! {
+    static ref SENTINEL: Sentinel = Sentinel(Heap::new());
+}
+
+#[cfg(feature = "loom")]
+fn sentinel() -> *mut Heap {
+    ptr::addr_of!(SENTINEL.0) as *mut Heap
+}
+
+#[cfg(not(any(
+    feature = "loom",
+    all(
+        feature = "initial-exec-tls",
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        target_os = "linux"
+    )
 )))]
 mod slot {
     //! The heap slot as a Rust `thread_local!` (general-dynamic in a shared
@@ -65,7 +81,49 @@ mod slot {
     }
 }
 
+#[cfg(feature = "loom")]
+mod slot {
+    //! Under loom: the heap slot is a loom `thread_local!` (per model thread
+    //! and execution) whose destructor runs the thread-exit path, as the
+    //! pthread key destructor does outside loom. Null stands for the
+    //! sentinel (which lives in the execution's state).
+    use super::{exit_heap, sentinel, Heap};
+    use core::cell::Cell;
+    use core::ptr;
+
+    pub(super) struct Slot(Cell<*mut Heap>);
+
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            let heap = self.0.replace(ptr::null_mut());
+            if !heap.is_null() && heap != sentinel() {
+                // SAFETY: the heap was this thread's, which is ending; the
+                // slot is the sentinel again.
+                unsafe { exit_heap(heap) };
+            }
+        }
+    }
+
+    loom::thread_local! {
+        static CURRENT_HEAP: Slot = Slot(Cell::new(ptr::null_mut()));
+    }
+
+    pub(super) fn get() -> *mut Heap {
+        let heap = CURRENT_HEAP.with(|slot| slot.0.get());
+        if heap.is_null() {
+            sentinel()
+        } else {
+            heap
+        }
+    }
+
+    pub(super) fn set(heap: *mut Heap) {
+        CURRENT_HEAP.with(|slot| slot.0.set(heap));
+    }
+}
+
 #[cfg(all(
+    not(feature = "loom"),
     feature = "initial-exec-tls",
     any(target_arch = "x86_64", target_arch = "aarch64"),
     target_os = "linux"
@@ -195,7 +253,17 @@ unsafe impl StackNode for Heap {
 const POOL_CHUNK: usize = 64 * 1024;
 /// Address space reserved once for heaps claimed one by one (see
 /// [`carve_heaps`]).
+#[cfg(not(feature = "loom"))]
 const HEAP_AREA_SIZE: usize = 16 << 20;
+/// Under loom: room for the few heaps of a model (the mock backend zeroes it).
+#[cfg(feature = "loom")]
+const HEAP_AREA_SIZE: usize = (8 * core::mem::size_of::<Heap>()).next_multiple_of(os::PAGE_SIZE);
+
+/// The size and alignment of the heap area's reservation.
+#[cfg(feature = "loom")]
+pub(crate) fn heap_area_shape() -> (usize, usize) {
+    (HEAP_AREA_SIZE, os::PAGE_SIZE)
+}
 
 /// Give the calling thread a heap from the pool and register its clean-up.
 /// Returns the sentinel if no heap can be had (out of memory).
@@ -208,6 +276,7 @@ pub fn init_heap() -> *mut Heap {
     // Set before registering: if registering allocates (libc may), the nested
     // allocation finds this heap and takes the fast path.
     set_current_heap(heap);
+    #[cfg(not(feature = "loom"))]
     if let Some(key) = exit_key() {
         // SAFETY: `key` is a live key; the value is only read by our destructor.
         unsafe { libc::pthread_setspecific(key, heap.cast()) };
@@ -266,6 +335,7 @@ fn carve_heaps() -> Option<NonNull<Heap>> {
 
 /// The key whose destructor runs [`thread_exit`], created on first use. Two
 /// threads racing both create one; the loser deletes its own.
+#[cfg(not(feature = "loom"))]
 fn exit_key() -> Option<libc::pthread_key_t> {
     let current = globals().exit_key.load(Ordering::Acquire);
     if current != 0 {
@@ -293,6 +363,7 @@ fn exit_key() -> Option<libc::pthread_key_t> {
 }
 
 /// The pthread destructor: called at thread exit with the thread's heap.
+#[cfg(not(feature = "loom"))]
 extern "C" fn thread_exit(value: *mut libc::c_void) {
     let heap = value.cast::<Heap>();
     if heap.is_null() {
@@ -301,8 +372,31 @@ extern "C" fn thread_exit(value: *mut libc::c_void) {
     if current_heap() == heap {
         set_current_heap(sentinel());
     }
-    // SAFETY: the heap was this thread's and no longer is; nothing else can
-    // reach its lists.
+    // SAFETY: the heap was this thread's and no longer is.
+    unsafe { exit_heap(heap) };
+}
+
+/// Run the exit path of the calling thread now (see `loom_hooks`): the
+/// thread-local's destructor then finds the sentinel and does nothing.
+#[cfg(feature = "loom")]
+pub(crate) fn exit_current() {
+    let heap = current_heap();
+    if !is_sentinel(heap) {
+        // Null: the sentinel, without naming the execution's state (which a
+        // model's main thread drops before its own locals).
+        set_current_heap(ptr::null_mut());
+        // SAFETY: the heap was this thread's and no longer is.
+        unsafe { exit_heap(heap) };
+    }
+}
+
+/// Give up an exiting thread's heap: abandon its segments, pool the heap.
+///
+/// # Safety
+/// `heap` was the exiting thread's and is not its current heap any more;
+/// nothing else can reach its lists.
+unsafe fn exit_heap(heap: *mut Heap) {
+    // SAFETY: forwarded from the caller.
     unsafe {
         heap::abandon_all(heap);
         globals().live_heaps.fetch_sub(1, StatOrdering::Relaxed);
