@@ -1060,7 +1060,7 @@ pub unsafe fn collect(heap: *mut Heap, adopt_abandoned: bool) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
     use crate::api;

@@ -278,7 +278,7 @@ pub fn remove(base: usize, size: usize) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
 
