@@ -3,7 +3,8 @@
 //! free racing the owner's park, its exit (abandon) and another heap's adopt.
 //!
 //! This models the protocol with the real `ds` types, not the allocator's
-//! heap code: the heap, page and segment modules are not built under loom.
+//! heap code (which `real_abandon_adopt.rs` drives, at a lower depth): a
+//! re-enactment small enough to explore far more interleavings.
 //! The segment is a small struct with the same protocol fields as
 //! `SegmentHeader` + `Page` (an owner word, a link for the real
 //! `TaggedStack` of abandoned segments, the page's real `RemoteFreeList`, and
@@ -34,10 +35,11 @@
 //!   pending, its current owner's `full_has_remote` is set, so its next slow
 //!   path will rescue the page.
 //!
-//! Not covered: the real heap/page/segment code (page queues, `used` counts,
-//! `in_full`, retiring pages and releasing empty segments, several pages or
-//! segments per heap, the heap pool, the thread-exit hook), local frees,
-//! large regions, and more than one remote thread or adopter.
+//! Not covered here: the real heap/page/segment code (page queues, `used`
+//! counts, `in_full`, retiring pages and releasing empty segments, the heap
+//! pool, the thread-exit hook), local frees, large regions, and more than
+//! one remote thread or adopter; the `real_*` models cover those paths at
+//! smaller bounds (see papers/design.md §6).
 //!
 //! Preemption bound: 3 (three threads plus the model's main thread, with the
 //! adopter's spin; about 51k executions, a few seconds in release mode).

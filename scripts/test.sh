@@ -27,8 +27,9 @@ step "differential fuzzing, short (bash scripts/fuzz.sh 30)"
 bash scripts/fuzz.sh 30
 
 # Exactly the command users run: every target of the crate builds under the
-# feature (the allocator proper and the tests that need it compile to
-# nothing), the doc tests pass, and the models run.
+# feature (the allocator builds with per-execution state; the tests that need
+# the real kernel compile to nothing, the doc tests are no-ops), and the
+# models run, the building blocks' and the real allocator's (loom_real_*).
 step "loom models (cargo test --features loom)"
 cargo test --features loom -- --nocapture
 

@@ -121,6 +121,7 @@ const fn malloc_align(size: usize) -> usize {
 /// memory or when no block of that size and alignment can exist.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::raw;
 ///
 /// // SAFETY: the alignments are powers of two; each block is freed once.
@@ -134,6 +135,7 @@ const fn malloc_align(size: usize) -> usize {
 ///     raw::deallocate(block);
 ///     raw::deallocate(page);
 /// }
+/// # }
 /// ```
 ///
 /// # Safety
@@ -325,6 +327,7 @@ unsafe fn allocate_large(size: usize, align: usize, zero: bool) -> *mut u8 {
 /// Allocate zeroed memory; like [`allocate`].
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// // SAFETY: 16 is a power of two; the block is freed once.
 /// unsafe {
 ///     let block = tinyalloc::raw::allocate_zeroed(1000, 16);
@@ -332,6 +335,7 @@ unsafe fn allocate_large(size: usize, align: usize, zero: bool) -> *mut u8 {
 ///     assert!(std::slice::from_raw_parts(block, 1000).iter().all(|&b| b == 0));
 ///     tinyalloc::raw::deallocate(block);
 /// }
+/// # }
 /// ```
 ///
 /// # Safety
@@ -474,12 +478,14 @@ unsafe fn zero_block(block: *mut u8, size: usize, fresh: bool) {
 /// Free `ptr` (null is ignored). Any thread may free any block.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// // SAFETY: the block is freed once, by another thread than its owner.
 /// let block = unsafe { tinyalloc::raw::allocate(64, 8) } as usize;
 /// std::thread::spawn(move || unsafe { tinyalloc::raw::deallocate(block as *mut u8) })
 ///     .join()
 ///     .unwrap();
 /// unsafe { tinyalloc::raw::deallocate(std::ptr::null_mut()) }; // ignored
+/// # }
 /// ```
 ///
 /// # Safety
@@ -690,6 +696,7 @@ unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, p
 /// class, or a large block's size rounded up to pages.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::raw;
 ///
 /// // SAFETY: 8 is a power of two; the block is live when measured.
@@ -701,6 +708,7 @@ unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, p
 ///     block.write_bytes(0xab, usable); // all of it may be used
 ///     raw::deallocate(block);
 /// }
+/// # }
 /// ```
 ///
 /// # Safety
@@ -722,6 +730,7 @@ pub unsafe fn usable_size(ptr: *mut u8) -> usize {
 /// `align` is only used to allocate the moved block.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::raw;
 ///
 /// // SAFETY: `block` is live with alignment 8 and `old_size` at most its
@@ -734,6 +743,7 @@ pub unsafe fn usable_size(ptr: *mut u8) -> usize {
 ///     assert_eq!(*grown.add(15), 7); // contents kept
 ///     raw::deallocate(grown);
 /// }
+/// # }
 /// ```
 ///
 /// # Safety
@@ -935,6 +945,7 @@ unsafe fn move_target<const MALLOC: bool>(new_size: usize, align: usize) -> *mut
 /// before a measurement of the process's memory.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::raw;
 ///
 /// // SAFETY: 16 is a power of two; the block is freed once.
@@ -946,6 +957,7 @@ unsafe fn move_target<const MALLOC: bool>(new_size: usize, align: usize) -> *mut
 /// }
 /// tinyalloc::collect();
 /// assert_eq!(tinyalloc::stats().cached_bytes, 0);
+/// # }
 /// ```
 pub fn collect() {
     let heap = thread::current_heap();

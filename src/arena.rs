@@ -29,7 +29,7 @@
 
 use crate::ds::bitmap::AtomicBitmap;
 use crate::os;
-use crate::sync::{maybe_const_fn, AtomicUsize, Ordering, StatCounter, StatOrdering};
+use crate::sync::{maybe_const_fn, AtomicUsize, Ordering, StatOrdering};
 
 /// log2 of [`SEGMENT_SIZE`].
 ///
@@ -179,8 +179,6 @@ pub struct ArenaTable {
     installed: AtomicUsize,
 }
 
-static SLOTS_IN_USE: StatCounter = StatCounter::new(0);
-
 impl ArenaTable {
     maybe_const_fn! {
         /// A table with no arenas yet.
@@ -246,7 +244,9 @@ impl ArenaTable {
                 return None;
             }
             if let Some(first) = arena.slots.claim_run_below(count, capacity) {
-                SLOTS_IN_USE.fetch_add(count, StatOrdering::Relaxed);
+                crate::state::globals()
+                    .slots_in_use
+                    .fetch_add(count, StatOrdering::Relaxed);
                 return Some(SlotRun {
                     base: (base + first * SEGMENT_SIZE) as *mut u8,
                     arena: index as u32,
@@ -319,7 +319,9 @@ impl ArenaTable {
     /// # }
     /// ```
     pub unsafe fn release(&self, run: SlotRun) {
-        SLOTS_IN_USE.fetch_sub(run.count as usize, StatOrdering::Relaxed);
+        crate::state::globals()
+            .slots_in_use
+            .fetch_sub(run.count as usize, StatOrdering::Relaxed);
         self.arenas[run.arena as usize]
             .slots
             .release(run.first as usize, run.count as usize);
@@ -355,7 +357,9 @@ impl ArenaTable {
             return None;
         }
         arena.slots.claim_exact(end, extra).then(|| {
-            SLOTS_IN_USE.fetch_add(extra, StatOrdering::Relaxed);
+            crate::state::globals()
+                .slots_in_use
+                .fetch_add(extra, StatOrdering::Relaxed);
             SlotRun {
                 count: new_count as u32,
                 ..run
@@ -482,12 +486,10 @@ impl Default for ArenaTable {
 /// the arena is installed: the Release CAS that installs it then publishes
 /// the bits to every thread that claims a slot. False if the map cannot
 /// cover the range (the arena is then not used).
-#[cfg(not(feature = "loom"))]
 fn mark_segments(base: usize, size: usize) -> bool {
     crate::segment_map::insert(base, size)
 }
 
-#[cfg(not(feature = "loom"))]
 fn unmark_segments(base: usize, size: usize) {
     crate::segment_map::remove(base, size)
 }
@@ -498,20 +500,32 @@ fn arena_slots() -> usize {
     crate::config::arena_slots()
 }
 
-/// Under loom the allocator proper (and its configuration) is not built.
+/// Under loom, the models' small arenas (the configuration keeps its default).
 #[cfg(feature = "loom")]
 fn arena_slots() -> usize {
     ARENA_SLOTS
 }
 
-/// Under loom the allocator proper (and its segment map) is not built.
-#[cfg(feature = "loom")]
-fn mark_segments(_base: usize, _size: usize) -> bool {
-    true
+/// The process-wide arena table: every segment and large region tinyalloc
+/// hands out lives in one of its arenas.
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use std::alloc::{GlobalAlloc, Layout};
+/// use tinyalloc::TinyAlloc;
+///
+/// let layout = Layout::from_size_align(100, 8).unwrap();
+/// // SAFETY: a non-zero size.
+/// let p = unsafe { TinyAlloc.alloc(layout) };
+/// let arenas = tinyalloc::arena::arenas();
+/// assert!(arenas.contains(p as usize) && arenas.arena_count() >= 1);
+/// // SAFETY: allocated above with this layout.
+/// unsafe { TinyAlloc.dealloc(p, layout) };
+/// # }
+/// ```
+pub fn arenas() -> &'static ArenaTable {
+    &crate::state::globals().arenas
 }
-
-#[cfg(feature = "loom")]
-fn unmark_segments(_base: usize, _size: usize) {}
 
 /// Slots in use across every table (statistics).
 ///
@@ -529,25 +543,7 @@ fn unmark_segments(_base: usize, _size: usize) {}
 /// # }
 /// ```
 pub fn slots_in_use() -> usize {
-    SLOTS_IN_USE.load(StatOrdering::Relaxed)
+    crate::state::globals()
+        .slots_in_use
+        .load(StatOrdering::Relaxed)
 }
-
-/// The process-wide arena table.
-///
-/// ```
-/// # #[cfg(not(feature = "loom"))] {
-/// use std::alloc::{GlobalAlloc, Layout};
-/// use tinyalloc::arena::ARENAS;
-/// use tinyalloc::TinyAlloc;
-///
-/// // Every segment and large region tinyalloc hands out lives in one of its arenas.
-/// let layout = Layout::from_size_align(100, 8).unwrap();
-/// // SAFETY: a non-zero size.
-/// let p = unsafe { TinyAlloc.alloc(layout) };
-/// assert!(ARENAS.contains(p as usize) && ARENAS.arena_count() >= 1);
-/// // SAFETY: allocated above with this layout.
-/// unsafe { TinyAlloc.dealloc(p, layout) };
-/// # }
-/// ```
-#[cfg(not(feature = "loom"))]
-pub static ARENAS: ArenaTable = ArenaTable::new();

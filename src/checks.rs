@@ -57,7 +57,7 @@
 //! before it did not prove mapped.
 
 use crate::page::Page;
-use crate::sync::{AtomicUsize, Ordering};
+use crate::sync::{PlainAtomicUsize as AtomicUsize, StatOrdering as Ordering};
 
 /// Write `tinyalloc: <what> <ptr>` to stderr and abort. Never allocates.
 #[cold]
@@ -92,6 +92,7 @@ pub fn fatal(what: &str, ptr: *const u8) -> ! {
 /// one: no block is smaller than 16 bytes). A per-process random odd number,
 /// 0 until the first carve sets it (see [`freed_mark_slow`]); every thread
 /// computes the same value, so a racing first store is harmless.
+// A plain atomic under loom too: a process-wide value outside any model.
 static FREED_MARK: AtomicUsize = AtomicUsize::new(0);
 
 /// The freed mark, set on first use (for [`crate::page::init`], which copies

@@ -41,7 +41,9 @@
 
 use crate::arena::{ARENA_SLOTS, SEGMENT_SHIFT, SEGMENT_SIZE};
 use crate::segment;
-use crate::sync::{AtomicBool, AtomicU64, Ordering};
+use crate::sync::{
+    PlainAtomicBool as AtomicBool, PlainAtomicU64 as AtomicU64, StatOrdering as Ordering,
+};
 use core::ffi::CStr;
 
 /// The largest purge delay accepted: an hour.
@@ -276,6 +278,8 @@ fn set_arena(source: Source, bytes: usize) -> bool {
 
 fn set_stats(source: Source, on: bool) -> bool {
     let set = SHOW_STATS.set(source, u64::from(on));
+    // Under loom no summary is printed: the state is per model execution.
+    #[cfg(not(feature = "loom"))]
     if set && on {
         crate::exit_summary::register();
     }

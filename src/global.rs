@@ -16,20 +16,25 @@ use core::alloc::{GlobalAlloc, Layout};
 /// the program then comes from tinyalloc:
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))]
 /// #[global_allocator]
 /// static GLOBAL: tinyalloc::TinyAlloc = tinyalloc::TinyAlloc;
 ///
+/// # #[cfg(not(feature = "loom"))]
 /// fn main() {
 ///     let squares: Vec<u64> = (0..1000).map(|i| i * i).collect();
 ///     assert_eq!(squares[999], 998_001);
 ///     // This thread allocated, so it has a tinyalloc heap.
 ///     assert!(tinyalloc::stats().live_heaps >= 1);
 /// }
+/// # #[cfg(feature = "loom")] // the loom build runs its models only
+/// # fn main() {}
 /// ```
 ///
 /// It is also an ordinary [`GlobalAlloc`] value, callable directly:
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use std::alloc::{GlobalAlloc, Layout};
 /// use tinyalloc::TinyAlloc;
 ///
@@ -43,6 +48,7 @@ use core::alloc::{GlobalAlloc, Layout};
 ///     assert_eq!(*block.add(4095), 0);
 ///     TinyAlloc.dealloc(block, layout);
 /// }
+/// # }
 /// ```
 ///
 /// With a configuration, applied before the first block it hands out (see

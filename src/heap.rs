@@ -46,9 +46,22 @@ pub struct EmptyPage(Page);
 // SAFETY: nothing ever writes `EMPTY_PAGE`; readers only see null lists.
 unsafe impl Sync for EmptyPage {}
 /// See [`EmptyPage`].
+#[cfg(not(feature = "loom"))]
 pub static EMPTY_PAGE: EmptyPage = EmptyPage(Page::EMPTY);
 
+#[cfg(not(feature = "loom"))]
 const fn empty_page() -> *mut Page {
+    ptr::addr_of!(EMPTY_PAGE.0) as *mut Page
+}
+
+// Under loom the empty page holds a loom atomic: one per execution.
+#[cfg(feature = "loom")]
+loom::lazy_static! {
+    static ref EMPTY_PAGE: EmptyPage = EmptyPage(Page::empty());
+}
+
+#[cfg(feature = "loom")]
+fn empty_page() -> *mut Page {
     ptr::addr_of!(EMPTY_PAGE.0) as *mut Page
 }
 
@@ -161,8 +174,9 @@ impl core::ops::Deref for RemoteHint {
 }
 
 impl Heap {
+    crate::sync::maybe_const_fn! {
     /// A heap with no pages: every class points at the empty page.
-    pub const fn new() -> Heap {
+    pub fn new() -> Heap {
         Heap {
             current: [empty_page(); CLASS_COUNT],
             malloc_pages: [empty_page(); SMALL_SLOTS],
@@ -180,6 +194,7 @@ impl Heap {
             large: ptr::null_mut(),
             large_freed: AtomicBool::new(false),
         }
+    }
     }
 }
 
@@ -1351,7 +1366,7 @@ pub unsafe fn collect_user(heap: *mut Heap) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
     use crate::api;

@@ -19,7 +19,7 @@
 //! `heap::keep_large_region`), so a thread that allocates and frees a large
 //! block in a loop touches no shared cache line at all.
 
-use crate::arena::{ARENAS, SEGMENT_SHIFT, SEGMENT_SIZE};
+use crate::arena::{SEGMENT_SHIFT, SEGMENT_SIZE};
 use crate::heap;
 use crate::os;
 use crate::segment::{self, Origin, Region, SegmentHeader, KIND_LARGE, LARGE_HEADER_SIZE};
@@ -199,10 +199,12 @@ pub unsafe fn resize_in_place(header: *mut SegmentHeader, new_size: usize) -> bo
         let have = origin.size() >> SEGMENT_SHIFT;
         match origin {
             Origin::Arena(_) if needed < have => segment::shrink_region(header, needed),
-            Origin::Arena(run) if needed > have => match ARENAS.try_grow(run, needed) {
-                Some(grown) => (*header).origin = Origin::Arena(grown),
-                None => return false,
-            },
+            Origin::Arena(run) if needed > have => {
+                match crate::state::globals().arenas.try_grow(run, needed) {
+                    Some(grown) => (*header).origin = Origin::Arena(grown),
+                    None => return false,
+                }
+            }
             // A direct mapping's size need not be whole segments (huge
             // alignments): compare bytes.
             Origin::Direct { size, .. } if offset + new_size > size => return false,

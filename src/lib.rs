@@ -1,7 +1,7 @@
 //! tinyalloc: a lock-free, concurrent memory allocator.
 //!
 //! ```no_run
-//! # #[cfg(not(feature = "loom"))] // the loom build models protocols only
+//! # #[cfg(not(feature = "loom"))] // the loom build runs its models only
 //! #[global_allocator]
 //! static GLOBAL: tinyalloc::TinyAlloc = tinyalloc::TinyAlloc;
 //! ```
@@ -30,10 +30,11 @@
 //! - [`config`]: the tunables ([`Config`]), from the environment, a `const`
 //!   configuration on [`TinyAlloc`](struct@TinyAlloc) or run-time calls.
 //! - `segment`, `page`, `heap`, `thread`, `large`, `api`, `global`: the
-//!   allocator proper (not built under the `loom` feature, whose models drive
-//!   the protocol modules directly); `segment_map` says which addresses may
-//!   hold a header (arenas mark theirs when installed); `user_heap` is
-//!   [`Heap`], a heap of one's own (over `heap` and `thread`).
+//!   allocator proper; `segment_map` says which addresses may hold a header
+//!   (arenas mark theirs when installed); `state` holds the shared state of
+//!   all of them as one value (per model execution under the `loom` feature,
+//!   whose models in `loom-tests/` drive the real entry points); `user_heap`
+//!   is [`Heap`], a heap of one's own (over `heap` and `thread`).
 //!
 //! Nothing on an allocation path allocates through the global allocator.
 
@@ -47,46 +48,29 @@ pub mod segment_cache;
 pub mod size_class;
 pub mod sync;
 
-#[cfg(not(feature = "loom"))]
 mod api;
-#[cfg(not(feature = "loom"))]
 mod checks;
-#[cfg(not(feature = "loom"))]
 pub mod config;
 #[cfg(not(feature = "loom"))]
 mod exit_summary;
-#[cfg(not(feature = "loom"))]
 mod global;
-#[cfg(not(feature = "loom"))]
 mod heap;
-#[cfg(not(feature = "loom"))]
 mod large;
-#[cfg(not(feature = "loom"))]
 mod page;
-#[cfg(not(feature = "loom"))]
 mod segment;
-#[cfg(not(feature = "loom"))]
 mod segment_map;
-#[cfg(not(feature = "loom"))]
+mod state;
 mod stats;
-#[cfg(not(feature = "loom"))]
 mod thread;
-#[cfg(not(feature = "loom"))]
 mod user_heap;
 
-#[cfg(not(feature = "loom"))]
 pub use api::{collect, usable_size};
-#[cfg(not(feature = "loom"))]
 pub use config::Config;
-#[cfg(not(feature = "loom"))]
 pub use global::TinyAlloc;
-#[cfg(not(feature = "loom"))]
 pub use stats::{stats, Stats};
-#[cfg(not(feature = "loom"))]
 pub use user_heap::Heap;
 
 /// Raw entry points for the C ABI and for tests (the same ones `TinyAlloc` uses).
-#[cfg(not(feature = "loom"))]
 pub mod raw {
     pub use crate::api::{
         allocate, allocate_malloc, allocate_zeroed, allocate_zeroed_malloc,
@@ -96,4 +80,17 @@ pub mod raw {
     };
     pub use crate::config::set_cache_limit;
     pub use crate::segment_map::PAGED_FROM;
+}
+
+/// Hooks for the loom models (`loom-tests/`).
+#[cfg(feature = "loom")]
+pub mod loom_hooks {
+    /// Run the calling thread's exit path now (abandon its segments, pool
+    /// its heap), as its thread-local's destructor would. A model thread
+    /// calls it last: loom's `join` synchronises with the end of the
+    /// thread's closure, not with its thread-local destructors, so what a
+    /// destructor does would race with the joiner's next steps.
+    pub fn exit_thread() {
+        crate::thread::exit_current();
+    }
 }

@@ -12,8 +12,13 @@
 //!   copied, and the source reads as zero afterwards.
 //! - No function here allocates through the global allocator.
 //!
-//! Under Miri and loom the kernel is replaced by a mock over `std::alloc::System`
-//! (Miri only supports simple anonymous mappings; loom models need no kernel).
+//! Under Miri and loom the kernel is replaced by a mock: under Miri over
+//! `std::alloc::System` (Miri only supports simple anonymous mappings), zeroed
+//! blocks with the alignment asked; under loom plain aligned anonymous
+//! mappings (see `backend::reserve_aligned`). Its clock ticks once per
+//! reading. Under loom a purge keeps the contents (see `backend::purge`), a
+//! move copies, and the counters and the clock belong to the model
+//! execution's state (`state::Globals::os`).
 //! Every call is counted, so tests can assert how often the kernel was entered.
 
 use crate::sync::{StatCounter, StatOrdering};
@@ -30,12 +35,41 @@ use crate::sync::{StatCounter, StatOrdering};
 /// ```
 pub const PAGE_SIZE: usize = 4096;
 
-static MAP_CALLS: StatCounter = StatCounter::new(0);
-static UNMAP_CALLS: StatCounter = StatCounter::new(0);
-static PURGE_CALLS: StatCounter = StatCounter::new(0);
-static MOVE_CALLS: StatCounter = StatCounter::new(0);
-static MAPPED_BYTES: StatCounter = StatCounter::new(0);
-static INJECTED_FAILURES: StatCounter = StatCounter::new(0);
+/// The kernel door's counters, a part of the allocator's state
+/// (`state::Globals::os`).
+pub(crate) struct OsState {
+    map_calls: StatCounter,
+    unmap_calls: StatCounter,
+    purge_calls: StatCounter,
+    move_calls: StatCounter,
+    mapped_bytes: StatCounter,
+    injected_failures: StatCounter,
+    /// The mock clock (a tick per reading).
+    #[cfg(any(miri, feature = "loom"))]
+    ticks: StatCounter,
+}
+
+impl OsState {
+    /// All zero.
+    pub(crate) const fn new() -> Self {
+        OsState {
+            map_calls: StatCounter::new(0),
+            unmap_calls: StatCounter::new(0),
+            purge_calls: StatCounter::new(0),
+            move_calls: StatCounter::new(0),
+            mapped_bytes: StatCounter::new(0),
+            injected_failures: StatCounter::new(0),
+            #[cfg(any(miri, feature = "loom"))]
+            ticks: StatCounter::new(0),
+        }
+    }
+}
+
+/// The counters of the allocator's state.
+#[inline(always)]
+fn state() -> &'static OsState {
+    &crate::state::globals().os
+}
 
 /// How often the kernel was entered, and how much is mapped now.
 ///
@@ -76,11 +110,11 @@ pub struct OsCounters {
 /// ```
 pub fn counters() -> OsCounters {
     OsCounters {
-        map_calls: MAP_CALLS.load(StatOrdering::Relaxed),
-        unmap_calls: UNMAP_CALLS.load(StatOrdering::Relaxed),
-        purge_calls: PURGE_CALLS.load(StatOrdering::Relaxed),
-        move_calls: MOVE_CALLS.load(StatOrdering::Relaxed),
-        mapped_bytes: MAPPED_BYTES.load(StatOrdering::Relaxed),
+        map_calls: state().map_calls.load(StatOrdering::Relaxed),
+        unmap_calls: state().unmap_calls.load(StatOrdering::Relaxed),
+        purge_calls: state().purge_calls.load(StatOrdering::Relaxed),
+        move_calls: state().move_calls.load(StatOrdering::Relaxed),
+        mapped_bytes: state().mapped_bytes.load(StatOrdering::Relaxed),
     }
 }
 
@@ -97,13 +131,15 @@ pub fn counters() -> OsCounters {
 /// unsafe { os::release(p, PAGE_SIZE, PAGE_SIZE) };
 /// ```
 pub fn inject_reserve_failures(count: usize) {
-    INJECTED_FAILURES.store(count, StatOrdering::Relaxed);
+    state()
+        .injected_failures
+        .store(count, StatOrdering::Relaxed);
 }
 
 fn take_injected_failure() -> bool {
-    let mut left = INJECTED_FAILURES.load(StatOrdering::Relaxed);
+    let mut left = state().injected_failures.load(StatOrdering::Relaxed);
     while left > 0 {
-        match INJECTED_FAILURES.compare_exchange_weak(
+        match state().injected_failures.compare_exchange_weak(
             left,
             left - 1,
             StatOrdering::Relaxed,
@@ -142,7 +178,7 @@ pub fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut 
     // Headers are found from block addresses by masking (`segment_of`), and
     // take the reservation's provenance, which must therefore be exposed.
     let _ = ptr.expose_provenance();
-    MAPPED_BYTES.fetch_add(size, StatOrdering::Relaxed);
+    state().mapped_bytes.fetch_add(size, StatOrdering::Relaxed);
     Some(ptr)
 }
 
@@ -162,7 +198,7 @@ pub fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut 
 pub unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
     // SAFETY: forwarded from the caller's contract.
     unsafe { backend::release(ptr, size, align) };
-    MAPPED_BYTES.fetch_sub(size, StatOrdering::Relaxed);
+    state().mapped_bytes.fetch_sub(size, StatOrdering::Relaxed);
 }
 
 /// Drop the contents of `[ptr, ptr + size)` (page aligned); the range stays
@@ -290,13 +326,24 @@ pub unsafe fn move_pages(from: *mut u8, to: *mut u8, size: usize, after: AfterMo
     if size == 0 {
         return MoveOutcome::Moved;
     }
-    MOVE_CALLS.fetch_add(1, StatOrdering::Relaxed);
+    state().move_calls.fetch_add(1, StatOrdering::Relaxed);
     // SAFETY: forwarded from the caller's contract.
     let outcome = unsafe { backend::move_pages(from, to, size, after) };
     if outcome != MoveOutcome::NotMoved && after != AfterMove::Refill {
-        MAPPED_BYTES.fetch_sub(size, StatOrdering::Relaxed);
+        state().mapped_bytes.fetch_sub(size, StatOrdering::Relaxed);
     }
     outcome
+}
+
+/// Give back a reservation when a loom execution's state is dropped
+/// (uncounted: the counters are part of that state).
+///
+/// # Safety
+/// As [`release`].
+#[cfg(feature = "loom")]
+pub(crate) unsafe fn release_at_teardown(ptr: *mut u8, size: usize, align: usize) {
+    // SAFETY: forwarded from the caller's contract.
+    unsafe { backend::dealloc(ptr, size, align) };
 }
 
 /// Milliseconds on a monotonic clock, cheap enough for slow paths.
@@ -314,12 +361,10 @@ pub fn now_millis() -> u64 {
 
 #[cfg(not(any(miri, feature = "loom")))]
 mod backend {
-    use super::{
-        AfterMove, MoveOutcome, StatOrdering, MAP_CALLS, PAGE_SIZE, PURGE_CALLS, UNMAP_CALLS,
-    };
+    use super::{state, AfterMove, MoveOutcome, StatOrdering, PAGE_SIZE};
 
     fn map(size: usize) -> Option<*mut u8> {
-        MAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().map_calls.fetch_add(1, StatOrdering::Relaxed);
         // SAFETY: an anonymous private mapping at a kernel-chosen address
         // touches no existing memory.
         let ptr = unsafe {
@@ -343,7 +388,7 @@ mod backend {
         if size == 0 {
             return;
         }
-        UNMAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().unmap_calls.fetch_add(1, StatOrdering::Relaxed);
         // SAFETY: callers pass a page-aligned range inside a mapping they own.
         unsafe { libc::munmap(ptr.cast(), size) };
     }
@@ -376,7 +421,7 @@ mod backend {
     /// # Safety
     /// As [`super::purge`].
     pub(super) unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
-        PURGE_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().purge_calls.fetch_add(1, StatOrdering::Relaxed);
         // SAFETY: the caller owns the range and reads nothing from it; on a
         // private anonymous mapping DONTNEED makes it read back as zero.
         unsafe { libc::madvise(ptr.cast(), size, libc::MADV_DONTNEED) == 0 }
@@ -407,7 +452,7 @@ mod backend {
         if after != AfterMove::Refill {
             return MoveOutcome::Moved;
         }
-        MAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().map_calls.fetch_add(1, StatOrdering::Relaxed);
         // SAFETY: the source range is ours and unmapped now; MAP_FIXED maps
         // fresh zero pages exactly there, with the reservation's flags.
         let refilled = unsafe {
@@ -441,11 +486,51 @@ mod backend {
 #[cfg(any(miri, feature = "loom"))]
 mod backend {
     //! A kernel stand-in over `System`: zeroed, aligned blocks.
-    use super::{AfterMove, MoveOutcome, StatOrdering, MAP_CALLS, PURGE_CALLS, UNMAP_CALLS};
+    use super::{state, AfterMove, MoveOutcome, StatOrdering};
+    #[cfg(not(feature = "loom"))]
     use std::alloc::{GlobalAlloc, Layout, System};
 
+    /// Under loom: an anonymous mapping of `size + align`, trimmed to the
+    /// aligned region (`System` would serve a model's 8 MiB arena from the
+    /// heap once glibc's mmap threshold adapts, and clear it with `memset` in
+    /// every execution).
+    #[cfg(feature = "loom")]
     pub(super) fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
-        MAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().map_calls.fetch_add(1, StatOrdering::Relaxed);
+        let padded = size.checked_add(align)?;
+        // SAFETY: a private anonymous mapping at a kernel-chosen address
+        // touches no existing memory.
+        let raw = unsafe {
+            libc::mmap(
+                core::ptr::null_mut(),
+                padded,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        if raw == libc::MAP_FAILED {
+            return None;
+        }
+        let start = raw as usize;
+        let aligned = (start + offset).next_multiple_of(align) - offset;
+        let head = aligned - start;
+        // SAFETY: the head and tail lie in the fresh mapping and hold nothing.
+        unsafe {
+            if head > 0 {
+                libc::munmap(raw, head);
+            }
+            if padded - head - size > 0 {
+                libc::munmap((aligned + size) as *mut libc::c_void, padded - head - size);
+            }
+        }
+        Some(aligned as *mut u8)
+    }
+
+    #[cfg(not(feature = "loom"))]
+    pub(super) fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
+        state().map_calls.fetch_add(1, StatOrdering::Relaxed);
         // The mock can only honour offset 0 exactly; a non-zero offset is
         // served by aligning the block to `align` and reserving `offset` less
         // than a full alignment unit in front.
@@ -468,7 +553,27 @@ mod backend {
     /// # Safety
     /// As [`super::release`].
     pub(super) unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
-        UNMAP_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().unmap_calls.fetch_add(1, StatOrdering::Relaxed);
+        // SAFETY: forwarded.
+        unsafe { dealloc(ptr, size, align) };
+    }
+
+    /// [`release`] without counting (the loom state's teardown).
+    ///
+    /// # Safety
+    /// As [`super::release`].
+    #[cfg(feature = "loom")]
+    pub(super) unsafe fn dealloc(ptr: *mut u8, size: usize, _align: usize) {
+        // SAFETY: `reserve_aligned` mapped exactly this range.
+        unsafe { libc::munmap(ptr.cast(), size) };
+    }
+
+    /// [`release`] without counting.
+    ///
+    /// # Safety
+    /// As [`super::release`].
+    #[cfg(not(feature = "loom"))]
+    pub(super) unsafe fn dealloc(ptr: *mut u8, size: usize, align: usize) {
         let lead = ptr as usize % align;
         let (base, size) = (ptr.wrapping_sub(lead), size + lead);
         // SAFETY: `base`/`size`/`align` rebuild the layout `reserve_aligned` used.
@@ -478,9 +583,18 @@ mod backend {
     /// # Safety
     /// As [`super::purge`].
     pub(super) unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
-        PURGE_CALLS.fetch_add(1, StatOrdering::Relaxed);
+        state().purge_calls.fetch_add(1, StatOrdering::Relaxed);
+        // Under loom a purge keeps the contents: a header's atomics are loom
+        // handles that a stale stack reader may still load (type-stable
+        // memory), and zeroing would forge them. Nothing a model checks
+        // reads purged memory as zero (no zeroed allocations).
+        #[cfg(not(feature = "loom"))]
         // SAFETY: the caller owns the range.
-        unsafe { core::ptr::write_bytes(ptr, 0, size) };
+        unsafe {
+            core::ptr::write_bytes(ptr, 0, size)
+        };
+        #[cfg(feature = "loom")]
+        let _ = (ptr, size);
         true
     }
 
@@ -506,7 +620,6 @@ mod backend {
 
     pub(super) fn now_millis() -> u64 {
         // A tick per call: each purge pass sees time move on.
-        static TICKS: crate::sync::StatCounter = crate::sync::StatCounter::new(0);
-        TICKS.fetch_add(1, StatOrdering::Relaxed) as u64
+        state().ticks.fetch_add(1, StatOrdering::Relaxed) as u64
     }
 }

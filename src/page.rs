@@ -86,32 +86,40 @@ pub struct Page {
 }
 
 impl Page {
-    /// A page with no blocks and no class: its `free` is always empty, so the
-    /// allocation fast path falls to the slow path on it. (A template for
-    /// initialising metadata; each use is a fresh value.)
+    crate::sync::maybe_const_fn! {
+        /// A page with no blocks and no class: its `free` is always empty, so
+        /// the allocation fast path falls to the slow path on it. (A template
+        /// for initialising metadata; each use is a fresh value.)
+        pub fn empty() -> Page {
+            Page {
+                free: ptr::null_mut(),
+                used: 0,
+                in_full: false,
+                in_use: false,
+                free_is_zero: false,
+                memory_is_zero: false,
+                local_free: ptr::null_mut(),
+                capacity: 0,
+                reserved: 0,
+                block_size: 0,
+                class: 0,
+                start: ptr::null_mut(),
+                remote: RemoteFreeList::new(),
+                freed_at: 0,
+                prev: ptr::null_mut(),
+                next: ptr::null_mut(),
+                block_inverse: 0,
+                block_shift: 0,
+                block_limit: 0,
+                freed_mark: 0,
+            }
+        }
+    }
+
+    /// [`Page::empty`] as a constant (outside loom, whose atomics are not const).
+    #[cfg(not(feature = "loom"))]
     #[allow(clippy::declare_interior_mutable_const)]
-    pub const EMPTY: Page = Page {
-        free: ptr::null_mut(),
-        used: 0,
-        in_full: false,
-        in_use: false,
-        free_is_zero: false,
-        memory_is_zero: false,
-        local_free: ptr::null_mut(),
-        capacity: 0,
-        reserved: 0,
-        block_size: 0,
-        class: 0,
-        start: ptr::null_mut(),
-        remote: RemoteFreeList::new(),
-        freed_at: 0,
-        prev: ptr::null_mut(),
-        next: ptr::null_mut(),
-        block_inverse: 0,
-        block_shift: 0,
-        block_limit: 0,
-        freed_mark: 0,
-    };
+    pub const EMPTY: Page = Page::empty();
 }
 
 /// Read a block's link word.

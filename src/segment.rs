@@ -20,7 +20,7 @@
 //! arena (or unmapped).
 //!
 //! Abandoned segments (their thread exited while blocks were live) wait on a
-//! [`TaggedStack`] per kind until a heap adopts them.
+//! `TaggedStack` per kind until a heap adopts them.
 //!
 //! Invariants:
 //! - `owner` is the address of the owning heap, or 0: paged segments are owned
@@ -31,13 +31,13 @@
 //!   read it long after the segment was reused (type-stable memory);
 //! - `dirty_bytes` bounds the prefix of the region that may be non-zero.
 
-use crate::arena::{SlotRun, ARENAS, ARENA_SLOTS, SEGMENT_SHIFT, SEGMENT_SIZE};
-use crate::ds::tagged_stack::{StackNode, TaggedStack};
+use crate::arena::{SlotRun, ARENA_SLOTS, SEGMENT_SHIFT, SEGMENT_SIZE};
+use crate::ds::tagged_stack::StackNode;
 use crate::os;
 use crate::page::{self, Page};
-use crate::segment_cache::SegmentCache;
 use crate::segment_map;
-use crate::sync::{AtomicPtr, AtomicU64, AtomicUsize, Ordering, StatCounter, StatOrdering};
+use crate::state::globals;
+use crate::sync::{AtomicPtr, AtomicUsize, Ordering, StatOrdering};
 use core::ptr;
 
 /// Segment kind: small pages.
@@ -54,11 +54,24 @@ pub const KIND_RELEASED: u8 = 4;
 const TAG_KEY: usize = 0x5EC7_A110_C000_0000;
 
 /// Small pages are 64 KiB.
+#[cfg(not(feature = "loom"))]
 pub const SMALL_PAGE_SHIFT: usize = 16;
 /// Medium pages are 512 KiB.
+#[cfg(not(feature = "loom"))]
 pub const MEDIUM_PAGE_SHIFT: usize = 19;
 /// Blocks up to this size live in small pages; larger ones in medium pages.
+#[cfg(not(feature = "loom"))]
 pub const SMALL_BLOCK_MAX: usize = 8 * 1024;
+/// Under loom segments are 64 KiB: 16 small pages of 4 KiB.
+#[cfg(feature = "loom")]
+pub const SMALL_PAGE_SHIFT: usize = 12;
+/// Under loom: 4 medium pages of 16 KiB (medium classes above 16 KiB do not
+/// fit one; the models use small and large blocks only).
+#[cfg(feature = "loom")]
+pub const MEDIUM_PAGE_SHIFT: usize = 14;
+/// Under loom: blocks up to 1 KiB live in small pages.
+#[cfg(feature = "loom")]
+pub const SMALL_BLOCK_MAX: usize = 1024;
 /// Bytes per segment (re-exported for the statistics).
 pub const SEGMENT_SIZE_BYTES: usize = SEGMENT_SIZE;
 /// Pages per small segment (page 0 holds the header).
@@ -74,7 +87,7 @@ pub const PURGE_DELAY_MS: u64 = 100;
 /// How often a slow path may run a purge pass.
 pub const PURGE_INTERVAL_MS: u64 = 10;
 /// The cache bound before it scales with use.
-const CACHE_BASE_LIMIT: usize = 8 << 20;
+pub(crate) const CACHE_BASE_LIMIT: usize = 8 << 20;
 
 /// Where a region's memory came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -224,24 +237,6 @@ pub unsafe fn page_at(segment: *mut SegmentHeader, ptr: *mut u8, shift: u32) -> 
     }
 }
 
-static CACHE: SegmentCache = SegmentCache::new(CACHE_BASE_LIMIT);
-static NEXT_PURGE_AT: AtomicU64 = AtomicU64::new(0);
-/// The last clock reading (see [`coarse_now`]).
-static LAST_NOW: AtomicU64 = AtomicU64::new(0);
-static CLOCK_TICKS: StatCounter = StatCounter::new(0);
-static ABANDONED: [TaggedStack<SegmentHeader>; 2] = [TaggedStack::new(), TaggedStack::new()];
-static LIVE_SEGMENTS: StatCounter = StatCounter::new(0);
-static ABANDONED_COUNT: StatCounter = StatCounter::new(0);
-/// Per paged kind (index `kind - KIND_SMALL`), counted on page-level slow
-/// paths only: segments live, bytes of pages in use, bytes of unused pages
-/// still dirty, segments abandoned.
-static PAGED_SEGMENTS: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
-static PAGES_IN_USE_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
-static FREE_DIRTY_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
-static ABANDONED_BY_KIND: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
-/// Dirty bytes of the regions in the cache.
-static CACHED_DIRTY_BYTES: StatCounter = StatCounter::new(0);
-
 /// The stats slot of a paged segment.
 ///
 /// # Safety
@@ -253,13 +248,13 @@ unsafe fn slot(segment: *mut SegmentHeader) -> usize {
 
 /// Bytes of unused pages still dirty, both paged kinds.
 pub fn free_dirty_bytes() -> usize {
-    FREE_DIRTY_BYTES[0].load(StatOrdering::Relaxed)
-        + FREE_DIRTY_BYTES[1].load(StatOrdering::Relaxed)
+    globals().free_dirty_bytes[0].load(StatOrdering::Relaxed)
+        + globals().free_dirty_bytes[1].load(StatOrdering::Relaxed)
 }
 
 /// Bytes of cached regions' dirty prefixes.
 pub fn cached_dirty_bytes() -> usize {
-    CACHED_DIRTY_BYTES.load(StatOrdering::Relaxed)
+    globals().cached_dirty_bytes.load(StatOrdering::Relaxed)
 }
 
 /// The dirty prefix a cached region is counted with (its header is not
@@ -277,10 +272,10 @@ unsafe fn cached_dirty(header: *mut SegmentHeader) -> usize {
 pub fn paged_figures(kind: u8) -> (usize, usize, usize, usize) {
     let k = (kind - KIND_SMALL) as usize;
     (
-        PAGED_SEGMENTS[k].load(StatOrdering::Relaxed),
-        PAGES_IN_USE_BYTES[k].load(StatOrdering::Relaxed),
-        FREE_DIRTY_BYTES[k].load(StatOrdering::Relaxed),
-        ABANDONED_BY_KIND[k].load(StatOrdering::Relaxed),
+        globals().paged_segments[k].load(StatOrdering::Relaxed),
+        globals().pages_in_use_bytes[k].load(StatOrdering::Relaxed),
+        globals().free_dirty_bytes[k].load(StatOrdering::Relaxed),
+        globals().abandoned_by_kind[k].load(StatOrdering::Relaxed),
     )
 }
 
@@ -299,11 +294,13 @@ pub struct Region {
 pub fn acquire_region(slots: usize) -> Option<Region> {
     maybe_purge();
     if slots <= ARENA_SLOTS {
-        if let Some(cached) = CACHE.take(slots) {
+        if let Some(cached) = globals().cache.take(slots) {
             let header = cached.base.cast::<SegmentHeader>();
-            LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
+            globals().live_segments.fetch_add(1, StatOrdering::Relaxed);
             // SAFETY: the region is ours now; its header is intact.
-            CACHED_DIRTY_BYTES.fetch_sub(unsafe { cached_dirty(header) }, StatOrdering::Relaxed);
+            globals()
+                .cached_dirty_bytes
+                .fetch_sub(unsafe { cached_dirty(header) }, StatOrdering::Relaxed);
             // SAFETY: the cache handed us the region exclusively; its header
             // was written by the previous holder before it was inserted
             // (happens-before through the cache's Release/Acquire).
@@ -315,8 +312,8 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
                 }
             });
         }
-        if let Some(run) = ARENAS.claim(slots) {
-            LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
+        if let Some(run) = globals().arenas.claim(slots) {
+            globals().live_segments.fetch_add(1, StatOrdering::Relaxed);
             return Some(Region {
                 base: run.base,
                 origin: Origin::Arena(run),
@@ -326,7 +323,7 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
     }
     let size = slots.checked_mul(SEGMENT_SIZE)?;
     let base = reserve_direct(size, SEGMENT_SIZE, 0)?;
-    LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
+    globals().live_segments.fetch_add(1, StatOrdering::Relaxed);
     Some(Region {
         base,
         origin: Origin::Direct {
@@ -341,7 +338,7 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
 /// straight from the kernel (for huge alignments).
 pub fn acquire_direct_aligned(size: usize, align: usize, offset: usize) -> Option<Region> {
     let base = reserve_direct(size, align, offset)?;
-    LIVE_SEGMENTS.fetch_add(1, StatOrdering::Relaxed);
+    globals().live_segments.fetch_add(1, StatOrdering::Relaxed);
     Some(Region {
         base,
         origin: Origin::Direct { size, align },
@@ -378,13 +375,13 @@ pub unsafe fn mark_released(header: *mut SegmentHeader) {
 /// `header` must start a region the caller owns exclusively, with an accurate
 /// `origin` and `dirty_bytes`; nothing may use it afterwards.
 pub unsafe fn release_region(header: *mut SegmentHeader) {
-    LIVE_SEGMENTS.fetch_sub(1, StatOrdering::Relaxed);
+    globals().live_segments.fetch_sub(1, StatOrdering::Relaxed);
     // SAFETY: the caller owns the region and its header.
     unsafe {
         if matches!((*header).kind, KIND_SMALL | KIND_MEDIUM) {
             let k = slot(header);
-            PAGED_SEGMENTS[k].fetch_sub(1, StatOrdering::Relaxed);
-            FREE_DIRTY_BYTES[k].fetch_sub(
+            globals().paged_segments[k].fetch_sub(1, StatOrdering::Relaxed);
+            globals().free_dirty_bytes[k].fetch_sub(
                 (*header).dirty_free_pages << (*header).page_shift,
                 StatOrdering::Relaxed,
             );
@@ -407,10 +404,16 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
         // Counted before the insert publishes it: a taker may subtract at once.
         // SAFETY: the caller owns the region.
         let dirty = unsafe { cached_dirty(header) };
-        CACHED_DIRTY_BYTES.fetch_add(dirty, StatOrdering::Relaxed);
-        let inserted = CACHE.insert(run.base, run.count as usize, tick_clock());
+        globals()
+            .cached_dirty_bytes
+            .fetch_add(dirty, StatOrdering::Relaxed);
+        let inserted = globals()
+            .cache
+            .insert(run.base, run.count as usize, tick_clock());
         if !inserted {
-            CACHED_DIRTY_BYTES.fetch_sub(dirty, StatOrdering::Relaxed);
+            globals()
+                .cached_dirty_bytes
+                .fetch_sub(dirty, StatOrdering::Relaxed);
         }
         trim_cache();
         if inserted {
@@ -432,7 +435,7 @@ unsafe fn purge_and_return(base: *mut u8, origin: Origin, dirty_bytes: usize) {
             // SAFETY: the caller owns the region; nobody reads it any more.
             unsafe {
                 zero_pages(base, dirty_end(dirty_bytes, origin));
-                ARENAS.release(run);
+                globals().arenas.release(run);
             }
         }
         Origin::Direct { size, align } => {
@@ -498,10 +501,12 @@ pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
         if outcome == os::MoveOutcome::NotMoved {
             return false;
         }
-        LIVE_SEGMENTS.fetch_sub(1, StatOrdering::Relaxed);
+        globals().live_segments.fetch_sub(1, StatOrdering::Relaxed);
         match origin {
             // Refilled with zero pages: the slots are as good as fresh.
-            Origin::Arena(run) if outcome == os::MoveOutcome::Moved => ARENAS.release(run),
+            Origin::Arena(run) if outcome == os::MoveOutcome::Moved => {
+                globals().arenas.release(run)
+            }
             // The kernel moved the pages but would not map the source again:
             // its slots are a hole now and stay claimed forever (and are no
             // header a free may read).
@@ -524,22 +529,24 @@ pub unsafe fn move_region(header: *mut SegmentHeader, to: &mut Region) -> bool {
 fn update_cache_limit() {
     let limit = crate::config::cache_limit().unwrap_or_else(|| {
         let claimed = crate::arena::slots_in_use() << SEGMENT_SHIFT;
-        let in_use = claimed.saturating_sub(CACHE.cached_bytes());
+        let in_use = claimed.saturating_sub(globals().cache.cached_bytes());
         CACHE_BASE_LIMIT + in_use
     });
-    CACHE.set_limit(limit);
+    globals().cache.set_limit(limit);
 }
 
 /// Purge cached regions past the cache's bound, oldest first.
 fn trim_cache() {
-    let limit = CACHE.limit();
-    if CACHE.cached_bytes() > limit {
-        CACHE.trim_to(limit, |region| {
+    let limit = globals().cache.limit();
+    if globals().cache.cached_bytes() > limit {
+        globals().cache.trim_to(limit, |region| {
             let header = region.base.cast::<SegmentHeader>();
             // SAFETY: the trim took the region exclusively from the cache;
             // its header is intact.
             unsafe {
-                CACHED_DIRTY_BYTES.fetch_sub(cached_dirty(header), StatOrdering::Relaxed);
+                globals()
+                    .cached_dirty_bytes
+                    .fetch_sub(cached_dirty(header), StatOrdering::Relaxed);
                 purge_and_return(region.base, (*header).origin, (*header).dirty_bytes)
             }
         });
@@ -556,24 +563,25 @@ pub(crate) fn apply_cache_limit() {
 /// deadlines need milliseconds, not a syscall-priced read on every large
 /// alloc/free pair.
 fn coarse_now() -> u64 {
-    if CLOCK_TICKS.fetch_add(1, StatOrdering::Relaxed) % 8 == 0 {
+    if globals().clock_ticks.fetch_add(1, StatOrdering::Relaxed) % 8 == 0 {
         let now = os::now_millis();
-        LAST_NOW.store(now, Ordering::Relaxed);
+        globals().last_now.store(now, Ordering::Relaxed);
         now
     } else {
-        LAST_NOW.load(Ordering::Relaxed)
+        globals().last_now.load(Ordering::Relaxed)
     }
 }
 
 /// Run a purge pass over the cache if the last one was long enough ago.
 pub fn maybe_purge() {
     let now = coarse_now();
-    let due = NEXT_PURGE_AT.load(Ordering::Relaxed);
+    let due = globals().next_purge_at.load(Ordering::Relaxed);
     if now < due {
         return;
     }
     // One thread wins the pass; the others go on.
-    if NEXT_PURGE_AT
+    if globals()
+        .next_purge_at
         .compare_exchange(
             due,
             now + PURGE_INTERVAL_MS,
@@ -588,12 +596,14 @@ pub fn maybe_purge() {
 
 /// Purge and return every cached region inserted at or before `cutoff`.
 pub fn purge_cache(cutoff: u64) -> usize {
-    CACHE.purge_older_than(cutoff, |region| {
+    globals().cache.purge_older_than(cutoff, |region| {
         let header = region.base.cast::<SegmentHeader>();
         // SAFETY: the purge took the region exclusively from the cache; its
         // header is intact (cached regions are not purged in place).
         unsafe {
-            CACHED_DIRTY_BYTES.fetch_sub(cached_dirty(header), StatOrdering::Relaxed);
+            globals()
+                .cached_dirty_bytes
+                .fetch_sub(cached_dirty(header), StatOrdering::Relaxed);
             purge_and_return(region.base, (*header).origin, (*header).dirty_bytes)
         }
     })
@@ -601,17 +611,17 @@ pub fn purge_cache(cutoff: u64) -> usize {
 
 /// Bytes in the cache now.
 pub fn cached_bytes() -> usize {
-    CACHE.cached_bytes()
+    globals().cache.cached_bytes()
 }
 
 /// Regions (segments and large regions) live now.
 pub fn live_segments() -> usize {
-    LIVE_SEGMENTS.load(StatOrdering::Relaxed)
+    globals().live_segments.load(StatOrdering::Relaxed)
 }
 
 /// Segments on the abandoned stacks now.
 pub fn abandoned_segments() -> usize {
-    ABANDONED_COUNT.load(StatOrdering::Relaxed)
+    globals().abandoned_count.load(StatOrdering::Relaxed)
 }
 
 /// Write the common header fields of a region the caller just acquired.
@@ -623,7 +633,15 @@ pub unsafe fn init_header(region: &Region, kind: u8, owner: usize) -> *mut Segme
     // SAFETY: the region is ours; fields are written one by one so that the
     // atomics (which a stale stack reader may load) are only written atomically.
     unsafe {
+        #[cfg(not(feature = "loom"))]
         (*header).owner.store(owner, Ordering::Relaxed);
+        // Loom atomics are handles into the execution's state: fresh ones
+        // for a region that may be fresh (zeroed) memory.
+        #[cfg(feature = "loom")]
+        {
+            ptr::addr_of_mut!((*header).owner).write(AtomicUsize::new(owner));
+            ptr::addr_of_mut!((*header).stack_link).write(AtomicPtr::new(ptr::null_mut()));
+        }
         (*header).kind = kind;
         (*header).tag = tag_for(header, kind);
         (*header).origin = region.origin;
@@ -668,7 +686,7 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
             let page = ptr::addr_of_mut!((*header).pages).cast::<Page>().add(index);
             // No pusher can reach a page of a segment nobody owned a moment
             // ago, so a plain write of the whole metadata is race-free.
-            page.write(Page::EMPTY);
+            page.write(Page::empty());
             // Pages past the region's dirty prefix read as zero (a segment
             // purged before release keeps only its header dirty).
             (*page).memory_is_zero = index << shift >= dirty;
@@ -680,8 +698,9 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
             }
         }
         let k = slot(header);
-        PAGED_SEGMENTS[k].fetch_add(1, StatOrdering::Relaxed);
-        FREE_DIRTY_BYTES[k].fetch_add((*header).dirty_free_pages << shift, StatOrdering::Relaxed);
+        globals().paged_segments[k].fetch_add(1, StatOrdering::Relaxed);
+        globals().free_dirty_bytes[k]
+            .fetch_add((*header).dirty_free_pages << shift, StatOrdering::Relaxed);
         // Before any block is handed out: the free fast path reads this.
         segment_map::set_paged(header as usize, shift);
         Some(header)
@@ -711,7 +730,7 @@ pub unsafe fn shrink_region(header: *mut SegmentHeader, slots: usize) {
             zero_pages(header.cast::<u8>().add(keep), dirty - keep);
             (*header).dirty_bytes = keep;
         }
-        (*header).origin = Origin::Arena(ARENAS.shrink(run, slots));
+        (*header).origin = Origin::Arena(globals().arenas.shrink(run, slots));
     }
 }
 
@@ -736,9 +755,9 @@ pub unsafe fn claim_page(
                 let k = slot(segment);
                 if !(*page).memory_is_zero {
                     (*segment).dirty_free_pages -= 1;
-                    FREE_DIRTY_BYTES[k].fetch_sub(1 << shift, StatOrdering::Relaxed);
+                    globals().free_dirty_bytes[k].fetch_sub(1 << shift, StatOrdering::Relaxed);
                 }
-                PAGES_IN_USE_BYTES[k].fetch_add(1 << shift, StatOrdering::Relaxed);
+                globals().pages_in_use_bytes[k].fetch_add(1 << shift, StatOrdering::Relaxed);
                 let start = segment.cast::<u8>().add(index << shift);
                 page::init(page, class, block_size, start, 1 << shift);
                 (*segment).used_pages += 1;
@@ -777,11 +796,11 @@ pub unsafe fn free_page(segment: *mut SegmentHeader, page: *mut Page) -> bool {
         }
         let k = slot(segment);
         let page_bytes = 1 << (*segment).page_shift;
-        PAGES_IN_USE_BYTES[k].fetch_sub(page_bytes, StatOrdering::Relaxed);
+        globals().pages_in_use_bytes[k].fetch_sub(page_bytes, StatOrdering::Relaxed);
         if !(*page).memory_is_zero {
             (*page).freed_at = clock();
             (*segment).dirty_free_pages += 1;
-            FREE_DIRTY_BYTES[k].fetch_add(page_bytes, StatOrdering::Relaxed);
+            globals().free_dirty_bytes[k].fetch_add(page_bytes, StatOrdering::Relaxed);
         }
         (*page).free = ptr::null_mut();
         (*page).local_free = ptr::null_mut();
@@ -829,7 +848,7 @@ pub unsafe fn purge_free_pages(segment: *mut SegmentHeader, cutoff: u64) -> usiz
                 run_len = 0;
             }
         }
-        FREE_DIRTY_BYTES[slot(segment)].fetch_sub(purged << shift, StatOrdering::Relaxed);
+        globals().free_dirty_bytes[slot(segment)].fetch_sub(purged << shift, StatOrdering::Relaxed);
         purged
     }
 }
@@ -854,13 +873,13 @@ pub unsafe fn purge_empty(segment: *mut SegmentHeader) {
 /// Milliseconds on a clock that region operations and heap slow paths keep
 /// roughly current (see [`coarse_now`]); cheap to read anywhere.
 pub fn clock() -> u64 {
-    LAST_NOW.load(Ordering::Relaxed)
+    globals().last_now.load(Ordering::Relaxed)
 }
 
 /// Read the real clock and publish it to [`clock`].
 pub fn tick_clock() -> u64 {
     let now = os::now_millis();
-    LAST_NOW.store(now, Ordering::Relaxed);
+    globals().last_now.store(now, Ordering::Relaxed);
     now
 }
 
@@ -872,18 +891,22 @@ pub unsafe fn abandon(segment: *mut SegmentHeader) {
     // SAFETY: the caller owns the segment; its memory is type-stable.
     unsafe {
         debug_assert_eq!((*segment).owner.load(Ordering::Relaxed), 0);
-        ABANDONED_COUNT.fetch_add(1, StatOrdering::Relaxed);
-        ABANDONED_BY_KIND[slot(segment)].fetch_add(1, StatOrdering::Relaxed);
-        ABANDONED[((*segment).kind - KIND_SMALL) as usize]
+        globals()
+            .abandoned_count
+            .fetch_add(1, StatOrdering::Relaxed);
+        globals().abandoned_by_kind[slot(segment)].fetch_add(1, StatOrdering::Relaxed);
+        globals().abandoned[((*segment).kind - KIND_SMALL) as usize]
             .push(ptr::NonNull::new_unchecked(segment));
     }
 }
 
 /// Pop an abandoned segment of `kind`, if any; the caller then owns it.
 pub fn pop_abandoned(kind: u8) -> Option<*mut SegmentHeader> {
-    let segment = ABANDONED[(kind - KIND_SMALL) as usize].pop()?;
-    ABANDONED_COUNT.fetch_sub(1, StatOrdering::Relaxed);
-    ABANDONED_BY_KIND[(kind - KIND_SMALL) as usize].fetch_sub(1, StatOrdering::Relaxed);
+    let segment = globals().abandoned[(kind - KIND_SMALL) as usize].pop()?;
+    globals()
+        .abandoned_count
+        .fetch_sub(1, StatOrdering::Relaxed);
+    globals().abandoned_by_kind[(kind - KIND_SMALL) as usize].fetch_sub(1, StatOrdering::Relaxed);
     Some(segment.as_ptr())
 }
 

@@ -52,7 +52,7 @@
 //! value, whose visibility rides on the arena and allocation protocols above.
 
 use crate::arena::{SEGMENT_SHIFT, SEGMENT_SIZE};
-#[cfg(not(miri))]
+#[cfg(not(any(miri, feature = "loom")))]
 use crate::sync::{AtomicU8, Ordering};
 
 /// Address bits of user space the map covers.
@@ -65,13 +65,18 @@ const SLOTS: usize = 1 << (ADDRESS_BITS as usize - SEGMENT_SHIFT);
 pub const OURS: u8 = 1;
 /// The least byte of a live paged segment's header slot (the smallest page
 /// shift): `paged_shift` at or above it is the fast path.
+#[cfg(not(feature = "loom"))]
 pub const PAGED_FROM: u8 = 16;
+/// The least byte of a live paged segment's header slot (loom's small pages
+/// are 4 KiB).
+#[cfg(feature = "loom")]
+pub const PAGED_FROM: u8 = 12;
 
-#[cfg(not(miri))]
+#[cfg(not(any(miri, feature = "loom")))]
 static MAP: [AtomicU8; SLOTS] = [const { AtomicU8::new(0) }; SLOTS];
 
 /// The byte of `slot`, to read (0 for a slot never written).
-#[cfg(not(miri))]
+#[cfg(not(any(miri, feature = "loom")))]
 #[inline(always)]
 fn byte(slot: usize) -> u8 {
     // Relaxed: see the module doc (a store happens-before any legitimate free).
@@ -79,25 +84,58 @@ fn byte(slot: usize) -> u8 {
 }
 
 /// Write the byte of `slot`.
-#[cfg(not(miri))]
+#[cfg(not(any(miri, feature = "loom")))]
 #[inline(always)]
 fn set_byte(slot: usize, value: u8) {
     // Relaxed: published by the caller's own protocol (see the module doc).
     MAP[slot].store(value, Ordering::Relaxed);
 }
 
-/// Under Miri the map is sparse: Miri keeps per-byte state for every atomic
-/// location it touches, and a 32 MiB array of them took 11 GB. An
+/// Under Miri and loom the map is sparse: Miri keeps per-byte state for
+/// every atomic location it touches, and a 32 MiB array of them took 11 GB;
+/// a loom model needs a fresh map per execution (in `state::Globals`). An
 /// open-addressing table keyed by slot (plus one; 0 = empty entry) holds
 /// the bytes of the slots ever written; a key, once claimed by CAS, never
-/// changes, so a reader finds a slot's entry or an empty one.
-#[cfg(miri)]
+/// changes, so a reader finds a slot's entry or an empty one. Its atomics
+/// stay plain under loom: the map is not a modelled protocol (see above).
+#[cfg(any(miri, feature = "loom"))]
 mod sparse {
-    use crate::sync::{AtomicU8, AtomicUsize, Ordering};
+    use crate::sync::{PlainAtomicU8, PlainAtomicUsize, StatOrdering as Ordering};
 
+    #[cfg(not(feature = "loom"))]
     const ENTRIES: usize = 4096;
-    static KEYS: [AtomicUsize; ENTRIES] = [const { AtomicUsize::new(0) }; ENTRIES];
-    static VALUES: [AtomicU8; ENTRIES] = [const { AtomicU8::new(0) }; ENTRIES];
+    /// A model's arenas hold a few hundred slots.
+    #[cfg(feature = "loom")]
+    const ENTRIES: usize = 1024;
+
+    /// The table.
+    pub(crate) struct SparseMap {
+        keys: [PlainAtomicUsize; ENTRIES],
+        values: [PlainAtomicU8; ENTRIES],
+    }
+
+    impl SparseMap {
+        /// No slot marked.
+        pub(crate) const fn new() -> Self {
+            SparseMap {
+                keys: [const { PlainAtomicUsize::new(0) }; ENTRIES],
+                values: [const { PlainAtomicU8::new(0) }; ENTRIES],
+            }
+        }
+    }
+
+    #[cfg(not(feature = "loom"))]
+    static MAP: SparseMap = SparseMap::new();
+
+    #[cfg(not(feature = "loom"))]
+    fn map() -> &'static SparseMap {
+        &MAP
+    }
+
+    #[cfg(feature = "loom")]
+    fn map() -> &'static SparseMap {
+        &crate::state::globals().segment_map
+    }
 
     fn start(slot: usize) -> usize {
         slot.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> (usize::BITS - ENTRIES.trailing_zeros())
@@ -105,15 +143,16 @@ mod sparse {
 
     /// The entry of `slot`, claiming an empty one if `claim`.
     fn entry(slot: usize, claim: bool) -> Option<usize> {
+        let keys = &map().keys;
         let key = slot + 1;
         for probe in 0..ENTRIES {
             let index = (start(slot) + probe) % ENTRIES;
             // Acquire pairs with the claiming CAS's Release (the key, not
             // the value, is what this orders).
-            let mut seen = KEYS[index].load(Ordering::Acquire);
+            let mut seen = keys[index].load(Ordering::Acquire);
             if seen == 0 && claim {
                 seen =
-                    match KEYS[index].compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
+                    match keys[index].compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire)
                     {
                         Ok(_) => key,
                         Err(now) => now,
@@ -126,21 +165,23 @@ mod sparse {
                 return None;
             }
         }
-        assert!(!claim, "the Miri segment map is full");
+        assert!(!claim, "the sparse segment map is full");
         None
     }
 
     pub(super) fn byte(slot: usize) -> u8 {
-        entry(slot, false).map_or(0, |index| VALUES[index].load(Ordering::Relaxed))
+        entry(slot, false).map_or(0, |index| map().values[index].load(Ordering::Relaxed))
     }
 
     pub(super) fn set_byte(slot: usize, value: u8) {
         if let Some(index) = entry(slot, value != 0) {
-            VALUES[index].store(value, Ordering::Relaxed);
+            map().values[index].store(value, Ordering::Relaxed);
         }
     }
 }
-#[cfg(miri)]
+#[cfg(feature = "loom")]
+pub(crate) use sparse::SparseMap;
+#[cfg(any(miri, feature = "loom"))]
 use sparse::{byte, set_byte};
 
 /// The slot of `address`, masked into the covered range.
@@ -237,7 +278,7 @@ pub fn remove(base: usize, size: usize) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(feature = "loom")))]
 mod tests {
     use super::*;
 

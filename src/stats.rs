@@ -64,6 +64,7 @@ pub struct PagedStats {
 /// other threads allocate is not exact across fields; each field is.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// let stats = tinyalloc::stats();
 /// // Printable without allocating through tinyalloc's own paths.
 /// println!(
@@ -73,6 +74,7 @@ pub struct PagedStats {
 ///     stats.cached_bytes >> 20,
 ///     stats.os.map_calls,
 /// );
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Stats {
@@ -126,6 +128,7 @@ fn paged(kind: u8, pages: usize) -> PagedStats {
 /// Read the current figures. Allocates nothing, takes no lock.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::raw;
 ///
 /// // A block above 128 KiB gets a region of its own.
@@ -137,6 +140,7 @@ fn paged(kind: u8, pages: usize) -> PagedStats {
 /// assert!(stats.live_regions >= 1);
 /// assert!(stats.os.mapped_bytes >= 1 << 20);
 /// unsafe { raw::deallocate(block) };
+/// # }
 /// ```
 pub fn stats() -> Stats {
     let small = paged(KIND_SMALL, SMALL_PAGES);
@@ -148,7 +152,7 @@ pub fn stats() -> Stats {
     let slot_bytes = arena_slots_in_use * segment::SEGMENT_SIZE_BYTES;
     Stats {
         os: os::counters(),
-        arenas: arena::ARENAS.arena_count(),
+        arenas: crate::state::globals().arenas.arena_count(),
         arena_slots_in_use,
         live_regions,
         cached_bytes,

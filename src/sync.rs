@@ -34,6 +34,23 @@ pub use core::sync::atomic::AtomicUsize as StatCounter;
 /// ```
 pub use core::sync::atomic::Ordering as StatOrdering;
 
+/// Atomics that stay plain under loom: values no protocol is modelled on,
+/// whose visibility rides on a modelled protocol (the segment map's bytes,
+/// see `segment_map`), or process-wide values outside any model (the freed
+/// mark). Use [`StatOrdering`] with them.
+pub use core::sync::atomic::{AtomicU8 as PlainAtomicU8, AtomicUsize as PlainAtomicUsize};
+
+/// The tunables (`config`): process-wide values set before or outside any
+/// model, read with relaxed loads; plain under loom as well.
+pub use core::sync::atomic::{AtomicBool as PlainAtomicBool, AtomicU64 as PlainAtomicU64};
+
+/// The purge clock and the purge pass gate (`segment::coarse_now`,
+/// `segment::maybe_purge`): timing heuristics, where a stale value only
+/// purges a little earlier or later. Plain under loom too, where their
+/// relaxed loads would multiply every model's executions without checking
+/// any protocol (outside loom the same type as [`AtomicU64`]).
+pub use core::sync::atomic::AtomicU64 as ClockAtomicU64;
+
 /// Called in every retry loop that waits on another thread's progress, so loom
 /// can schedule that thread.
 ///

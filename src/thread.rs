@@ -18,31 +18,48 @@
 //! fresh heap and registers again (glibc reruns destructors for keys set
 //! while destructors run).
 //!
-//! Heaps come from a lock-free pool: a [`TaggedStack`] of heaps, refilled by
+//! Heaps come from a lock-free pool: a `TaggedStack` of heaps, refilled by
 //! carving a kernel mapping into heaps. Heap memory is never unmapped
 //! (type-stable, as the stack requires). [`take_heap`] and [`return_heap`]
 //! are the pool's two doors, for threads and for `tinyalloc::Heap` alike.
 
-use crate::ds::tagged_stack::{StackNode, TaggedStack};
+use crate::ds::tagged_stack::StackNode;
 use crate::heap::{self, Heap};
 use crate::os;
-use crate::sync::{AtomicPtr, AtomicUsize, Ordering, StatCounter, StatOrdering};
+use crate::state::globals;
+use crate::sync::{AtomicPtr, Ordering, StatOrdering};
 use core::ptr::{self, NonNull};
 
 struct Sentinel(Heap);
 // SAFETY: the sentinel heap is never written: its classes point at the empty
 // page, and `alloc_slow` swaps it for a real heap before touching any list.
 unsafe impl Sync for Sentinel {}
+#[cfg(not(feature = "loom"))]
 static SENTINEL: Sentinel = Sentinel(Heap::new());
 
+#[cfg(not(feature = "loom"))]
 const fn sentinel() -> *mut Heap {
     ptr::addr_of!(SENTINEL.0) as *mut Heap
 }
 
-#[cfg(not(all(
-    feature = "initial-exec-tls",
-    any(target_arch = "x86_64", target_arch = "aarch64"),
-    target_os = "linux"
+// Under loom the sentinel holds loom atomics: one per execution.
+#[cfg(feature = "loom")]
+loom::lazy_static! {
+    static ref SENTINEL: Sentinel = Sentinel(Heap::new());
+}
+
+#[cfg(feature = "loom")]
+fn sentinel() -> *mut Heap {
+    ptr::addr_of!(SENTINEL.0) as *mut Heap
+}
+
+#[cfg(not(any(
+    feature = "loom",
+    all(
+        feature = "initial-exec-tls",
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        target_os = "linux"
+    )
 )))]
 mod slot {
     //! The heap slot as a Rust `thread_local!` (general-dynamic in a shared
@@ -65,7 +82,49 @@ mod slot {
     }
 }
 
+#[cfg(feature = "loom")]
+mod slot {
+    //! Under loom: the heap slot is a loom `thread_local!` (per model thread
+    //! and execution) whose destructor runs the thread-exit path, as the
+    //! pthread key destructor does outside loom. Null stands for the
+    //! sentinel (which lives in the execution's state).
+    use super::{exit_heap, sentinel, Heap};
+    use core::cell::Cell;
+    use core::ptr;
+
+    pub(super) struct Slot(Cell<*mut Heap>);
+
+    impl Drop for Slot {
+        fn drop(&mut self) {
+            let heap = self.0.replace(ptr::null_mut());
+            if !heap.is_null() && heap != sentinel() {
+                // SAFETY: the heap was this thread's, which is ending; the
+                // slot is the sentinel again.
+                unsafe { exit_heap(heap) };
+            }
+        }
+    }
+
+    loom::thread_local! {
+        static CURRENT_HEAP: Slot = Slot(Cell::new(ptr::null_mut()));
+    }
+
+    pub(super) fn get() -> *mut Heap {
+        let heap = CURRENT_HEAP.with(|slot| slot.0.get());
+        if heap.is_null() {
+            sentinel()
+        } else {
+            heap
+        }
+    }
+
+    pub(super) fn set(heap: *mut Heap) {
+        CURRENT_HEAP.with(|slot| slot.0.set(heap));
+    }
+}
+
 #[cfg(all(
+    not(feature = "loom"),
     feature = "initial-exec-tls",
     any(target_arch = "x86_64", target_arch = "aarch64"),
     target_os = "linux"
@@ -191,18 +250,21 @@ unsafe impl StackNode for Heap {
     }
 }
 
-static POOL: TaggedStack<Heap> = TaggedStack::new();
-static LIVE_HEAPS: StatCounter = StatCounter::new(0);
-/// The pthread key whose destructor abandons a heap, plus one (0 = not yet).
-static EXIT_KEY: AtomicUsize = AtomicUsize::new(0);
-
 /// Bytes of heaps carved per kernel mapping.
 const POOL_CHUNK: usize = 64 * 1024;
 /// Address space reserved once for heaps claimed one by one (see
 /// [`carve_heaps`]).
+#[cfg(not(feature = "loom"))]
 const HEAP_AREA_SIZE: usize = 16 << 20;
-static HEAP_AREA: AtomicPtr<Heap> = AtomicPtr::new(ptr::null_mut());
-static HEAP_AREA_NEXT: AtomicUsize = AtomicUsize::new(0);
+/// Under loom: room for the few heaps of a model (the mock backend zeroes it).
+#[cfg(feature = "loom")]
+const HEAP_AREA_SIZE: usize = (8 * core::mem::size_of::<Heap>()).next_multiple_of(os::PAGE_SIZE);
+
+/// The size and alignment of the heap area's reservation.
+#[cfg(feature = "loom")]
+pub(crate) fn heap_area_shape() -> (usize, usize) {
+    (HEAP_AREA_SIZE, os::PAGE_SIZE)
+}
 
 /// Give the calling thread a heap from the pool and register its clean-up.
 /// Returns the sentinel if no heap can be had (out of memory).
@@ -211,10 +273,11 @@ pub fn init_heap() -> *mut Heap {
         return sentinel();
     };
     let heap = heap.as_ptr();
-    LIVE_HEAPS.fetch_add(1, StatOrdering::Relaxed);
+    globals().live_heaps.fetch_add(1, StatOrdering::Relaxed);
     // Set before registering: if registering allocates (libc may), the nested
     // allocation finds this heap and takes the fast path.
     set_current_heap(heap);
+    #[cfg(not(feature = "loom"))]
     if let Some(key) = exit_key() {
         // SAFETY: `key` is a live key; the value is only read by our destructor.
         unsafe { libc::pthread_setspecific(key, heap.cast()) };
@@ -228,13 +291,13 @@ pub fn init_heap() -> *mut Heap {
 /// to commit 64 KiB per thread). Past the area, carve a fresh mapping into
 /// heaps: keep one, pool the rest.
 fn carve_heaps() -> Option<NonNull<Heap>> {
-    let index = HEAP_AREA_NEXT.fetch_add(1, Ordering::Relaxed);
+    let index = globals().heap_area_next.fetch_add(1, Ordering::Relaxed);
     if index < HEAP_AREA_SIZE / core::mem::size_of::<Heap>() {
         // Acquire pairs with the Release CAS that published the area.
-        let mut area = HEAP_AREA.load(Ordering::Acquire);
+        let mut area = globals().heap_area.load(Ordering::Acquire);
         if area.is_null() {
             let fresh = os::reserve_aligned(HEAP_AREA_SIZE, os::PAGE_SIZE, 0)?.cast::<Heap>();
-            match HEAP_AREA.compare_exchange(
+            match globals().heap_area.compare_exchange(
                 ptr::null_mut(),
                 fresh,
                 Ordering::AcqRel,
@@ -264,7 +327,7 @@ fn carve_heaps() -> Option<NonNull<Heap>> {
             let heap = base.add(index);
             heap.write(Heap::new());
             if index > 0 {
-                POOL.push(NonNull::new_unchecked(heap));
+                globals().pool.push(NonNull::new_unchecked(heap));
             }
         }
     }
@@ -273,8 +336,9 @@ fn carve_heaps() -> Option<NonNull<Heap>> {
 
 /// The key whose destructor runs [`thread_exit`], created on first use. Two
 /// threads racing both create one; the loser deletes its own.
+#[cfg(not(feature = "loom"))]
 fn exit_key() -> Option<libc::pthread_key_t> {
-    let current = EXIT_KEY.load(Ordering::Acquire);
+    let current = globals().exit_key.load(Ordering::Acquire);
     if current != 0 {
         return Some((current - 1) as libc::pthread_key_t);
     }
@@ -284,7 +348,12 @@ fn exit_key() -> Option<libc::pthread_key_t> {
         return None;
     }
     // AcqRel pairs with the Acquire load above in other threads.
-    match EXIT_KEY.compare_exchange(0, key as usize + 1, Ordering::AcqRel, Ordering::Acquire) {
+    match globals().exit_key.compare_exchange(
+        0,
+        key as usize + 1,
+        Ordering::AcqRel,
+        Ordering::Acquire,
+    ) {
         Ok(_) => Some(key),
         Err(winner) => {
             // SAFETY: our key was never published or used.
@@ -295,6 +364,7 @@ fn exit_key() -> Option<libc::pthread_key_t> {
 }
 
 /// The pthread destructor: called at thread exit with the thread's heap.
+#[cfg(not(feature = "loom"))]
 extern "C" fn thread_exit(value: *mut libc::c_void) {
     let heap = value.cast::<Heap>();
     if heap.is_null() {
@@ -303,25 +373,48 @@ extern "C" fn thread_exit(value: *mut libc::c_void) {
     if current_heap() == heap {
         set_current_heap(sentinel());
     }
-    // SAFETY: the heap was this thread's and no longer is; nothing else can
-    // reach its lists.
+    // SAFETY: the heap was this thread's and no longer is.
+    unsafe { exit_heap(heap) };
+}
+
+/// Run the exit path of the calling thread now (see `loom_hooks`): the
+/// thread-local's destructor then finds the sentinel and does nothing.
+#[cfg(feature = "loom")]
+pub(crate) fn exit_current() {
+    let heap = current_heap();
+    if !is_sentinel(heap) {
+        // Null: the sentinel, without naming the execution's state (which a
+        // model's main thread drops before its own locals).
+        set_current_heap(ptr::null_mut());
+        // SAFETY: the heap was this thread's and no longer is.
+        unsafe { exit_heap(heap) };
+    }
+}
+
+/// Give up an exiting thread's heap: abandon its segments, pool the heap.
+///
+/// # Safety
+/// `heap` was the exiting thread's and is not its current heap any more;
+/// nothing else can reach its lists.
+unsafe fn exit_heap(heap: *mut Heap) {
+    // SAFETY: forwarded from the caller.
     unsafe {
         heap::abandon_all(heap);
-        LIVE_HEAPS.fetch_sub(1, StatOrdering::Relaxed);
+        globals().live_heaps.fetch_sub(1, StatOrdering::Relaxed);
         return_heap(NonNull::new_unchecked(heap));
     }
 }
 
 /// Heaps in use by threads now.
 pub fn live_heaps() -> usize {
-    LIVE_HEAPS.load(StatOrdering::Relaxed)
+    globals().live_heaps.load(StatOrdering::Relaxed)
 }
 
 /// An empty heap from the pool (or freshly carved), for a thread or for a
 /// `tinyalloc::Heap`; `None` when out of memory. Nothing is registered:
 /// the caller decides who uses it.
 pub fn take_heap() -> Option<NonNull<Heap>> {
-    POOL.pop().or_else(carve_heaps)
+    globals().pool.pop().or_else(carve_heaps)
 }
 
 /// Give an empty heap back to the pool.
@@ -332,21 +425,19 @@ pub fn take_heap() -> Option<NonNull<Heap>> {
 pub unsafe fn return_heap(heap: NonNull<Heap>) {
     // SAFETY: heap memory is never unmapped and `pool_link` is its one link
     // word; the caller gives the heap up.
-    unsafe { POOL.push(heap) };
+    unsafe { globals().pool.push(heap) };
 }
-
-static USER_HEAPS: StatCounter = StatCounter::new(0);
 
 /// Count a `tinyalloc::Heap` created (`true`) or ended (`false`).
 pub fn count_user_heap(created: bool) {
     if created {
-        USER_HEAPS.fetch_add(1, StatOrdering::Relaxed);
+        globals().user_heaps.fetch_add(1, StatOrdering::Relaxed);
     } else {
-        USER_HEAPS.fetch_sub(1, StatOrdering::Relaxed);
+        globals().user_heaps.fetch_sub(1, StatOrdering::Relaxed);
     }
 }
 
 /// `tinyalloc::Heap`s alive now.
 pub fn user_heaps() -> usize {
-    USER_HEAPS.load(StatOrdering::Relaxed)
+    globals().user_heaps.load(StatOrdering::Relaxed)
 }

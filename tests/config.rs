@@ -62,7 +62,7 @@ fn child_probe() {
         }
         std::thread::sleep(Duration::from_millis(2));
     }
-    let arena = tinyalloc::arena::ARENAS
+    let arena = tinyalloc::arena::arenas()
         .arena_span(0)
         .map_or(0, |(_, size)| size);
     println!("RESULT cached={cached} purged={purged} arena={arena}");

@@ -29,7 +29,7 @@ const VARIABLES: [&str; 4] = [
 
 fn report(when: &str) {
     let now = tinyalloc::config::current();
-    let arena = tinyalloc::arena::ARENAS
+    let arena = tinyalloc::arena::arenas()
         .arena_span(0)
         .map_or(0, |(_, size)| size);
     println!(

@@ -24,7 +24,7 @@ fn child_probe() {
         return;
     }
     let now = tinyalloc::config::current();
-    let arena = tinyalloc::arena::ARENAS
+    let arena = tinyalloc::arena::arenas()
         .arena_span(0)
         .map_or(0, |(_, size)| size);
     println!(
