@@ -96,6 +96,14 @@ pub struct Config {
 
 impl Config {
     /// Every tunable at its default.
+    ///
+    /// ```
+    /// use tinyalloc::{Config, TinyAlloc};
+    ///
+    /// const PLAIN: TinyAlloc = TinyAlloc::with_config(Config::new());
+    /// assert_eq!(Config::new(), Config::default());
+    /// # let _ = PLAIN;
+    /// ```
     pub const fn new() -> Self {
         Self {
             purge_delay_ms: None,
@@ -107,6 +115,14 @@ impl Config {
 
     /// Milliseconds a freed region or page stays committed before it is
     /// purged (0 to 3600000; out of range: a warning and the default).
+    ///
+    /// ```
+    /// use tinyalloc::{Config, TinyAlloc};
+    ///
+    /// // A service that frees bursts it reallocates a second later.
+    /// static GLOBAL: TinyAlloc = TinyAlloc::with_config(Config::new().purge_delay_ms(1000));
+    /// # let _ = &GLOBAL;
+    /// ```
     pub const fn purge_delay_ms(mut self, ms: u64) -> Self {
         self.purge_delay_ms = Some(ms);
         self
@@ -114,6 +130,14 @@ impl Config {
 
     /// A fixed byte bound for the free-region cache (0 disables it) instead
     /// of 8 MiB plus the memory in use.
+    ///
+    /// ```
+    /// use tinyalloc::{Config, TinyAlloc};
+    ///
+    /// // Keep at most 64 MiB of freed regions committed for reuse.
+    /// static GLOBAL: TinyAlloc = TinyAlloc::with_config(Config::new().cache_limit(64 << 20));
+    /// # let _ = &GLOBAL;
+    /// ```
     pub const fn cache_limit(mut self, bytes: usize) -> Self {
         self.cache_limit = Some(bytes);
         self
@@ -121,12 +145,27 @@ impl Config {
 
     /// Bytes reserved per arena (4 MiB to 1 GiB, rounded up to a multiple of
     /// 4 MiB; out of range: a warning and the default).
+    ///
+    /// ```
+    /// use tinyalloc::{Config, TinyAlloc};
+    ///
+    /// // A small address-space budget (containers with a low `ulimit -v`).
+    /// static GLOBAL: TinyAlloc = TinyAlloc::with_config(Config::new().arena_size(64 << 20));
+    /// # let _ = &GLOBAL;
+    /// ```
     pub const fn arena_size(mut self, bytes: usize) -> Self {
         self.arena_size = Some(bytes);
         self
     }
 
     /// Print the allocator's figures on stderr at exit.
+    ///
+    /// ```
+    /// use tinyalloc::{Config, TinyAlloc};
+    ///
+    /// static GLOBAL: TinyAlloc = TinyAlloc::with_config(Config::new().show_stats(true));
+    /// # let _ = &GLOBAL;
+    /// ```
     pub const fn show_stats(mut self, on: bool) -> Self {
         self.show_stats = Some(on);
         self
@@ -143,6 +182,14 @@ impl Config {
 }
 
 /// The values in effect now, from [`current`].
+///
+/// ```
+/// let settings = tinyalloc::config::current();
+/// // By default the cache bound follows the memory in use.
+/// # if std::env::var_os("TINYALLOC_CACHE_LIMIT").is_none() {
+/// assert_eq!(settings.cache_limit, None);
+/// # }
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Settings {
     /// Milliseconds before freed memory is purged.
