@@ -71,6 +71,7 @@ pub const MAX_ARENA_SIZE: usize = ARENA_SLOTS * SEGMENT_SIZE;
 /// ```
 /// use tinyalloc::{Config, TinyAlloc};
 ///
+/// # #[cfg(not(feature = "loom"))] // the loom build runs its models only
 /// #[global_allocator]
 /// static GLOBAL: TinyAlloc = TinyAlloc::with_config(
 ///     Config::new()
@@ -80,10 +81,12 @@ pub const MAX_ARENA_SIZE: usize = ARENA_SLOTS * SEGMENT_SIZE;
 /// );
 ///
 /// fn main() {
+/// #   #[cfg(not(feature = "loom"))] {
 ///     let v: Vec<u8> = vec![1; 1000];
 ///     assert_eq!(v.len(), 1000);
 ///     // The configuration applied before that first allocation.
 ///     assert_eq!(tinyalloc::config::current().purge_delay_ms, 250);
+/// #   }
 /// }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -349,6 +352,7 @@ pub fn set_purge_delay_ms(ms: u64) -> bool {
 /// follows the program: 8 MiB plus the memory in use outside the cache.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::raw;
 ///
 /// tinyalloc::config::set_cache_limit(0);
@@ -359,6 +363,7 @@ pub fn set_purge_delay_ms(ms: u64) -> bool {
 ///     raw::deallocate(block); // not cached: returned to the kernel now
 /// }
 /// assert_eq!(tinyalloc::stats().cached_bytes, 0);
+/// # }
 /// ```
 pub fn set_cache_limit(bytes: usize) {
     set_cache(Source::Runtime, bytes);
@@ -369,9 +374,11 @@ pub fn set_cache_limit(bytes: usize) {
 /// (and nothing changes) out of range.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// assert!(tinyalloc::config::set_arena_size(64 << 20));
 /// assert_eq!(tinyalloc::config::current().arena_size, 64 << 20);
 /// assert!(!tinyalloc::config::set_arena_size(1 << 40));
+/// # }
 /// ```
 pub fn set_arena_size(bytes: usize) -> bool {
     set_arena(Source::Runtime, bytes)
