@@ -57,13 +57,16 @@ use core::alloc::{GlobalAlloc, Layout};
 /// ```
 /// use tinyalloc::{Config, TinyAlloc};
 ///
+/// # #[cfg(not(feature = "loom"))] // the loom build runs its models only
 /// #[global_allocator]
 /// static GLOBAL: TinyAlloc = TinyAlloc::with_config(Config::new().purge_delay_ms(500));
 ///
 /// fn main() {
+/// #   #[cfg(not(feature = "loom"))] {
 ///     let text = String::from("configured before main");
 ///     assert_eq!(tinyalloc::config::current().purge_delay_ms, 500);
 ///     assert!(text.len() > 0);
+/// #   }
 /// }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

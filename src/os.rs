@@ -26,12 +26,14 @@ use crate::sync::{StatCounter, StatOrdering};
 /// The granularity of purging and of committed-extent bookkeeping.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::os::{reserve_aligned, PAGE_SIZE};
 ///
 /// let p = reserve_aligned(4 * PAGE_SIZE, PAGE_SIZE, 0).unwrap();
 /// assert_eq!(p as usize % PAGE_SIZE, 0);
 /// # // SAFETY: the reservation above, whole, untouched afterwards.
 /// # unsafe { tinyalloc::os::release(p, 4 * PAGE_SIZE, PAGE_SIZE) };
+/// # }
 /// ```
 pub const PAGE_SIZE: usize = 4096;
 
@@ -74,6 +76,7 @@ fn state() -> &'static OsState {
 /// How often the kernel was entered, and how much is mapped now.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::os::{self, PAGE_SIZE};
 ///
 /// let before = os::counters();
@@ -84,6 +87,7 @@ fn state() -> &'static OsState {
 /// // SAFETY: the reservation above, whole, untouched afterwards.
 /// unsafe { os::release(p, PAGE_SIZE, PAGE_SIZE) };
 /// assert_eq!(os::counters().mapped_bytes, before.mapped_bytes);
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct OsCounters {
@@ -102,11 +106,13 @@ pub struct OsCounters {
 /// A snapshot of the kernel-call counters.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::os;
 ///
 /// let c = os::counters();
 /// println!("{} mmap, {} munmap, {} madvise, {} mremap calls; {} bytes mapped",
 ///     c.map_calls, c.unmap_calls, c.purge_calls, c.move_calls, c.mapped_bytes);
+/// # }
 /// ```
 pub fn counters() -> OsCounters {
     OsCounters {
@@ -122,6 +128,7 @@ pub fn counters() -> OsCounters {
 /// (for out-of-memory tests).
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::os::{self, PAGE_SIZE};
 ///
 /// os::inject_reserve_failures(1);
@@ -129,6 +136,7 @@ pub fn counters() -> OsCounters {
 /// let p = os::reserve_aligned(PAGE_SIZE, PAGE_SIZE, 0).expect("only one was injected");
 /// // SAFETY: the reservation above, whole, untouched afterwards.
 /// unsafe { os::release(p, PAGE_SIZE, PAGE_SIZE) };
+/// # }
 /// ```
 pub fn inject_reserve_failures(count: usize) {
     state()
@@ -157,6 +165,7 @@ fn take_injected_failure() -> bool {
 /// `offset` a multiple of [`PAGE_SIZE`], less than `align`).
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::os::{self, PAGE_SIZE};
 ///
 /// // 16 pages whose second page starts on a 64 KiB boundary.
@@ -167,6 +176,7 @@ fn take_injected_failure() -> bool {
 /// assert!(unsafe { std::slice::from_raw_parts(p, size) }.iter().all(|&b| b == 0));
 /// // SAFETY: exactly the reservation above, untouched afterwards.
 /// unsafe { os::release(p, size, align) };
+/// # }
 /// ```
 pub fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut u8> {
     debug_assert!(align.is_power_of_two() && align >= PAGE_SIZE);
@@ -189,11 +199,13 @@ pub fn reserve_aligned(size: usize, align: usize, offset: usize) -> Option<*mut 
 /// and nothing may touch it afterwards.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::os::{self, PAGE_SIZE};
 ///
 /// let p = os::reserve_aligned(2 * PAGE_SIZE, PAGE_SIZE, 0).unwrap();
 /// // SAFETY: exactly that reservation (same size and alignment), never touched again.
 /// unsafe { os::release(p, 2 * PAGE_SIZE, PAGE_SIZE) };
+/// # }
 /// ```
 pub unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
     // SAFETY: forwarded from the caller's contract.
@@ -208,6 +220,7 @@ pub unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
 /// The range must lie inside one reservation and hold nothing anyone still reads.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::os::{self, PAGE_SIZE};
 ///
 /// let p = os::reserve_aligned(PAGE_SIZE, PAGE_SIZE, 0).unwrap();
@@ -219,6 +232,7 @@ pub unsafe fn release(ptr: *mut u8, size: usize, align: usize) {
 /// assert_eq!(unsafe { p.read() }, 0);
 /// // SAFETY: the reservation above, whole, untouched afterwards.
 /// unsafe { os::release(p, PAGE_SIZE, PAGE_SIZE) };
+/// # }
 /// ```
 pub unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
     debug_assert!(ptr as usize % PAGE_SIZE == 0 && size % PAGE_SIZE == 0);
@@ -232,6 +246,7 @@ pub unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
 /// What became of the source range of a [`move_pages`].
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::os::{self, AfterMove, MoveOutcome, PAGE_SIZE};
 ///
 /// let (from, to) = (os::reserve_aligned(PAGE_SIZE, PAGE_SIZE, 0).unwrap(), os::reserve_aligned(PAGE_SIZE, PAGE_SIZE, 0).unwrap());
@@ -247,6 +262,7 @@ pub unsafe fn purge(ptr: *mut u8, size: usize) -> bool {
 ///     // SAFETY: `to` is a whole reservation.
 ///     MoveOutcome::MovedSourceLost => unsafe { os::release(to, PAGE_SIZE, PAGE_SIZE) },
 /// }
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MoveOutcome {
@@ -262,6 +278,7 @@ pub enum MoveOutcome {
 /// What [`move_pages`] does with the source range once its pages are gone.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::os::{self, AfterMove, MoveOutcome, PAGE_SIZE};
 ///
 /// // Grow a buffer by moving its pages into a bigger reservation; the old
@@ -281,6 +298,7 @@ pub enum MoveOutcome {
 /// }
 /// // SAFETY: the new reservation, whole.
 /// unsafe { os::release(new, 4 * PAGE_SIZE, PAGE_SIZE) };
+/// # }
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AfterMove {
@@ -302,6 +320,7 @@ pub enum AfterMove {
 /// caller owns, and nobody else reads or writes either of them meanwhile.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::os::{self, AfterMove, MoveOutcome, PAGE_SIZE};
 ///
 /// let r = os::reserve_aligned(2 * PAGE_SIZE, PAGE_SIZE, 0).unwrap();
@@ -318,6 +337,7 @@ pub enum AfterMove {
 ///     // SAFETY: the reservation, whole.
 ///     unsafe { os::release(r, 2 * PAGE_SIZE, PAGE_SIZE) };
 /// }
+/// # }
 /// ```
 pub unsafe fn move_pages(from: *mut u8, to: *mut u8, size: usize, after: AfterMove) -> MoveOutcome {
     debug_assert!(from as usize % PAGE_SIZE == 0 && to as usize % PAGE_SIZE == 0);
@@ -349,11 +369,13 @@ pub(crate) unsafe fn release_at_teardown(ptr: *mut u8, size: usize, align: usize
 /// Milliseconds on a monotonic clock, cheap enough for slow paths.
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use tinyalloc::os::now_millis;
 ///
 /// let a = now_millis();
 /// let b = now_millis();
 /// assert!(b >= a, "monotonic");
+/// # }
 /// ```
 pub fn now_millis() -> u64 {
     backend::now_millis()

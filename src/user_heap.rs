@@ -43,6 +43,7 @@ use core::ptr::{self, NonNull};
 /// frees, no leak if some object is forgotten):
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// # #[cfg(feature = "allocator-api2")] { // the `Allocator` impl's feature
 /// use allocator_api2::vec::Vec;
 /// use hashbrown::HashMap;
@@ -64,11 +65,13 @@ use core::ptr::{self, NonNull};
 ///
 /// assert_eq!(handle("a bb a ccc"), 3 + 7);
 /// # }
+/// # }
 /// ```
 ///
 /// Raw allocation, as with [`GlobalAlloc`](core::alloc::GlobalAlloc):
 ///
 /// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
 /// use std::alloc::Layout;
 ///
 /// let heap = tinyalloc::Heap::new();
@@ -80,6 +83,7 @@ use core::ptr::{self, NonNull};
 ///     block.write_bytes(7, 100);
 ///     heap.dealloc(block, layout);
 /// }
+/// # }
 /// ```
 ///
 /// # Rules
@@ -130,9 +134,11 @@ impl Heap {
     /// of metadata); see [`Heap::try_new`].
     ///
     /// ```
+    /// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
     /// let heap = tinyalloc::Heap::new();
     /// assert!(tinyalloc::stats().user_heaps >= 1);
     /// drop(heap);
+    /// # }
     /// ```
     pub fn new() -> Heap {
         match Heap::try_new() {
@@ -144,8 +150,10 @@ impl Heap {
     /// A new, empty heap, or `None` when out of memory.
     ///
     /// ```
+    /// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
     /// let heap = tinyalloc::Heap::try_new().expect("memory for a heap");
     /// heap.destroy();
+    /// # }
     /// ```
     pub fn try_new() -> Option<Heap> {
         let heap = thread::take_heap()?;
@@ -167,12 +175,14 @@ impl Heap {
     /// A zero-sized layout gets a real (minimal) block.
     ///
     /// ```
+    /// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
     /// use std::alloc::Layout;
     ///
     /// let heap = tinyalloc::Heap::new();
     /// let block = heap.alloc(Layout::from_size_align(1 << 20, 4096).unwrap());
     /// assert!(!block.is_null() && block as usize % 4096 == 0);
     /// heap.destroy(); // the block too
+    /// # }
     /// ```
     #[inline]
     pub fn alloc(&self, layout: Layout) -> *mut u8 {
@@ -187,6 +197,7 @@ impl Heap {
     /// Allocate a zeroed block of `layout`; null when out of memory.
     ///
     /// ```
+    /// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
     /// use std::alloc::Layout;
     ///
     /// let heap = tinyalloc::Heap::new();
@@ -197,6 +208,7 @@ impl Heap {
     ///     .iter()
     ///     .all(|&b| b == 0));
     /// heap.destroy();
+    /// # }
     /// ```
     #[inline]
     pub fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
@@ -310,6 +322,7 @@ impl Heap {
     /// alignment overflows `isize`.
     ///
     /// ```
+    /// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
     /// use std::alloc::Layout;
     ///
     /// let heap = tinyalloc::Heap::new();
@@ -322,6 +335,7 @@ impl Heap {
     ///     assert_eq!(*grown.add(15), 3);
     ///     heap.dealloc(grown, Layout::from_size_align(100_000, 8).unwrap());
     /// }
+    /// # }
     /// ```
     ///
     /// # Safety
@@ -367,6 +381,7 @@ impl Heap {
     /// other threads freed.
     ///
     /// ```
+    /// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
     /// use std::alloc::Layout;
     ///
     /// let heap = tinyalloc::Heap::new();
@@ -381,6 +396,7 @@ impl Heap {
     /// .unwrap();
     /// heap.collect();
     /// assert!(tinyalloc::stats().large_regions < regions);
+    /// # }
     /// ```
     pub fn collect(&self) {
         // SAFETY: the heap is ours.
@@ -399,6 +415,7 @@ impl Heap {
     /// [`Heap`]), and every free of one must happen before this call.
     ///
     /// ```
+    /// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
     /// use std::alloc::Layout;
     ///
     /// let heap = tinyalloc::Heap::new();
@@ -408,6 +425,7 @@ impl Heap {
     /// let before = tinyalloc::stats().live_regions;
     /// heap.destroy();
     /// assert!(tinyalloc::stats().live_regions < before);
+    /// # }
     /// ```
     pub fn destroy(self) {
         let heap = self.raw();
@@ -425,10 +443,12 @@ impl Heap {
     /// [`Heap::from_raw`].
     ///
     /// ```
+    /// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
     /// let raw = tinyalloc::Heap::new().into_raw();
     /// // SAFETY: from `into_raw`, taken back once.
     /// let heap = unsafe { tinyalloc::Heap::from_raw(raw) };
     /// heap.destroy();
+    /// # }
     /// ```
     pub fn into_raw(self) -> *mut core::ffi::c_void {
         let raw = self.raw().cast();
