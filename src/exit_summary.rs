@@ -9,13 +9,17 @@
 //! (programs may close fd 2 in their own exit handlers, which run before
 //! ours), and only while that descriptor still refers to the same file.
 //!
+//! [`Line`], [`capture_stderr`] and [`write_line`] are also the C library's
+//! (`raw::ExitLine` ...), for its call-count line.
+//!
 //! Invariant: the handler is registered at most once per process.
 
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use core::ffi::c_int;
 
 static REGISTERED: AtomicBool = AtomicBool::new(false);
-/// Where the line goes: a duplicate of the standard error.
+static CAPTURED: AtomicBool = AtomicBool::new(false);
+/// Where exit lines go: a duplicate of the standard error.
 static OUTPUT: AtomicUsize = AtomicUsize::new(2);
 /// What `OUTPUT` must still refer to (see [`identity_of`]).
 static OUTPUT_IDENTITY: AtomicU64 = AtomicU64::new(0);
@@ -27,8 +31,23 @@ pub(crate) fn register() {
     if REGISTERED.load(Ordering::Relaxed) || REGISTERED.swap(true, Ordering::Relaxed) {
         return;
     }
+    if capture_stderr() {
+        // SAFETY: `at_exit` is an `extern "C" fn()` that lives as long as the
+        // program (or the library, whose unload runs it).
+        unsafe { libc::atexit(at_exit) };
+    }
+}
+
+/// Keep a duplicate of the standard error the process has now, for lines
+/// written at exit ([`write_line`]); once per process, later calls do
+/// nothing. False if fd 2 is not open. Allocates nothing.
+pub fn capture_stderr() -> bool {
+    // Relaxed: as in `register`; the output is read at exit.
+    if CAPTURED.load(Ordering::Relaxed) || CAPTURED.swap(true, Ordering::Relaxed) {
+        return OUTPUT_IDENTITY.load(Ordering::Relaxed) != 0;
+    }
     let Some(identity) = identity_of(2) else {
-        return;
+        return false;
     };
     // Close-on-exec, placed high, out of the way of programs that expect
     // the lowest free descriptors.
@@ -39,13 +58,11 @@ pub(crate) fn register() {
         fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
     }
     OUTPUT.store(if fd < 0 { 2 } else { fd as usize }, Ordering::Relaxed);
-    OUTPUT_IDENTITY.store(identity, Ordering::Relaxed);
-    // SAFETY: `at_exit` is an `extern "C" fn()` that lives as long as the
-    // program (or the library, whose unload runs it).
-    unsafe { libc::atexit(at_exit) };
+    OUTPUT_IDENTITY.store(identity | 1, Ordering::Relaxed);
+    true
 }
 
-/// The device and inode behind `fd`, folded into one word.
+/// The device and inode behind `fd`, folded into one non-zero word.
 fn identity_of(fd: c_int) -> Option<u64> {
     // SAFETY: `stat` is plain data, valid zeroed; `fstat` only writes it.
     let mut stat: libc::stat = unsafe { core::mem::zeroed() };
@@ -53,23 +70,69 @@ fn identity_of(fd: c_int) -> Option<u64> {
     if unsafe { libc::fstat(fd, &mut stat) } != 0 {
         return None;
     }
-    Some((stat.st_dev as u64).rotate_left(32) ^ stat.st_ino as u64)
+    Some(((stat.st_dev as u64).rotate_left(32) ^ stat.st_ino as u64) | 1)
 }
 
-/// A fixed buffer on the stack, appended to without allocating.
-struct Line {
-    bytes: [u8; 256],
+/// Write `line` to the standard error captured by [`capture_stderr`] if it
+/// is still that file (programs may close fd 2 in their own exit handlers,
+/// which run before ours), else to fd 2 if that still is; otherwise the line
+/// has nowhere safe to go and is dropped.
+pub fn write_line(line: &Line) {
+    let expected = OUTPUT_IDENTITY.load(Ordering::Relaxed);
+    let Some(fd) = [OUTPUT.load(Ordering::Relaxed) as c_int, 2]
+        .into_iter()
+        .find(|&fd| identity_of(fd) == Some(expected))
+    else {
+        return;
+    };
+    let mut written = 0;
+    while written < line.len {
+        // SAFETY: the range lies inside `line.bytes`.
+        let done = unsafe {
+            libc::write(
+                fd,
+                line.bytes[written..].as_ptr().cast(),
+                line.len - written,
+            )
+        };
+        if done <= 0 {
+            break;
+        }
+        written += done as usize;
+    }
+}
+
+/// A fixed buffer on the stack, appended to without allocating (text past
+/// its 512 bytes is cut).
+pub struct Line {
+    bytes: [u8; 512],
     len: usize,
 }
 
+impl Default for Line {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Line {
-    fn push(&mut self, text: &[u8]) {
+    /// An empty line.
+    pub const fn new() -> Self {
+        Line {
+            bytes: [0; 512],
+            len: 0,
+        }
+    }
+
+    /// Append `text`.
+    pub fn push(&mut self, text: &[u8]) {
         let take = text.len().min(self.bytes.len() - self.len);
         self.bytes[self.len..self.len + take].copy_from_slice(&text[..take]);
         self.len += take;
     }
 
-    fn number(&mut self, mut value: u64) {
+    /// Append `value` in decimal.
+    pub fn number(&mut self, mut value: u64) {
         let mut digits = [0u8; 20];
         let mut at = digits.len();
         loop {
@@ -83,8 +146,8 @@ impl Line {
         self.push(&digits[at..]);
     }
 
-    /// `bytes` in MiB with one decimal.
-    fn mebibytes(&mut self, bytes: u64) {
+    /// Append `bytes` in MiB with one decimal.
+    pub fn mebibytes(&mut self, bytes: u64) {
         let tenths = (bytes * 10 + (1 << 19)) >> 20;
         self.number(tenths / 10);
         self.push(b".");
@@ -120,33 +183,7 @@ extern "C" fn at_exit() {
     if !crate::config::show_stats() {
         return;
     }
-    let mut line = Line {
-        bytes: [0; 256],
-        len: 0,
-    };
+    let mut line = Line::new();
     format(&mut line);
-    // Our duplicate if it is still the initial standard error, else fd 2 if
-    // that still is; otherwise the line has nowhere safe to go.
-    let expected = OUTPUT_IDENTITY.load(Ordering::Relaxed);
-    let Some(fd) = [OUTPUT.load(Ordering::Relaxed) as c_int, 2]
-        .into_iter()
-        .find(|&fd| identity_of(fd) == Some(expected))
-    else {
-        return;
-    };
-    let mut written = 0;
-    while written < line.len {
-        // SAFETY: the range lies inside `line.bytes`.
-        let done = unsafe {
-            libc::write(
-                fd,
-                line.bytes[written..].as_ptr().cast(),
-                line.len - written,
-            )
-        };
-        if done <= 0 {
-            break;
-        }
-        written += done as usize;
-    }
+    write_line(&line);
 }

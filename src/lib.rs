@@ -79,6 +79,10 @@ pub mod raw {
         try_allocate_zeroed_malloc_small, MALLOC_ALIGN, MAX_CLASS_ALIGN, MIN_ALIGN, SMALL_MAX,
     };
     pub use crate::config::set_cache_limit;
+    /// Exit lines on the standard error without allocating (the C library's
+    /// call counts use them too).
+    #[cfg(not(feature = "loom"))]
+    pub use crate::exit_summary::{capture_stderr, write_line, Line as ExitLine};
     pub use crate::segment_map::PAGED_FROM;
 }
 

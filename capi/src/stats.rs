@@ -20,7 +20,7 @@
 //! These atomics are statistics only: no allocator protocol depends on them.
 
 use core::ffi::{c_char, c_int};
-use core::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use tinyalloc_core::raw;
 
 /// The counted entry points.
@@ -64,10 +64,6 @@ static FREE_PAGED_FROM: AtomicU8 = AtomicU8::new(raw::PAGED_FROM);
 /// `realloc` of a live block takes its fast path when `size - 1` (wrapping)
 /// is below this: sizes 1..=`isize::MAX`, or none while counting.
 static REALLOC_FAST_BELOW: AtomicUsize = AtomicUsize::new(isize::MAX as usize);
-/// Where the summary goes: a duplicate of the initial standard error.
-static OUTPUT: AtomicI32 = AtomicI32::new(2);
-/// What `OUTPUT` must still refer to (see [`identity_of`]).
-static OUTPUT_IDENTITY: AtomicU64 = AtomicU64::new(0);
 static COUNTS: [Shard; SHARDS] = [const { Shard([const { AtomicU64::new(0) }; CALLS]) }; SHARDS];
 
 /// Sizes below this may take `malloc`'s and `calloc`'s fast path; never more
@@ -142,21 +138,10 @@ extern "C" fn init(_argc: c_int, _argv: *const *const c_char, _envp: *const *con
     }
     // Keep a private copy of standard error: programs may close fd 2 in
     // their own exit handlers (GNU coreutils' `close_stdout` does), which run
-    // before ours. Close-on-exec, so it does not leak into other programs;
-    // placed high, out of the way of programs that expect the lowest free
-    // descriptors; remembered by identity, so that a program that closes it
-    // and reuses the number for a file of its own never gets our summary.
-    let Some(identity) = identity_of(2) else {
+    // before ours (`raw::capture_stderr`, shared with the core's stats line).
+    if !raw::capture_stderr() {
         return;
-    };
-    // SAFETY: duplicating a descriptor touches no memory.
-    let mut fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 200) };
-    if fd < 0 {
-        // SAFETY: as above (a descriptor limit below 200).
-        fd = unsafe { libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3) };
     }
-    OUTPUT.store(if fd < 0 { 2 } else { fd }, Ordering::Relaxed);
-    OUTPUT_IDENTITY.store(identity, Ordering::Relaxed);
     ENABLED.store(true, Ordering::Relaxed);
     MALLOC_FAST_BELOW.store(0, Ordering::Relaxed);
     FREE_PAGED_FROM.store(u8::MAX, Ordering::Relaxed);
@@ -164,17 +149,6 @@ extern "C" fn init(_argc: c_int, _argv: *const *const c_char, _envp: *const *con
     // SAFETY: `summary` is an `extern "C" fn()` that lives as long as the
     // process (or this library, whose unload runs it).
     unsafe { libc::atexit(summary) };
-}
-
-/// The device and inode behind `fd`, folded into one word (0 if closed).
-fn identity_of(fd: c_int) -> Option<u64> {
-    // SAFETY: `stat` is plain data, valid zeroed; `fstat` only writes it.
-    let mut stat: libc::stat = unsafe { core::mem::zeroed() };
-    // SAFETY: a valid out-pointer.
-    if unsafe { libc::fstat(fd, &mut stat) } != 0 {
-        return None;
-    }
-    Some((stat.st_dev as u64).rotate_left(32) ^ stat.st_ino as u64)
 }
 
 /// Whether a `getenv` result switches the summary on: set, and neither
@@ -194,70 +168,15 @@ fn is_set(value: *const c_char) -> bool {
     !(first == 0 || (first == b'0' && second == 0))
 }
 
-/// A fixed buffer on the stack, appended to without allocating.
-struct Line {
-    bytes: [u8; 512],
-    len: usize,
-}
-
-impl Line {
-    fn push(&mut self, text: &[u8]) {
-        let room = self.bytes.len() - self.len;
-        let take = text.len().min(room);
-        self.bytes[self.len..self.len + take].copy_from_slice(&text[..take]);
-        self.len += take;
-    }
-
-    fn number(&mut self, mut value: u64) {
-        let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                break;
-            }
-        }
-        self.push(&digits[at..]);
-    }
-}
-
 /// The exit handler: one line of call counts (the allocator's figures are
 /// the core's stats-on-exit line, switched on by the same variable).
 extern "C" fn summary() {
-    let mut line = Line {
-        bytes: [0; 512],
-        len: 0,
-    };
+    let mut line = raw::ExitLine::new();
     line.push(b"tinyalloc: ");
     for (call, name) in NAMES.iter().enumerate() {
         line.push(name);
         line.number(total(call));
     }
     line.push(b"\n");
-    // Our duplicate if it is still the initial standard error, else fd 2 if
-    // that still is; otherwise the summary has nowhere safe to go.
-    let expected = OUTPUT_IDENTITY.load(Ordering::Relaxed);
-    let Some(fd) = [OUTPUT.load(Ordering::Relaxed), 2]
-        .into_iter()
-        .find(|&fd| identity_of(fd) == Some(expected))
-    else {
-        return;
-    };
-    let mut written = 0;
-    while written < line.len {
-        // SAFETY: the range lies inside `line.bytes`.
-        let done = unsafe {
-            libc::write(
-                fd,
-                line.bytes[written..].as_ptr().cast(),
-                line.len - written,
-            )
-        };
-        if done <= 0 {
-            break;
-        }
-        written += done as usize;
-    }
+    raw::write_line(&line);
 }
