@@ -4,6 +4,7 @@
 //! nothing stays abandoned and their memory is reusable.
 #![cfg(not(feature = "loom"))]
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc;
 
 #[global_allocator]
@@ -16,14 +17,21 @@ fn successor_adopts_the_segments_it_frees_into() {
     // exits, no thread but the successor allocates or frees (a slow path of
     // another thread could adopt the abandoned segments first).
     let (ready_tx, ready_rx) = mpsc::sync_channel::<()>(1);
-    let (go_tx, go_rx) = mpsc::sync_channel::<()>(1);
+    // The successor waits for "go" by spinning, not in a blocking receive: a
+    // thread's first blocking receive allocates its waiter entry, and if
+    // that came after the predecessor's exit, its slow path would adopt the
+    // abandoned segments before `before` is read (seen 1 run in 200).
+    static GO: AtomicBool = AtomicBool::new(false);
     let (blocks_tx, blocks_rx) = mpsc::sync_channel::<Vec<Box<[u64; 8]>>>(1);
     // The successor gets its heap (one allocation) before the predecessor
     // exits, so only its frees can adopt the predecessor's segments.
     let successor = std::thread::spawn(move || {
         let own = Box::new([7u64; 8]);
         ready_tx.send(()).unwrap();
-        go_rx.recv().unwrap();
+        // Acquire pairs with the Release store after the predecessor's join.
+        while !GO.load(Ordering::Acquire) {
+            std::thread::yield_now();
+        }
         let blocks = blocks_rx.recv().unwrap();
         let before = tinyalloc::stats().abandoned_segments;
         let mut sum = 0u64;
@@ -44,7 +52,7 @@ fn successor_adopts_the_segments_it_frees_into() {
         blocks_tx.send(blocks).unwrap();
     });
     predecessor.join().unwrap();
-    go_tx.send(()).unwrap();
+    GO.store(true, Ordering::Release);
     let (before, after) = successor.join().unwrap();
     assert!(before >= 1, "the predecessor abandoned nothing");
     assert_eq!(
