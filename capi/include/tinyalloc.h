@@ -29,6 +29,7 @@ struct tinyalloc_stats {
     size_t cached_bytes;       /* free regions held for reuse */
     size_t abandoned_segments; /* segments of exited threads, not yet adopted */
     size_t live_heaps;         /* heaps of running threads */
+    size_t user_heaps;         /* tinyalloc_heap_t (tinyalloc::Heap) alive */
 };
 
 /* Fill *out with the current figures. */

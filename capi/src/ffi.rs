@@ -32,6 +32,8 @@ pub struct TinyallocStats {
     pub abandoned_segments: usize,
     /// Heaps of running threads.
     pub live_heaps: usize,
+    /// `tinyalloc::Heap`s alive.
+    pub user_heaps: usize,
 }
 
 /// Fill `*out` with the current figures; null is ignored.
@@ -56,6 +58,7 @@ pub unsafe extern "C" fn tinyalloc_stats(out: *mut TinyallocStats) {
         cached_bytes: stats.cached_bytes,
         abandoned_segments: stats.abandoned_segments,
         live_heaps: stats.live_heaps,
+        user_heaps: stats.user_heaps,
     };
     // SAFETY: the caller's contract; C gives no alignment promise beyond the
     // struct's own, which `write_unaligned` does not need.

@@ -68,6 +68,7 @@ int main(void) {
     CHECK(grown != NULL && strcmp(grown, "123456789") == 0);
     tinyalloc_stats(&full);
     CHECK(full.live_regions > start.live_regions);
+    CHECK(full.user_heaps == start.user_heaps + 1);
 
     pthread_t thread;
     CHECK(pthread_create(&thread, NULL, free_odd, NULL) == 0);
@@ -81,6 +82,7 @@ int main(void) {
            start.live_regions, full.live_regions, destroyed.live_regions,
            destroyed.cached_bytes);
     CHECK(destroyed.live_regions <= start.live_regions + 1);
+    CHECK(destroyed.user_heaps == start.user_heaps);
 
     /* A deleted heap: blocks stay valid, free() releases them later. */
     heap = tinyalloc_heap_new();
