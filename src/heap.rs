@@ -339,19 +339,24 @@ pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
         page::set_next_block(block, (*page).local_free);
         (*page).local_free = block;
         (*page).used -= 1;
-        // The class's current page (an alloc/free loop, most frees): done,
-        // even if it emptied (kept as it is; it is never on `full`), or if
-        // its `free` is dry (the allocation slow path collects it).
-        if *(*heap).current.get_unchecked((*page).class) != page {
+        // Out of line only when the page emptied, is parked, or its class's
+        // current page has nothing left to hand out: three tests that are
+        // rarely true. (A test of "is this the current page?" costs one
+        // compare less, but in programs that free blocks of many pages it
+        // goes either way at random: larson mispredicted half of them and
+        // ran 10% slower.)
+        let current = *(*heap).current.get_unchecked((*page).class);
+        if (*page).used == 0 || (*page).in_full || (*current).free.is_null() {
             free_local_other(heap, page);
         }
     }
 }
 
-/// A local free landed on a page that is not its class's current one: the
-/// slow path if that emptied it, if it is parked, or if the current page
-/// has nothing to hand out. Out of line (a tail jump), so that the fast
-/// path's common case, a free to the current page, keeps no registers.
+/// A local free emptied its page, landed on a parked one, or found its
+/// class's current page with nothing to hand out: the slow path, except
+/// for an emptied current page, which is kept as it is (an alloc/free loop
+/// refills it at once; it is never on `full`). Out of line (a tail jump),
+/// so that the fast path keeps no registers.
 ///
 /// # Safety
 /// As [`free_local_slow`].
@@ -361,7 +366,7 @@ unsafe extern "C" fn free_local_other(heap: *mut Heap, page: *mut Page) {
     // heap's or the empty page.
     unsafe {
         let current = *(*heap).current.get_unchecked((*page).class);
-        if (*page).used == 0 || (*page).in_full || (*current).free.is_null() {
+        if (*page).used != 0 || current != page {
             free_local_slow(heap, page);
         }
     }
