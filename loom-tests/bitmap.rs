@@ -84,6 +84,8 @@ impl Bits {
                 !self.held[slot].swap(true, Ordering::Relaxed),
                 "bit {bit} was claimed by claimer {claimer} while another claimer still held it"
             );
+            // SAFETY: the claimer holds the bit, so no other thread touches its owner slot;
+            // loom checks the access.
             self.owner[slot].with_mut(|owner| unsafe { *owner = claimer });
         }
     }
@@ -92,6 +94,8 @@ impl Bits {
     fn release(&self, claimer: usize, start: usize, len: usize) {
         for bit in start..start + len {
             let slot = bit - WINDOW_START;
+            // SAFETY: the claimer holds the bit, so no other thread touches its owner slot;
+            // loom checks the access.
             let owner = self.owner[slot].with(|owner| unsafe { *owner });
             assert_eq!(
                 owner, claimer,

@@ -151,6 +151,8 @@ impl World {
                 .expect("the remote list handed back an address that is not a block");
             let payload = self.blocks[index]
                 .payload
+                // SAFETY: the block or list is the taker's alone at this point of the protocol;
+                // loom checks the access.
                 .with(|payload| unsafe { *payload });
             assert_eq!(
                 payload,
@@ -159,6 +161,8 @@ impl World {
             );
             self.segment
                 .taken
+                // SAFETY: the block or list is the taker's alone at this point of the protocol;
+                // loom checks the access.
                 .with_mut(|taken| unsafe { (*taken).push(index) });
             // SAFETY: a taken chain is ours and links through first words.
             block = unsafe { *self.blocks[index].link.get() } as *mut u8;
@@ -169,6 +173,8 @@ impl World {
     fn free_remote(&self, index: usize) -> Option<usize> {
         self.blocks[index]
             .payload
+            // SAFETY: the block or list is the taker's alone at this point of the protocol;
+            // loom checks the access.
             .with_mut(|payload| unsafe { *payload = payload_of(index) });
         // SAFETY: the block is 8-aligned, pushed once, ours until the push.
         if !unsafe { self.segment.remote.push(self.address(index)) } {
@@ -276,6 +282,8 @@ fn remote_frees_racing_park_abandon_and_adopt_are_taken_exactly_once_and_never_s
             let taken = world
                 .segment
                 .taken
+                // SAFETY: the block or list is the taker's alone at this point of the protocol;
+                // loom checks the access.
                 .with(|taken| unsafe { (*taken).clone() });
             for index in 0..BLOCKS {
                 let count = taken.iter().filter(|&&t| t == index).count();

@@ -87,6 +87,8 @@ impl World {
     fn free_remote(&self, index: usize) -> bool {
         self.blocks[index]
             .payload
+            // SAFETY: the block (or note) is this thread's alone until the push (or park)
+            // publishes it; loom checks the access.
             .with_mut(|payload| unsafe { *payload = payload_of(index) });
         // SAFETY: block `index` is 8-aligned, valid for a usize write, pushed
         // once, and ours until the push publishes it.
@@ -109,6 +111,8 @@ impl World {
             let index = self.index_of(block);
             let payload = self.blocks[index]
                 .payload
+                // SAFETY: the block (or note) is this thread's alone until the push (or park)
+                // publishes it; loom checks the access.
                 .with(|payload| unsafe { *payload });
             assert_eq!(
                 payload,
@@ -198,6 +202,8 @@ fn a_park_racing_a_push_is_never_missed_by_both() {
         let owner = {
             let world = Arc::clone(&world);
             thread::spawn(move || {
+                // SAFETY: the block (or note) is this thread's alone until the push (or park)
+                // publishes it; loom checks the access.
                 world.owner_note.with_mut(|note| unsafe { *note = 1 });
                 world.list.try_park()
             })
@@ -207,6 +213,8 @@ fn a_park_racing_a_push_is_never_missed_by_both() {
             thread::spawn(move || {
                 let saw_park = world.free_remote(0);
                 if saw_park {
+                    // SAFETY: the block (or note) is this thread's alone until the push (or
+                    // park) publishes it; loom checks the access.
                     let note = world.owner_note.with(|note| unsafe { *note });
                     assert_eq!(
                         note, 1,

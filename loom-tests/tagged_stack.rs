@@ -102,12 +102,16 @@ impl World {
             !node.held.swap(true, Ordering::Relaxed),
             "{who} popped node {name} while another thread still held it (ABA: the stack handed a node out twice)"
         );
+        // SAFETY: the popper holds the node (the `held` swap above), so no other thread touches
+        // its payload; loom checks the access.
         let payload = node.payload.with(|payload| unsafe { *payload });
         assert_eq!(
             payload, node.index,
             "{who} popped node {name} but read a payload its pusher did not leave there"
         );
         node.payload
+            // SAFETY: the popper holds the node (the `held` swap above), so no other thread
+            // touches its payload; loom checks the access.
             .with_mut(|payload| unsafe { *payload = HELD_MARK });
         Some(node.index)
     }
@@ -115,6 +119,8 @@ impl World {
     /// Give up node `index` (held by the caller) by pushing it.
     fn push(&self, index: usize) {
         let node = &self.nodes[index];
+        // SAFETY: the popper holds the node (the `held` swap above), so no other thread touches
+        // its payload; loom checks the access.
         node.payload.with_mut(|payload| unsafe { *payload = index });
         node.held.store(false, Ordering::Relaxed);
         // SAFETY: the caller holds the node, so it is on no stack; it lives in

@@ -1379,8 +1379,8 @@ mod tests {
     /// `malloc_pages[s] == current[CLASSES_MALLOC[s]]` for every slot.
     fn assert_mirrored(heap: *mut Heap) {
         for (slot, &class) in CLASSES_MALLOC.iter().enumerate() {
-            // SAFETY: the heap is this thread's; only read.
             let (direct, current) =
+                // SAFETY: the heap is this thread's; only read.
                 unsafe { ((*heap).malloc_pages[slot], (*heap).current[class as usize]) };
             assert_eq!(direct, current, "slot {slot}");
         }

@@ -298,9 +298,10 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
             let header = cached.base.cast::<SegmentHeader>();
             globals().live_segments.fetch_add(1, StatOrdering::Relaxed);
             // SAFETY: the region is ours now; its header is intact.
+            let dirty = unsafe { cached_dirty(header) };
             globals()
                 .cached_dirty_bytes
-                .fetch_sub(unsafe { cached_dirty(header) }, StatOrdering::Relaxed);
+                .fetch_sub(dirty, StatOrdering::Relaxed);
             // SAFETY: the cache handed us the region exclusively; its header
             // was written by the previous holder before it was inserted
             // (happens-before through the cache's Release/Acquire).

@@ -168,11 +168,8 @@ fn stress_blocks_survive_remote_frees_and_thread_churn() {
                             let seed = head & 0xffff_ffff;
                             for i in 8..keep {
                                 // SAFETY (test): in bounds.
-                                assert_eq!(
-                                    unsafe { moved.add(i).read() },
-                                    pattern(seed, i),
-                                    "realloc lost byte {i}"
-                                );
+                                let byte = unsafe { moved.add(i).read() };
+                                assert_eq!(byte, pattern(seed, i), "realloc lost byte {i}");
                             }
                             if moved as usize % align != 0 {
                                 panic!("realloc broke alignment {align}");
