@@ -535,8 +535,8 @@ fn parse_bytes(text: &[u8]) -> Option<usize> {
     usize::try_from(bytes).ok()
 }
 
-/// `value` in decimal, into `digits`; the used tail.
-fn decimal(mut value: u64, digits: &mut [u8; 20]) -> &[u8] {
+/// `value` in decimal, into `digits`; the used tail (also the exit line's).
+pub(crate) fn decimal(mut value: u64, digits: &mut [u8; 20]) -> &[u8] {
     let mut at = digits.len();
     loop {
         at -= 1;

@@ -132,18 +132,9 @@ impl Line {
     }
 
     /// Append `value` in decimal.
-    pub fn number(&mut self, mut value: u64) {
+    pub fn number(&mut self, value: u64) {
         let mut digits = [0u8; 20];
-        let mut at = digits.len();
-        loop {
-            at -= 1;
-            digits[at] = b'0' + (value % 10) as u8;
-            value /= 10;
-            if value == 0 {
-                break;
-            }
-        }
-        self.push(&digits[at..]);
+        self.push(crate::config::decimal(value, &mut digits));
     }
 
     /// Append `bytes` in MiB with one decimal.

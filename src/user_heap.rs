@@ -260,10 +260,9 @@ impl Heap {
         let heap = self.raw();
         let shift = segment_map::paged_shift(ptr.addr());
         if shift >= PAGED_FROM {
-            // SAFETY: as `api::deallocate_or`: the map says a live paged
-            // segment heads the slot, and the block-start test proves `ptr`
-            // a block before anything is written; a block of this heap is
-            // freed on its owner's path (we hold the heap).
+            // SAFETY: as `api::deallocate_or`: a live paged segment heads the
+            // slot, the block-start test proves `ptr` a block before any write,
+            // and a block of this heap is freed on its owner's path (we hold it).
             unsafe {
                 let segment = segment::paged_segment_of(ptr);
                 let page = segment::page_at(segment, ptr, shift as u32);

@@ -58,9 +58,8 @@ pub unsafe trait StackNode: Sized {
     /// ```
     /// # #[cfg(not(feature = "loom"))] {
     /// use std::ptr::{null_mut, NonNull};
-    /// use std::sync::atomic::Ordering;
     /// use tinyalloc::ds::tagged_stack::{StackNode, TaggedStack};
-    /// use tinyalloc::sync::AtomicPtr;
+    /// use tinyalloc::sync::{AtomicPtr, Ordering};
     ///
     /// struct Node(AtomicPtr<Node>);
     /// // SAFETY: the link is the one field; nodes are leaked (type-stable).
