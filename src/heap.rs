@@ -802,12 +802,24 @@ unsafe fn fresh_page(heap: *mut Heap, class: usize, kind: u8) -> *mut Page {
     // SAFETY: the caller owns `heap` and its segments.
     unsafe {
         let block_size = class_size(class);
-        let mut segment = (*heap).segments[(kind - KIND_SMALL) as usize];
+        // A segment with a dirty free page first (committed memory), then
+        // any with room.
+        let first = (*heap).segments[(kind - KIND_SMALL) as usize];
+        let mut segment = first;
+        let mut roomy: *mut SegmentHeader = ptr::null_mut();
         while !segment.is_null() {
             if segment::has_free_page(segment) {
-                return segment::claim_page(segment, class, block_size);
+                if (*segment).dirty_free_pages > 0 {
+                    return segment::claim_page(segment, class, block_size);
+                }
+                if roomy.is_null() {
+                    roomy = segment;
+                }
             }
             segment = (*segment).heap_next;
+        }
+        if !roomy.is_null() {
+            return segment::claim_page(roomy, class, block_size);
         }
         let Some(segment) = segment::new_paged(kind, heap as usize) else {
             return ptr::null_mut();
@@ -856,13 +868,28 @@ unsafe fn unlink_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
     }
 }
 
+/// Take over an abandoned segment for a heap that needs a page: as
+/// [`adopt_with`], keeping the segment even if it turns out empty when the
+/// heap has no other segment of its kind with an unused page. Its free
+/// pages are then the next ones `fresh_page` claims, still committed;
+/// releasing it would send it to the cache (whose bound may purge it) and
+/// make `fresh_page` provision another segment.
+///
+/// # Safety
+/// As [`adopt_with`].
+unsafe fn adopt(heap: *mut Heap, segment: *mut SegmentHeader) {
+    // SAFETY: forwarded.
+    unsafe { adopt_with(heap, segment, true) }
+}
+
 /// Take over an abandoned segment: claim it, take its remote frees, and queue
-/// its pages (empty ones are freed; an empty segment is released).
+/// its pages (empty ones are freed; an empty segment is released, unless
+/// `keep_needed` and the heap has no other room of its kind).
 ///
 /// # Safety
 /// `heap` is the calling thread's heap and `segment` was just popped off an
 /// abandoned stack (so nobody else owns it).
-unsafe fn adopt(heap: *mut Heap, segment: *mut SegmentHeader) {
+unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: bool) {
     // SAFETY: popping the segment off the abandoned stack made it ours; the
     // previous owner's writes to it happen-before (stack Release/Acquire).
     unsafe {
@@ -890,10 +917,29 @@ unsafe fn adopt(heap: *mut Heap, segment: *mut SegmentHeader) {
                 (*heap).full.push_front(page);
             }
         }
-        if (*segment).used_pages == 0 {
+        if (*segment).used_pages == 0 && (!keep_needed || has_page_room(heap, segment)) {
             unlink_segment(heap, segment);
             segment::release_region(segment);
         }
+    }
+}
+
+/// Whether one of the heap's segments of `segment`'s kind, other than
+/// `segment`, has an unused page.
+///
+/// # Safety
+/// The caller owns `heap` and `segment`, which is on the heap's list.
+unsafe fn has_page_room(heap: *mut Heap, segment: *mut SegmentHeader) -> bool {
+    // SAFETY: the caller owns the heap and its segments.
+    unsafe {
+        let mut other = (*heap).segments[((*segment).kind - KIND_SMALL) as usize];
+        while !other.is_null() {
+            if other != segment && segment::has_free_page(other) {
+                return true;
+            }
+            other = (*other).heap_next;
+        }
+        false
     }
 }
 
@@ -1012,7 +1058,7 @@ pub unsafe fn collect(heap: *mut Heap, adopt_abandoned: bool) {
         if adopt_abandoned {
             for kind in [KIND_SMALL, KIND_MEDIUM] {
                 while let Some(segment) = segment::pop_abandoned(kind) {
-                    adopt(heap, segment);
+                    adopt_with(heap, segment, false);
                 }
             }
         }

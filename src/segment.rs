@@ -750,9 +750,12 @@ pub unsafe fn claim_page(
         let count = (*segment).page_count;
         let shift = (*segment).page_shift;
         let pages = ptr::addr_of_mut!((*segment).pages).cast::<Page>();
+        // A dirty page first: its memory is committed already (no page
+        // faults), and every one reused is one fewer to purge.
+        let skip_zero = (*segment).dirty_free_pages > 0;
         for index in 1..count {
             let page = pages.add(index);
-            if !(*page).in_use {
+            if !(*page).in_use && (!skip_zero || !(*page).memory_is_zero) {
                 let k = slot(segment);
                 if !(*page).memory_is_zero {
                     (*segment).dirty_free_pages -= 1;
