@@ -26,6 +26,7 @@ use crate::segment_map::{self, PAGED_FROM};
 use crate::size_class::{self, class_of, class_size, MAX_CLASS_SIZE};
 use crate::sync::Ordering;
 use crate::thread;
+use crate::zero;
 use core::ptr;
 
 /// Alignments up to this are served by size classes (the small page size).
@@ -233,8 +234,7 @@ pub(crate) unsafe fn allocate_zeroed_or(
         if block.is_null() {
             return slow();
         }
-        zero_block(block, size, (*page).free_is_zero);
-        block
+        zero_block(block, size, (*page).free_is_zero)
     }
 }
 
@@ -365,6 +365,28 @@ pub fn allocate_zeroed_malloc(size: usize) -> *mut u8 {
     unsafe { allocate_zeroed(size, malloc_align(size)) }
 }
 
+/// [`allocate_zeroed_malloc`] after its fast path failed (the `slow` of
+/// [`allocate_zeroed_malloc_small_or`]): straight to the heap's slow path
+/// for table sizes, without popping the current page again (the heap's
+/// allocation still tries it first, so a caller that skipped the fast path
+/// gets a block all the same).
+#[inline]
+pub fn allocate_zeroed_malloc_slow(size: usize) -> *mut u8 {
+    if in_tables(size) {
+        // SAFETY: the current heap is this thread's; the slot's class serves
+        // `size` at `malloc`'s alignment.
+        return unsafe {
+            allocate_small_zeroed_slow(
+                thread::current_heap(),
+                size,
+                small_class(&CLASSES_MALLOC, size),
+            )
+        };
+    }
+    // SAFETY: a power of two.
+    unsafe { allocate_zeroed(size, malloc_align(size)) }
+}
+
 /// [`allocate_zeroed_malloc`] for a size the caller has checked.
 ///
 /// # Safety
@@ -380,28 +402,30 @@ pub unsafe fn allocate_zeroed_malloc_small(size: usize) -> *mut u8 {
         if block.is_null() {
             return allocate_small_zeroed_slow(heap, size, small_class(&CLASSES_MALLOC, size));
         }
-        zero_block(block, size, (*page).free_is_zero);
-        block
+        zero_block(block, size, (*page).free_is_zero)
     }
 }
 
-/// The fast path of [`allocate_zeroed_malloc`] alone, for a size the caller
-/// has checked: null when the request needs more (an empty page, the
-/// thread's first block), so that a caller can keep its own slow path out of
-/// line (and need no stack frame: the zeroing is the last call).
+/// [`allocate_zeroed_malloc`] for a size the caller has checked, with the
+/// caller's own slow path (an empty page, the thread's first block), so that
+/// a caller can keep it out of line: every exit is a tail call (the
+/// zeroing's or `slow`'s), and the caller needs no stack frame.
 ///
 /// # Safety
 /// `size <= SMALL_MAX`.
 #[inline(always)]
-pub unsafe fn try_allocate_zeroed_malloc_small(size: usize) -> *mut u8 {
+pub unsafe fn allocate_zeroed_malloc_small_or(
+    size: usize,
+    slow: impl FnOnce() -> *mut u8,
+) -> *mut u8 {
     // SAFETY: as in `allocate_zeroed_malloc_small`.
     unsafe {
         let page = heap::malloc_page(thread::current_heap(), malloc_slot(size));
         let block = heap::try_pop(page);
-        if !block.is_null() {
-            zero_block(block, size, (*page).free_is_zero);
+        if block.is_null() {
+            return slow();
         }
-        block
+        zero_block(block, size, (*page).free_is_zero)
     }
 }
 
@@ -420,8 +444,7 @@ unsafe fn allocate_small_zeroed(size: usize, class: usize) -> *mut u8 {
         if block.is_null() {
             return allocate_small_zeroed_slow(heap, size, class);
         }
-        zero_block(block, size, (*page).free_is_zero);
-        block
+        zero_block(block, size, (*page).free_is_zero)
     }
 }
 
@@ -435,10 +458,10 @@ unsafe fn allocate_small_zeroed_slow(heap: *mut heap::Heap, size: usize, class: 
     // SAFETY: forwarded.
     unsafe {
         let block = heap::alloc(heap, class);
-        if !block.is_null() {
-            zero_small(block, size);
+        if block.is_null() {
+            return block;
         }
-        block
+        zero_small(block, size)
     }
 }
 
@@ -449,29 +472,29 @@ unsafe fn allocate_small_zeroed_slow(heap: *mut heap::Heap, size: usize, class: 
 /// # Safety
 /// `block` was just allocated by this thread from a class page.
 #[inline]
-unsafe fn zero_small(block: *mut u8, size: usize) {
+unsafe fn zero_small(block: *mut u8, size: usize) -> *mut u8 {
     // SAFETY: the block's page belongs to this thread's heap; `free_is_zero`
     // describes the list the block was popped from.
     unsafe {
         let page: *mut Page = segment::page_of(segment::segment_of(block), block);
-        zero_block(block, size, (*page).free_is_zero);
+        zero_block(block, size, (*page).free_is_zero)
     }
 }
 
 /// Zero `size` bytes at `block`, of which all but the link word already are
-/// if `fresh`.
+/// if `fresh`; returns `block` (so that a caller can end on a tail call).
 ///
 /// # Safety
-/// `block` is ours and holds `size` bytes (at least a word).
+/// `block` is a class block of ours (at least 16 bytes) holding `size` bytes.
 #[inline(always)]
-unsafe fn zero_block(block: *mut u8, size: usize, fresh: bool) {
+unsafe fn zero_block(block: *mut u8, size: usize, fresh: bool) -> *mut u8 {
     // SAFETY: forwarded.
     unsafe {
         if fresh {
             block.cast::<usize>().write(0);
-        } else {
-            ptr::write_bytes(block, 0, size);
+            return block;
         }
+        zero::zero(block, size)
     }
 }
 
