@@ -819,20 +819,23 @@ unsafe fn resize<const MALLOC: bool>(
             not_a_live_block(ptr);
         }
         let block_size = (*page).block_size;
-        // Keep the block if it fits and would not waste more than half:
-        // `block_size / 2 <= new_size <= block_size`, in one comparison.
-        let half = block_size / 2;
-        if new_size.wrapping_sub(half) <= block_size - half {
+        // Growth is tested first: it is what most calls of a program that
+        // reallocs do, and it always moves a class block.
+        let moved = if new_size > block_size {
+            if new_size > REALLOC_LARGE_FROM {
+                // A block that keeps growing: make it large now, so that the
+                // next doublings grow in place instead of copying.
+                allocate_large(new_size, align, false)
+            } else {
+                move_target::<MALLOC>(new_size, align)
+            }
+        } else if new_size >= block_size / 2 {
+            // It fits and would not waste more than half: kept.
             return ptr;
-        }
-        let old_size = if MALLOC { block_size } else { old_size };
-        let moved = if new_size > block_size && new_size > REALLOC_LARGE_FROM {
-            // A block that keeps growing: make it large now, so that the
-            // next doublings grow in place instead of copying.
-            allocate_large(new_size, align, false)
         } else {
             move_target::<MALLOC>(new_size, align)
         };
+        let old_size = if MALLOC { block_size } else { old_size };
         if !moved.is_null() {
             ptr::copy_nonoverlapping(ptr, moved, old_size.min(new_size));
             free_small(segment, page, ptr);
