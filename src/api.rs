@@ -827,7 +827,7 @@ unsafe fn resize<const MALLOC: bool>(
                 // next doublings grow in place instead of copying.
                 allocate_large(new_size, align, false)
             } else {
-                move_target::<MALLOC>(new_size, align)
+                move_target::<MALLOC>(grown_size::<MALLOC>(block_size, new_size), align)
             }
         } else if new_size >= block_size / 2 {
             // It fits and would not waste more than half: kept.
@@ -949,6 +949,26 @@ unsafe fn free_owned_or_remote(segment: *mut SegmentHeader, page: *mut Page, ptr
     }
 }
 
+/// The size a `realloc` that grows a class block of `block_size` bytes to
+/// `new_size` (more, at most [`REALLOC_LARGE_FROM`]) asks for: with
+/// `MALLOC`, room for one more step of the same growth when the step was
+/// at most a doubling (`new + 2 * (new - old)`: twice the size for a
+/// doubling, a little more for a step of a few bytes), so that a buffer
+/// grown step by step (C's dynamic arrays and strings, `getline`) moves on
+/// every other step instead of every one. The block is then at most twice
+/// what was asked for, as a shrinking `realloc` already keeps it. A bigger
+/// step (a one-off resize to a final size) gets no room; nor does Rust's
+/// `realloc`, whose callers (`Vec`, `String`) keep their own headroom.
+#[inline(always)]
+fn grown_size<const MALLOC: bool>(block_size: usize, new_size: usize) -> usize {
+    if MALLOC && new_size <= 2 * block_size {
+        // No overflow: `new_size <= REALLOC_LARGE_FROM`.
+        (3 * new_size - 2 * block_size).min(REALLOC_LARGE_FROM)
+    } else {
+        new_size
+    }
+}
+
 /// The block a resize moves to.
 ///
 /// # Safety
@@ -992,4 +1012,84 @@ pub fn collect() {
         unsafe { heap::collect(heap, true) };
     }
     segment::purge_cache(u64::MAX);
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    /// Fill `[from, to)` of `block` with bytes that depend on the offset.
+    ///
+    /// # Safety
+    /// `block` is valid for `to` bytes.
+    unsafe fn fill(block: *mut u8, from: usize, to: usize) {
+        for i in from..to {
+            // SAFETY: in bounds, per the contract.
+            unsafe { block.add(i).write(i as u8 ^ 0x5a) };
+        }
+    }
+
+    /// Whether `[0, len)` of `block` holds what [`fill`] wrote.
+    ///
+    /// # Safety
+    /// `block` is valid for `len` bytes.
+    unsafe fn filled(block: *mut u8, len: usize) -> bool {
+        // SAFETY: in bounds, per the contract.
+        (0..len).all(|i| unsafe { block.add(i).read() } == i as u8 ^ 0x5a)
+    }
+
+    /// C's `realloc` doubling a buffer from 16 B to 4 KiB moves it on every
+    /// other step (each move leaves room for the next doubling), keeps its
+    /// contents, and never holds more than twice what was asked for.
+    #[test]
+    fn doubling_moves_every_other_step() {
+        // SAFETY: each block is live until realloc'd or freed, once.
+        unsafe {
+            let mut block = allocate_malloc(16);
+            fill(block, 0, 16);
+            let mut moves = 0;
+            let mut size = 16;
+            while size < 4096 {
+                let grown = reallocate_malloc(block, 2 * size);
+                assert!(!grown.is_null());
+                assert!(filled(grown, size), "contents lost growing to {}", 2 * size);
+                moves += usize::from(grown != block);
+                size *= 2;
+                block = grown;
+                fill(block, size / 2, size);
+                let usable = usable_size(block);
+                assert!(
+                    usable >= size && usable <= 2 * size,
+                    "{usable} B for {size}"
+                );
+            }
+            assert_eq!(moves, 4, "8 doublings");
+            deallocate(block);
+        }
+    }
+
+    /// A growth of more than double (a resize to a final size) gets no
+    /// room beyond its class; a step of a few bytes gets a few bytes more.
+    #[test]
+    fn big_steps_get_no_room_small_steps_a_little() {
+        // SAFETY: each block is live until realloc'd or freed, once.
+        unsafe {
+            let block = allocate_malloc(16);
+            fill(block, 0, 16);
+            let grown = reallocate_malloc(block, 1000);
+            assert!(filled(grown, 16));
+            assert_eq!(usable_size(grown), class_size(class_of(1008)));
+            deallocate(grown);
+
+            let block = allocate_malloc(100);
+            let old = usable_size(block);
+            fill(block, 0, old);
+            let grown = reallocate_malloc(block, old + 1);
+            assert!(filled(grown, old));
+            // `old + 1 + 2 * 1`, rounded to `malloc`'s alignment and class.
+            let expected = class_size(class_of((old + 3).next_multiple_of(MALLOC_ALIGN)));
+            assert_eq!(usable_size(grown), expected);
+            deallocate(grown);
+        }
+    }
 }
