@@ -11,9 +11,13 @@
 //! has: `size_class::MIN_BLOCK_SIZE`), so a 16-byte store at its start stays
 //! inside it whatever the size asked for.
 
-/// Sizes up to this are zeroed inline (with AVX).
+/// Sizes up to this are zeroed by straight-line stores (with AVX).
 #[cfg(all(target_arch = "x86_64", not(miri), not(feature = "loom")))]
 const INLINE_MAX: usize = 256;
+/// Sizes up to this (and past [`INLINE_MAX`]) are zeroed by a loop of
+/// stores; past it, `memset` (glibc's switches to `rep stosb` there).
+#[cfg(all(target_arch = "x86_64", not(miri), not(feature = "loom")))]
+const LOOP_MAX: usize = 2048;
 
 #[cfg(all(target_arch = "x86_64", not(miri), not(feature = "loom")))]
 mod avx {
@@ -22,7 +26,6 @@ mod avx {
         __m128i, __m256i, _mm256_setzero_si256, _mm256_storeu_si256, _mm_setzero_si128,
         _mm_storeu_si128,
     };
-    use core::ptr;
 
     /// A zeroing routine: `(block, size) -> block`.
     type Zero = unsafe extern "C" fn(*mut u8, usize) -> *mut u8;
@@ -72,8 +75,7 @@ mod avx {
     #[inline(never)]
     unsafe extern "C" fn zero_memset(block: *mut u8, size: usize) -> *mut u8 {
         // SAFETY: the caller's contract.
-        unsafe { ptr::write_bytes(block, 0, size) };
-        block
+        unsafe { libc::memset(block.cast(), 0, size).cast() }
     }
 
     /// Zero `size` bytes at `block` with overlapping unaligned stores
@@ -87,7 +89,9 @@ mod avx {
         // ones end at `size` exactly (`size` is at least the store's width
         // on its branch), the first ones start at `block`.
         unsafe {
-            let end = block.add(size);
+            // Addresses from the end, as `block + size - k` (no end pointer
+            // kept in a register: one instruction less).
+            let end = |k: usize| block.add(size).sub(k);
             let x = _mm_setzero_si128();
             let y = _mm256_setzero_si256();
             let s16 = |at: *mut u8| _mm_storeu_si128(at.cast::<__m128i>(), x);
@@ -96,28 +100,60 @@ mod avx {
                 if size <= 32 {
                     s16(block);
                     if size > 16 {
-                        s16(end.sub(16));
+                        s16(end(16));
                     }
                 } else {
                     s32(block);
-                    s32(end.sub(32));
+                    s32(end(32));
                 }
             } else if size <= 128 {
                 s32(block);
                 s32(block.add(32));
-                s32(end.sub(64));
-                s32(end.sub(32));
+                s32(end(64));
+                s32(end(32));
             } else if size <= super::INLINE_MAX {
                 s32(block);
                 s32(block.add(32));
                 s32(block.add(64));
                 s32(block.add(96));
-                s32(end.sub(128));
-                s32(end.sub(96));
-                s32(end.sub(64));
-                s32(end.sub(32));
+                s32(end(128));
+                s32(end(96));
+                s32(end(64));
+                s32(end(32));
+            } else if size > super::LOOP_MAX {
+                // `memset` (which has faster ways for big blocks), by a tail
+                // call. The size is moved to its register by hand, here:
+                // left to LLVM, the move is made ahead of the branches, an
+                // instruction more on each.
+                let n: usize;
+                core::arch::asm!("mov {n}, {size}", size = in(reg) size, n = lateout(reg) n, options(pure, nomem, nostack, preserves_flags));
+                return libc::memset(block.cast(), 0, n).cast();
             } else {
-                return zero_memset(block, size);
+                // The last 128 bytes, then 128 bytes a turn from the start
+                // (the last turn may overlap them). Two empty `asm!`s hide
+                // values from LLVM, at no cost: the size (else LLVM computes
+                // `last` ahead of the branches, two instructions more on the
+                // one above) and the offset (else it turns the loop back
+                // into a `memset` call).
+                let mut n = size;
+                core::arch::asm!("/* {0} */", inout(reg) n, options(pure, nomem, nostack, preserves_flags));
+                let last = n - 128;
+                s32(block.add(last));
+                s32(block.add(last + 32));
+                s32(block.add(last + 64));
+                s32(block.add(last + 96));
+                let mut offset = 0;
+                loop {
+                    s32(block.add(offset));
+                    s32(block.add(offset + 32));
+                    s32(block.add(offset + 64));
+                    s32(block.add(offset + 96));
+                    offset += 128;
+                    core::arch::asm!("/* {0} */", inout(reg) offset, options(pure, nomem, nostack, preserves_flags));
+                    if offset >= last {
+                        break;
+                    }
+                }
             }
             block
         }
@@ -146,10 +182,10 @@ pub unsafe fn zero(block: *mut u8, size: usize) -> *mut u8 {
 mod tests {
     use super::*;
 
-    /// Sizes past the inline ones (`INLINE_MAX`).
-    const SIZES: usize = 300;
+    /// Sizes past the looped ones (`LOOP_MAX`).
+    const SIZES: usize = 2100;
 
-    /// Every size up to past `INLINE_MAX`, at every offset in a 32-byte
+    /// Every size up to past `LOOP_MAX`, at every offset in a 32-byte
     /// window: the first `size.max(16)` bytes become zero, no byte around
     /// them changes, and the block comes back (twice: the first call may
     /// take the routine-choosing path).

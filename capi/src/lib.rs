@@ -179,7 +179,7 @@ pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
         if total < stats::malloc_fast_below() {
             // SAFETY: the bound is at most `SMALL_MAX + 1`.
             return unsafe {
-                raw::allocate_zeroed_malloc_small_or(total, || calloc_slow(count, size).cast())
+                raw::allocate_zeroed_malloc_small_or(total, || calloc_refill(total).cast())
             }
             .cast();
         }
@@ -198,6 +198,15 @@ extern "C" fn calloc_slow(count: usize, size: usize) -> *mut c_void {
     let Some(total) = count.checked_mul(size) else {
         return out_of_memory();
     };
+    fail_if_null(raw::allocate_zeroed_malloc_slow(total))
+}
+
+/// `calloc`'s fast path found its page empty (never while counting: the
+/// fast path is then off): the heap's slow path, without `calloc_slow`'s
+/// statistics test and product.
+#[cold]
+#[inline(never)]
+extern "C" fn calloc_refill(total: usize) -> *mut c_void {
     fail_if_null(raw::allocate_zeroed_malloc_slow(total))
 }
 
