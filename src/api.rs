@@ -1042,6 +1042,10 @@ mod tests {
     /// other step (each move leaves room for the next doubling), keeps its
     /// contents, and never holds more than twice what was asked for.
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "the allocator uses exposed provenance: tests/miri_smoke.rs runs it under Miri"
+    )]
     fn doubling_moves_every_other_step() {
         // SAFETY: each block is live until realloc'd or freed, once.
         unsafe {
@@ -1071,6 +1075,10 @@ mod tests {
     /// A growth of more than double (a resize to a final size) gets no
     /// room beyond its class; a step of a few bytes gets a few bytes more.
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "the allocator uses exposed provenance: tests/miri_smoke.rs runs it under Miri"
+    )]
     fn big_steps_get_no_room_small_steps_a_little() {
         // SAFETY: each block is live until realloc'd or freed, once.
         unsafe {
