@@ -819,21 +819,47 @@ unsafe fn resize<const MALLOC: bool>(
             not_a_live_block(ptr);
         }
         let block_size = (*page).block_size;
-        // Growth is tested first: it is what most calls of a program that
-        // reallocs do, and it always moves a class block.
-        let moved = if new_size > block_size {
-            if new_size > REALLOC_LARGE_FROM {
-                // A block that keeps growing: make it large now, so that the
-                // next doublings grow in place instead of copying.
-                allocate_large(new_size, align, false)
-            } else {
-                move_target::<MALLOC>(grown_size::<MALLOC>(block_size, new_size), align)
-            }
-        } else if new_size >= block_size / 2 {
-            // It fits and would not waste more than half: kept.
+        // Growth is tested first (it always moves a class block); a block
+        // that fits and would not waste more than half is kept. The move is
+        // out of line, so that a call that keeps its block needs no stack
+        // frame.
+        if new_size > block_size {
+            return resize_move::<MALLOC>(segment, page, ptr, old_size, align, new_size);
+        }
+        if new_size >= block_size / 2 {
             return ptr;
-        } else {
+        }
+        resize_move::<MALLOC>(segment, page, ptr, old_size, align, new_size)
+    }
+}
+
+/// [`resize`] of a class block that moves: to a bigger block (with room to
+/// grow on, see [`grown_size`]), a large one, or a smaller one.
+///
+/// # Safety
+/// As [`resize`]; `ptr` is a live block of `page` in `segment`, checked a
+/// block start, and does not stay where it is.
+#[inline(never)]
+unsafe fn resize_move<const MALLOC: bool>(
+    segment: *mut SegmentHeader,
+    page: *mut Page,
+    ptr: *mut u8,
+    old_size: usize,
+    align: usize,
+    new_size: usize,
+) -> *mut u8 {
+    // SAFETY: the caller's contract; the copy reads at most the old block's
+    // size and writes at most `new_size` bytes of the new block.
+    unsafe {
+        let block_size = (*page).block_size;
+        let moved = if new_size <= block_size {
             move_target::<MALLOC>(new_size, align)
+        } else if new_size > REALLOC_LARGE_FROM {
+            // A block that keeps growing: make it large now, so that the
+            // next doublings grow in place instead of copying.
+            allocate_large(new_size, align, false)
+        } else {
+            move_target::<MALLOC>(grown_size::<MALLOC>(block_size, new_size), align)
         };
         let old_size = if MALLOC { block_size } else { old_size };
         if !moved.is_null() {
