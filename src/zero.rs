@@ -1,11 +1,13 @@
 //! Zeroing of class blocks for `calloc` and `alloc_zeroed`.
 //!
-//! A block of up to [`INLINE_MAX`] bytes is zeroed by a few overlapping
-//! 16- or 32-byte stores (the shape of libc's `memset` for such sizes,
-//! without `memset`'s size dispatch), where the CPU has AVX; anything else
-//! calls `memset` (`ptr::write_bytes`). The routine is chosen on the first
-//! zeroing (`cpuid`, no allocation) and kept as a function pointer: the
-//! fast path is one load and a tail jump, no flag test.
+//! Where the CPU has AVX, a block of up to [`INLINE_MAX`] bytes is zeroed
+//! by a few overlapping 16- or 32-byte stores (the shape of libc's `memset`
+//! for such sizes, without the call and `memset`'s own size dispatch), one
+//! of up to [`LOOP_MAX`] bytes by a loop of 32-byte stores, and a bigger one
+//! by `memset`; without AVX, every size goes to `memset`. The routine is
+//! chosen on the first zeroing (`cpuid`, no allocation) and kept as a
+//! function pointer: the fast path is one load and a tail jump, no flag
+//! test.
 //!
 //! Invariant: a block given here has at least 16 bytes (every class block
 //! has: `size_class::MIN_BLOCK_SIZE`), so a 16-byte store at its start stays
@@ -68,7 +70,7 @@ mod avx {
         unsafe { routine(block, size) }
     }
 
-    /// [`zero`] without AVX, or past [`super::INLINE_MAX`]: `memset`.
+    /// [`zero`] without AVX: `memset`.
     ///
     /// # Safety
     /// As [`zero`].
@@ -78,8 +80,9 @@ mod avx {
         unsafe { libc::memset(block.cast(), 0, size).cast() }
     }
 
-    /// Zero `size` bytes at `block` with overlapping unaligned stores
-    /// (`memset` past [`super::INLINE_MAX`]); returns `block`.
+    /// Zero `size` bytes at `block` with overlapping unaligned stores, a
+    /// loop of them past [`super::INLINE_MAX`], `memset` past
+    /// [`super::LOOP_MAX`]; returns `block`.
     ///
     /// # Safety
     /// The CPU has AVX; `block` is writable for `size.max(16)` bytes.
@@ -87,7 +90,9 @@ mod avx {
     unsafe extern "C" fn zero_avx(block: *mut u8, size: usize) -> *mut u8 {
         // SAFETY: every store lies in `block[..size.max(16)]`: the last
         // ones end at `size` exactly (`size` is at least the store's width
-        // on its branch), the first ones start at `block`.
+        // on its branch), the first ones start at `block`, and a loop turn
+        // (at an offset below `size - 128`, the first at 0 with `size` over
+        // 256) ends before `size`.
         unsafe {
             // Addresses from the end, as `block + size - k` (no end pointer
             // kept in a register: one instruction less).
