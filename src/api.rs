@@ -26,6 +26,7 @@ use crate::segment_map::{self, PAGED_FROM};
 use crate::size_class::{self, class_of, class_size, MAX_CLASS_SIZE};
 use crate::sync::Ordering;
 use crate::thread;
+use crate::zero;
 use core::ptr;
 
 /// Alignments up to this are served by size classes (the small page size).
@@ -233,8 +234,7 @@ pub(crate) unsafe fn allocate_zeroed_or(
         if block.is_null() {
             return slow();
         }
-        zero_block(block, size, (*page).free_is_zero);
-        block
+        zero_block(block, size, (*page).free_is_zero)
     }
 }
 
@@ -365,6 +365,28 @@ pub fn allocate_zeroed_malloc(size: usize) -> *mut u8 {
     unsafe { allocate_zeroed(size, malloc_align(size)) }
 }
 
+/// [`allocate_zeroed_malloc`] after its fast path failed (the `slow` of
+/// [`allocate_zeroed_malloc_small_or`]): straight to the heap's slow path
+/// for table sizes, without popping the current page again (the heap's
+/// allocation still tries it first, so a caller that skipped the fast path
+/// gets a block all the same).
+#[inline]
+pub fn allocate_zeroed_malloc_slow(size: usize) -> *mut u8 {
+    if in_tables(size) {
+        // SAFETY: the current heap is this thread's; the slot's class serves
+        // `size` at `malloc`'s alignment.
+        return unsafe {
+            allocate_small_zeroed_slow(
+                thread::current_heap(),
+                size,
+                small_class(&CLASSES_MALLOC, size),
+            )
+        };
+    }
+    // SAFETY: a power of two.
+    unsafe { allocate_zeroed(size, malloc_align(size)) }
+}
+
 /// [`allocate_zeroed_malloc`] for a size the caller has checked.
 ///
 /// # Safety
@@ -380,28 +402,30 @@ pub unsafe fn allocate_zeroed_malloc_small(size: usize) -> *mut u8 {
         if block.is_null() {
             return allocate_small_zeroed_slow(heap, size, small_class(&CLASSES_MALLOC, size));
         }
-        zero_block(block, size, (*page).free_is_zero);
-        block
+        zero_block(block, size, (*page).free_is_zero)
     }
 }
 
-/// The fast path of [`allocate_zeroed_malloc`] alone, for a size the caller
-/// has checked: null when the request needs more (an empty page, the
-/// thread's first block), so that a caller can keep its own slow path out of
-/// line (and need no stack frame: the zeroing is the last call).
+/// [`allocate_zeroed_malloc`] for a size the caller has checked, with the
+/// caller's own slow path (an empty page, the thread's first block), so that
+/// a caller can keep it out of line: every exit is a tail call (the
+/// zeroing's or `slow`'s), and the caller needs no stack frame.
 ///
 /// # Safety
 /// `size <= SMALL_MAX`.
 #[inline(always)]
-pub unsafe fn try_allocate_zeroed_malloc_small(size: usize) -> *mut u8 {
+pub unsafe fn allocate_zeroed_malloc_small_or(
+    size: usize,
+    slow: impl FnOnce() -> *mut u8,
+) -> *mut u8 {
     // SAFETY: as in `allocate_zeroed_malloc_small`.
     unsafe {
         let page = heap::malloc_page(thread::current_heap(), malloc_slot(size));
         let block = heap::try_pop(page);
-        if !block.is_null() {
-            zero_block(block, size, (*page).free_is_zero);
+        if block.is_null() {
+            return slow();
         }
-        block
+        zero_block(block, size, (*page).free_is_zero)
     }
 }
 
@@ -420,8 +444,7 @@ unsafe fn allocate_small_zeroed(size: usize, class: usize) -> *mut u8 {
         if block.is_null() {
             return allocate_small_zeroed_slow(heap, size, class);
         }
-        zero_block(block, size, (*page).free_is_zero);
-        block
+        zero_block(block, size, (*page).free_is_zero)
     }
 }
 
@@ -435,10 +458,10 @@ unsafe fn allocate_small_zeroed_slow(heap: *mut heap::Heap, size: usize, class: 
     // SAFETY: forwarded.
     unsafe {
         let block = heap::alloc(heap, class);
-        if !block.is_null() {
-            zero_small(block, size);
+        if block.is_null() {
+            return block;
         }
-        block
+        zero_small(block, size)
     }
 }
 
@@ -449,29 +472,29 @@ unsafe fn allocate_small_zeroed_slow(heap: *mut heap::Heap, size: usize, class: 
 /// # Safety
 /// `block` was just allocated by this thread from a class page.
 #[inline]
-unsafe fn zero_small(block: *mut u8, size: usize) {
+unsafe fn zero_small(block: *mut u8, size: usize) -> *mut u8 {
     // SAFETY: the block's page belongs to this thread's heap; `free_is_zero`
     // describes the list the block was popped from.
     unsafe {
         let page: *mut Page = segment::page_of(segment::segment_of(block), block);
-        zero_block(block, size, (*page).free_is_zero);
+        zero_block(block, size, (*page).free_is_zero)
     }
 }
 
 /// Zero `size` bytes at `block`, of which all but the link word already are
-/// if `fresh`.
+/// if `fresh`; returns `block` (so that a caller can end on a tail call).
 ///
 /// # Safety
-/// `block` is ours and holds `size` bytes (at least a word).
+/// `block` is a class block of ours (at least 16 bytes) holding `size` bytes.
 #[inline(always)]
-unsafe fn zero_block(block: *mut u8, size: usize, fresh: bool) {
+unsafe fn zero_block(block: *mut u8, size: usize, fresh: bool) -> *mut u8 {
     // SAFETY: forwarded.
     unsafe {
         if fresh {
             block.cast::<usize>().write(0);
-        } else {
-            ptr::write_bytes(block, 0, size);
+            return block;
         }
+        zero::zero(block, size)
     }
 }
 
@@ -796,20 +819,49 @@ unsafe fn resize<const MALLOC: bool>(
             not_a_live_block(ptr);
         }
         let block_size = (*page).block_size;
-        // Keep the block if it fits and would not waste more than half:
-        // `block_size / 2 <= new_size <= block_size`, in one comparison.
-        let half = block_size / 2;
-        if new_size.wrapping_sub(half) <= block_size - half {
+        // Growth is tested first (it always moves a class block); a block
+        // that fits and would not waste more than half is kept. The move is
+        // out of line, so that a call that keeps its block needs no stack
+        // frame.
+        if new_size > block_size {
+            return resize_move::<MALLOC>(segment, page, ptr, old_size, align, new_size);
+        }
+        if new_size >= block_size / 2 {
             return ptr;
         }
-        let old_size = if MALLOC { block_size } else { old_size };
-        let moved = if new_size > block_size && new_size > REALLOC_LARGE_FROM {
+        resize_move::<MALLOC>(segment, page, ptr, old_size, align, new_size)
+    }
+}
+
+/// [`resize`] of a class block that moves: to a bigger block (with room to
+/// grow on, see [`grown_size`]), a large one, or a smaller one.
+///
+/// # Safety
+/// As [`resize`]; `ptr` is a live block of `page` in `segment`, checked a
+/// block start, and does not stay where it is.
+#[inline(never)]
+unsafe fn resize_move<const MALLOC: bool>(
+    segment: *mut SegmentHeader,
+    page: *mut Page,
+    ptr: *mut u8,
+    old_size: usize,
+    align: usize,
+    new_size: usize,
+) -> *mut u8 {
+    // SAFETY: the caller's contract; the copy reads at most the old block's
+    // size and writes at most `new_size` bytes of the new block.
+    unsafe {
+        let block_size = (*page).block_size;
+        let moved = if new_size <= block_size {
+            move_target::<MALLOC>(new_size, align)
+        } else if new_size > REALLOC_LARGE_FROM {
             // A block that keeps growing: make it large now, so that the
             // next doublings grow in place instead of copying.
             allocate_large(new_size, align, false)
         } else {
-            move_target::<MALLOC>(new_size, align)
+            move_target::<MALLOC>(grown_size::<MALLOC>(block_size, new_size), align)
         };
+        let old_size = if MALLOC { block_size } else { old_size };
         if !moved.is_null() {
             ptr::copy_nonoverlapping(ptr, moved, old_size.min(new_size));
             free_small(segment, page, ptr);
@@ -923,6 +975,26 @@ unsafe fn free_owned_or_remote(segment: *mut SegmentHeader, page: *mut Page, ptr
     }
 }
 
+/// The size a `realloc` that grows a class block of `block_size` bytes to
+/// `new_size` (more, at most [`REALLOC_LARGE_FROM`]) asks for: with
+/// `MALLOC`, room for one more step of the same growth when the step was
+/// at most a doubling (`new + 2 * (new - old)`: twice the size for a
+/// doubling, a little more for a step of a few bytes), so that a buffer
+/// grown step by step (C's dynamic arrays and strings, `getline`) moves on
+/// every other step instead of every one. The block is then at most twice
+/// what was asked for, as a shrinking `realloc` already keeps it. A bigger
+/// step (a one-off resize to a final size) gets no room; nor does Rust's
+/// `realloc`, whose callers (`Vec`, `String`) keep their own headroom.
+#[inline(always)]
+fn grown_size<const MALLOC: bool>(block_size: usize, new_size: usize) -> usize {
+    if MALLOC && new_size <= 2 * block_size {
+        // No overflow: `new_size <= REALLOC_LARGE_FROM`.
+        (3 * new_size - 2 * block_size).min(REALLOC_LARGE_FROM)
+    } else {
+        new_size
+    }
+}
+
 /// The block a resize moves to.
 ///
 /// # Safety
@@ -966,4 +1038,92 @@ pub fn collect() {
         unsafe { heap::collect(heap, true) };
     }
     segment::purge_cache(u64::MAX);
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+
+    /// Fill `[from, to)` of `block` with bytes that depend on the offset.
+    ///
+    /// # Safety
+    /// `block` is valid for `to` bytes.
+    unsafe fn fill(block: *mut u8, from: usize, to: usize) {
+        for i in from..to {
+            // SAFETY: in bounds, per the contract.
+            unsafe { block.add(i).write(i as u8 ^ 0x5a) };
+        }
+    }
+
+    /// Whether `[0, len)` of `block` holds what [`fill`] wrote.
+    ///
+    /// # Safety
+    /// `block` is valid for `len` bytes.
+    unsafe fn filled(block: *mut u8, len: usize) -> bool {
+        // SAFETY: in bounds, per the contract.
+        (0..len).all(|i| unsafe { block.add(i).read() } == i as u8 ^ 0x5a)
+    }
+
+    /// C's `realloc` doubling a buffer from 16 B to 4 KiB moves it on every
+    /// other step (each move leaves room for the next doubling), keeps its
+    /// contents, and never holds more than twice what was asked for.
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "the allocator uses exposed provenance: tests/miri_smoke.rs runs it under Miri"
+    )]
+    fn doubling_moves_every_other_step() {
+        // SAFETY: each block is live until realloc'd or freed, once.
+        unsafe {
+            let mut block = allocate_malloc(16);
+            fill(block, 0, 16);
+            let mut moves = 0;
+            let mut size = 16;
+            while size < 4096 {
+                let grown = reallocate_malloc(block, 2 * size);
+                assert!(!grown.is_null());
+                assert!(filled(grown, size), "contents lost growing to {}", 2 * size);
+                moves += usize::from(grown != block);
+                size *= 2;
+                block = grown;
+                fill(block, size / 2, size);
+                let usable = usable_size(block);
+                assert!(
+                    usable >= size && usable <= 2 * size,
+                    "{usable} B for {size}"
+                );
+            }
+            assert_eq!(moves, 4, "8 doublings");
+            deallocate(block);
+        }
+    }
+
+    /// A growth of more than double (a resize to a final size) gets no
+    /// room beyond its class; a step of a few bytes gets a few bytes more.
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "the allocator uses exposed provenance: tests/miri_smoke.rs runs it under Miri"
+    )]
+    fn big_steps_get_no_room_small_steps_a_little() {
+        // SAFETY: each block is live until realloc'd or freed, once.
+        unsafe {
+            let block = allocate_malloc(16);
+            fill(block, 0, 16);
+            let grown = reallocate_malloc(block, 1000);
+            assert!(filled(grown, 16));
+            assert_eq!(usable_size(grown), class_size(class_of(1008)));
+            deallocate(grown);
+
+            let block = allocate_malloc(100);
+            let old = usable_size(block);
+            fill(block, 0, old);
+            let grown = reallocate_malloc(block, old + 1);
+            assert!(filled(grown, old));
+            // `old + 1 + 2 * 1`, rounded to `malloc`'s alignment and class.
+            let expected = class_size(class_of((old + 3).next_multiple_of(MALLOC_ALIGN)));
+            assert_eq!(usable_size(grown), expected);
+            deallocate(grown);
+        }
+    }
 }

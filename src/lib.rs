@@ -63,6 +63,7 @@ mod state;
 mod stats;
 mod thread;
 mod user_heap;
+mod zero;
 
 pub use api::{collect, usable_size};
 pub use config::Config;
@@ -74,9 +75,10 @@ pub use user_heap::Heap;
 pub mod raw {
     pub use crate::api::{
         allocate, allocate_malloc, allocate_zeroed, allocate_zeroed_malloc,
-        allocate_zeroed_malloc_small, deallocate, deallocate_nonnull, deallocate_or,
-        deallocate_slow, reallocate, reallocate_malloc, try_allocate_malloc_small,
-        try_allocate_zeroed_malloc_small, MALLOC_ALIGN, MAX_CLASS_ALIGN, MIN_ALIGN, SMALL_MAX,
+        allocate_zeroed_malloc_slow, allocate_zeroed_malloc_small, allocate_zeroed_malloc_small_or,
+        deallocate, deallocate_nonnull, deallocate_or, deallocate_slow, reallocate,
+        reallocate_malloc, try_allocate_malloc_small, MALLOC_ALIGN, MAX_CLASS_ALIGN, MIN_ALIGN,
+        SMALL_MAX,
     };
     pub use crate::config::set_cache_limit;
     /// Exit lines on the standard error without allocating (the C library's

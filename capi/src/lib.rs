@@ -178,10 +178,10 @@ pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
     if let Some(total) = count.checked_mul(size) {
         if total < stats::malloc_fast_below() {
             // SAFETY: the bound is at most `SMALL_MAX + 1`.
-            let block = unsafe { raw::try_allocate_zeroed_malloc_small(total) };
-            if !block.is_null() {
-                return block.cast();
+            return unsafe {
+                raw::allocate_zeroed_malloc_small_or(total, || calloc_refill(total).cast())
             }
+            .cast();
         }
     }
     calloc_slow(count, size)
@@ -198,7 +198,16 @@ extern "C" fn calloc_slow(count: usize, size: usize) -> *mut c_void {
     let Some(total) = count.checked_mul(size) else {
         return out_of_memory();
     };
-    fail_if_null(raw::allocate_zeroed_malloc(total))
+    fail_if_null(raw::allocate_zeroed_malloc_slow(total))
+}
+
+/// `calloc`'s fast path found its page empty (never while counting: the
+/// fast path is then off): the heap's slow path, without `calloc_slow`'s
+/// statistics test and product.
+#[cold]
+#[inline(never)]
+extern "C" fn calloc_refill(total: usize) -> *mut c_void {
+    fail_if_null(raw::allocate_zeroed_malloc_slow(total))
 }
 
 /// Resize `ptr` to `size` bytes, keeping its contents (glibc semantics for
