@@ -17,7 +17,9 @@
 //! on), so a free of one of its blocks needs no header tag. Freed regions go back to the cache; a region that does
 //! not fit there, that sat in it longer than [`PURGE_DELAY_MS`], or that
 //! falls past the cache's bound when use falls, is purged and returned to its
-//! arena (or unmapped).
+//! arena (or unmapped). An empty paged segment enters the cache with its
+//! dirty pages past [`CACHE_PAGED_DIRTY_BUDGET`] (over all cached paged
+//! segments) purged.
 //!
 //! Abandoned segments (their thread exited while blocks were live) wait on a
 //! `TaggedStack` per kind until a heap adopts them.
@@ -88,6 +90,11 @@ pub const PURGE_DELAY_MS: u64 = 100;
 pub const PURGE_INTERVAL_MS: u64 = 10;
 /// The cache bound before it scales with use.
 pub(crate) const CACHE_BASE_LIMIT: usize = 8 << 20;
+/// Dirty bytes the cache keeps in empty paged segments: what the next
+/// taker's first pages need (a thread starting while another exits takes
+/// the segments the other left). An emptied segment entering past it is
+/// purged beyond the room left (see [`settle_paged_dirty`]).
+pub const CACHE_PAGED_DIRTY_BUDGET: usize = 2 << 20;
 
 /// Where a region's memory came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -267,6 +274,38 @@ unsafe fn cached_dirty(header: *mut SegmentHeader) -> usize {
     unsafe { dirty_end((*header).dirty_bytes, (*header).origin) }
 }
 
+/// Count the dirty prefix of a region entering the cache (`true`) or
+/// leaving it (`false`), in `cached_dirty_bytes` and, for a paged segment,
+/// in `cached_paged_dirty` too.
+///
+/// # Safety
+/// As [`cached_dirty`].
+unsafe fn count_cached(header: *mut SegmentHeader, entering: bool) {
+    // SAFETY: forwarded; `kind` is not written while the region is cached.
+    let (dirty, paged) = unsafe {
+        (
+            cached_dirty(header),
+            matches!((*header).kind, KIND_SMALL | KIND_MEDIUM),
+        )
+    };
+    let paged_dirty = if paged { dirty } else { 0 };
+    if entering {
+        globals()
+            .cached_dirty_bytes
+            .fetch_add(dirty, StatOrdering::Relaxed);
+        globals()
+            .cached_paged_dirty
+            .fetch_add(paged_dirty, StatOrdering::Relaxed);
+    } else {
+        globals()
+            .cached_dirty_bytes
+            .fetch_sub(dirty, StatOrdering::Relaxed);
+        globals()
+            .cached_paged_dirty
+            .fetch_sub(paged_dirty, StatOrdering::Relaxed);
+    }
+}
+
 /// Where the pages of one paged kind are (see [`crate::stats::PagedStats`]):
 /// `(segments, in-use page bytes, dirty free page bytes, abandoned segments)`.
 pub fn paged_figures(kind: u8) -> (usize, usize, usize, usize) {
@@ -298,10 +337,7 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
             let header = cached.base.cast::<SegmentHeader>();
             globals().live_segments.fetch_add(1, StatOrdering::Relaxed);
             // SAFETY: the region is ours now; its header is intact.
-            let dirty = unsafe { cached_dirty(header) };
-            globals()
-                .cached_dirty_bytes
-                .fetch_sub(dirty, StatOrdering::Relaxed);
+            unsafe { count_cached(header, false) };
             // SAFETY: the cache handed us the region exclusively; its header
             // was written by the previous holder before it was inserted
             // (happens-before through the cache's Release/Acquire).
@@ -386,6 +422,7 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
                 (*header).dirty_free_pages << (*header).page_shift,
                 StatOrdering::Relaxed,
             );
+            settle_paged_dirty(header);
         }
     }
     // SAFETY: the caller owns the region and its header.
@@ -404,17 +441,13 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
         // pass drops the region it is about to reuse.
         // Counted before the insert publishes it: a taker may subtract at once.
         // SAFETY: the caller owns the region.
-        let dirty = unsafe { cached_dirty(header) };
-        globals()
-            .cached_dirty_bytes
-            .fetch_add(dirty, StatOrdering::Relaxed);
+        unsafe { count_cached(header, true) };
         let inserted = globals()
             .cache
             .insert(run.base, run.count as usize, tick_clock());
         if !inserted {
-            globals()
-                .cached_dirty_bytes
-                .fetch_sub(dirty, StatOrdering::Relaxed);
+            // SAFETY: still ours: the cache did not take it.
+            unsafe { count_cached(header, false) };
         }
         trim_cache();
         if inserted {
@@ -424,6 +457,42 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
     // SAFETY: the caller gave up the region; the cache did not take it.
     unsafe { purge_and_return(header.cast(), origin, (*header).dirty_bytes) };
     maybe_purge();
+}
+
+/// An empty paged segment is leaving its owner: cut its dirty extent to the
+/// end of its last dirty page, and purge the pages past the room left in
+/// [`CACHE_PAGED_DIRTY_BUDGET`] (the last ones: a taker claims pages lowest
+/// first, so the prefix it keeps is what it reuses committed). So the
+/// segments a thread empties (at exit above all, when its successor freed
+/// all its blocks already) wait in the cache with at most the budget of
+/// dirty pages in all, not each with all of theirs for the purge delay.
+///
+/// # Safety
+/// The caller owns the segment, which has no page in use and which nobody
+/// uses afterwards; its page metadata is accurate.
+unsafe fn settle_paged_dirty(header: *mut SegmentHeader) {
+    // SAFETY: the caller owns the segment; no page holds live blocks.
+    unsafe {
+        let shift = (*header).page_shift;
+        let pages = ptr::addr_of_mut!((*header).pages).cast::<Page>();
+        let mut end = (*header).header_dirty_bytes;
+        for index in (1..(*header).page_count).rev() {
+            if !(*pages.add(index)).memory_is_zero {
+                end = (index + 1) << shift;
+                break;
+            }
+        }
+        end = end.min((*header).dirty_bytes);
+        let held = globals().cached_paged_dirty.load(StatOrdering::Relaxed);
+        let room = CACHE_PAGED_DIRTY_BUDGET.saturating_sub(held);
+        // Whole pages, and never the header's.
+        let keep = (room >> shift << shift).max(1 << shift);
+        if end > keep {
+            zero_pages(header.cast::<u8>().add(keep), end - keep);
+            end = keep;
+        }
+        (*header).dirty_bytes = end;
+    }
 }
 
 /// Purge a region's dirty prefix and return it to its arena, or unmap it.
@@ -545,9 +614,7 @@ fn trim_cache() {
             // SAFETY: the trim took the region exclusively from the cache;
             // its header is intact.
             unsafe {
-                globals()
-                    .cached_dirty_bytes
-                    .fetch_sub(cached_dirty(header), StatOrdering::Relaxed);
+                count_cached(header, false);
                 purge_and_return(region.base, (*header).origin, (*header).dirty_bytes)
             }
         });
@@ -602,9 +669,7 @@ pub fn purge_cache(cutoff: u64) -> usize {
         // SAFETY: the purge took the region exclusively from the cache; its
         // header is intact (cached regions are not purged in place).
         unsafe {
-            globals()
-                .cached_dirty_bytes
-                .fetch_sub(cached_dirty(header), StatOrdering::Relaxed);
+            count_cached(header, false);
             purge_and_return(region.base, (*header).origin, (*header).dirty_bytes)
         }
     })
