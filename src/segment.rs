@@ -17,9 +17,7 @@
 //! on), so a free of one of its blocks needs no header tag. Freed regions go back to the cache; a region that does
 //! not fit there, that sat in it longer than [`PURGE_DELAY_MS`], or that
 //! falls past the cache's bound when use falls, is purged and returned to its
-//! arena (or unmapped). An empty paged segment enters the cache with its
-//! dirty pages past [`CACHE_PAGED_DIRTY_BUDGET`] (over all cached paged
-//! segments) purged.
+//! arena (or unmapped).
 //!
 //! Abandoned segments (their thread exited while blocks were live) wait on a
 //! `TaggedStack` per kind until a heap adopts them.
@@ -90,11 +88,6 @@ pub const PURGE_DELAY_MS: u64 = 100;
 pub const PURGE_INTERVAL_MS: u64 = 10;
 /// The cache bound before it scales with use.
 pub(crate) const CACHE_BASE_LIMIT: usize = 8 << 20;
-/// Dirty bytes the cache keeps in empty paged segments: what the next
-/// taker's first pages need (a thread starting while another exits takes
-/// the segments the other left). An emptied segment entering past it is
-/// purged beyond the room left (see [`settle_paged_dirty`]).
-pub const CACHE_PAGED_DIRTY_BUDGET: usize = 2 << 20;
 
 /// Where a region's memory came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -274,38 +267,6 @@ unsafe fn cached_dirty(header: *mut SegmentHeader) -> usize {
     unsafe { dirty_end((*header).dirty_bytes, (*header).origin) }
 }
 
-/// Count the dirty prefix of a region entering the cache (`true`) or
-/// leaving it (`false`), in `cached_dirty_bytes` and, for a paged segment,
-/// in `cached_paged_dirty` too.
-///
-/// # Safety
-/// As [`cached_dirty`].
-unsafe fn count_cached(header: *mut SegmentHeader, entering: bool) {
-    // SAFETY: forwarded; `kind` is not written while the region is cached.
-    let (dirty, paged) = unsafe {
-        (
-            cached_dirty(header),
-            matches!((*header).kind, KIND_SMALL | KIND_MEDIUM),
-        )
-    };
-    let paged_dirty = if paged { dirty } else { 0 };
-    if entering {
-        globals()
-            .cached_dirty_bytes
-            .fetch_add(dirty, StatOrdering::Relaxed);
-        globals()
-            .cached_paged_dirty
-            .fetch_add(paged_dirty, StatOrdering::Relaxed);
-    } else {
-        globals()
-            .cached_dirty_bytes
-            .fetch_sub(dirty, StatOrdering::Relaxed);
-        globals()
-            .cached_paged_dirty
-            .fetch_sub(paged_dirty, StatOrdering::Relaxed);
-    }
-}
-
 /// Where the pages of one paged kind are (see [`crate::stats::PagedStats`]):
 /// `(segments, in-use page bytes, dirty free page bytes, abandoned segments)`.
 pub fn paged_figures(kind: u8) -> (usize, usize, usize, usize) {
@@ -337,7 +298,10 @@ pub fn acquire_region(slots: usize) -> Option<Region> {
             let header = cached.base.cast::<SegmentHeader>();
             globals().live_segments.fetch_add(1, StatOrdering::Relaxed);
             // SAFETY: the region is ours now; its header is intact.
-            unsafe { count_cached(header, false) };
+            let dirty = unsafe { cached_dirty(header) };
+            globals()
+                .cached_dirty_bytes
+                .fetch_sub(dirty, StatOrdering::Relaxed);
             // SAFETY: the cache handed us the region exclusively; its header
             // was written by the previous holder before it was inserted
             // (happens-before through the cache's Release/Acquire).
@@ -422,7 +386,7 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
                 (*header).dirty_free_pages << (*header).page_shift,
                 StatOrdering::Relaxed,
             );
-            settle_paged_dirty(header);
+            trim_dirty_extent(header);
         }
     }
     // SAFETY: the caller owns the region and its header.
@@ -441,13 +405,17 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
         // pass drops the region it is about to reuse.
         // Counted before the insert publishes it: a taker may subtract at once.
         // SAFETY: the caller owns the region.
-        unsafe { count_cached(header, true) };
+        let dirty = unsafe { cached_dirty(header) };
+        globals()
+            .cached_dirty_bytes
+            .fetch_add(dirty, StatOrdering::Relaxed);
         let inserted = globals()
             .cache
             .insert(run.base, run.count as usize, tick_clock());
         if !inserted {
-            // SAFETY: still ours: the cache did not take it.
-            unsafe { count_cached(header, false) };
+            globals()
+                .cached_dirty_bytes
+                .fetch_sub(dirty, StatOrdering::Relaxed);
         }
         trim_cache();
         if inserted {
@@ -459,39 +427,26 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
     maybe_purge();
 }
 
-/// An empty paged segment is leaving its owner: cut its dirty extent to the
-/// end of its last dirty page, and purge the pages past the room left in
-/// [`CACHE_PAGED_DIRTY_BUDGET`] (the last ones: a taker claims pages lowest
-/// first, so the prefix it keeps is what it reuses committed). So the
-/// segments a thread empties (at exit above all, when its successor freed
-/// all its blocks already) wait in the cache with at most the budget of
-/// dirty pages in all, not each with all of theirs for the purge delay.
+/// Cut an empty paged segment's dirty extent to the end of its last dirty
+/// page (it is the whole segment from [`new_paged`] on): the cache's dirty
+/// figure then says what may be resident, a purge covers no more than
+/// that, and the next taker finds the pages past it zero.
 ///
 /// # Safety
-/// The caller owns the segment, which has no page in use and which nobody
-/// uses afterwards; its page metadata is accurate.
-unsafe fn settle_paged_dirty(header: *mut SegmentHeader) {
-    // SAFETY: the caller owns the segment; no page holds live blocks.
+/// The caller owns the segment, which has no page in use; its page
+/// metadata is accurate.
+unsafe fn trim_dirty_extent(header: *mut SegmentHeader) {
+    // SAFETY: the caller owns the segment and its page metadata.
     unsafe {
-        let shift = (*header).page_shift;
         let pages = ptr::addr_of_mut!((*header).pages).cast::<Page>();
         let mut end = (*header).header_dirty_bytes;
         for index in (1..(*header).page_count).rev() {
             if !(*pages.add(index)).memory_is_zero {
-                end = (index + 1) << shift;
+                end = (index + 1) << (*header).page_shift;
                 break;
             }
         }
-        end = end.min((*header).dirty_bytes);
-        let held = globals().cached_paged_dirty.load(StatOrdering::Relaxed);
-        let room = CACHE_PAGED_DIRTY_BUDGET.saturating_sub(held);
-        // Whole pages, and never the header's.
-        let keep = (room >> shift << shift).max(1 << shift);
-        if end > keep {
-            zero_pages(header.cast::<u8>().add(keep), end - keep);
-            end = keep;
-        }
-        (*header).dirty_bytes = end;
+        (*header).dirty_bytes = (*header).dirty_bytes.min(end);
     }
 }
 
@@ -614,7 +569,9 @@ fn trim_cache() {
             // SAFETY: the trim took the region exclusively from the cache;
             // its header is intact.
             unsafe {
-                count_cached(header, false);
+                globals()
+                    .cached_dirty_bytes
+                    .fetch_sub(cached_dirty(header), StatOrdering::Relaxed);
                 purge_and_return(region.base, (*header).origin, (*header).dirty_bytes)
             }
         });
@@ -669,7 +626,9 @@ pub fn purge_cache(cutoff: u64) -> usize {
         // SAFETY: the purge took the region exclusively from the cache; its
         // header is intact (cached regions are not purged in place).
         unsafe {
-            count_cached(header, false);
+            globals()
+                .cached_dirty_bytes
+                .fetch_sub(cached_dirty(header), StatOrdering::Relaxed);
             purge_and_return(region.base, (*header).origin, (*header).dirty_bytes)
         }
     })

@@ -67,9 +67,6 @@ pub(crate) struct Globals {
     pub abandoned_by_kind: [StatCounter; 2],
     /// Dirty bytes of the regions in the cache.
     pub cached_dirty_bytes: StatCounter,
-    /// The part of `cached_dirty_bytes` in paged segments (held against
-    /// `segment::CACHE_PAGED_DIRTY_BUDGET`).
-    pub cached_paged_dirty: StatCounter,
     /// The heap pool (`thread`).
     pub pool: TaggedStack<Heap>,
     /// Heaps in use by threads (statistics).
@@ -109,7 +106,6 @@ impl Globals {
                 free_dirty_bytes: [StatCounter::new(0), StatCounter::new(0)],
                 abandoned_by_kind: [StatCounter::new(0), StatCounter::new(0)],
                 cached_dirty_bytes: StatCounter::new(0),
-                cached_paged_dirty: StatCounter::new(0),
                 pool: TaggedStack::new(),
                 live_heaps: StatCounter::new(0),
                 user_heaps: StatCounter::new(0),
