@@ -1035,9 +1035,14 @@ unsafe fn release_or_abandon(segment: *mut SegmentHeader) {
         if (*segment).used_pages == 0 {
             segment::release_region(segment);
         } else {
-            // Its free pages stay dirty until an adopter purges them on its
-            // own schedule (or `collect` adopts it): thread exit makes no
-            // syscall per segment.
+            // Its free pages stay dirty for an adopter to reuse, while the
+            // process holds at most `SHRINK_DIRTY_BUDGET` of dirty free
+            // pages: past it they are purged now, as a thread whose blocks
+            // were freed by others (a successor, a consumer) exits with
+            // pages that nobody may adopt for a long time.
+            if segment::free_dirty_bytes() > SHRINK_DIRTY_BUDGET {
+                segment::purge_free_pages(segment, u64::MAX);
+            }
             // Release pairs with remote freers' Acquire load of `owner` after
             // they saw a FULL flag set before this point.
             (*segment).owner.store(0, Ordering::Release);

@@ -386,6 +386,7 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
                 (*header).dirty_free_pages << (*header).page_shift,
                 StatOrdering::Relaxed,
             );
+            trim_dirty_extent(header);
         }
     }
     // SAFETY: the caller owns the region and its header.
@@ -424,6 +425,29 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
     // SAFETY: the caller gave up the region; the cache did not take it.
     unsafe { purge_and_return(header.cast(), origin, (*header).dirty_bytes) };
     maybe_purge();
+}
+
+/// Cut an empty paged segment's dirty extent to the end of its last dirty
+/// page (it is the whole segment from [`new_paged`] on): the cache's dirty
+/// figure then says what may be resident, a purge covers no more than
+/// that, and the next taker finds the pages past it zero.
+///
+/// # Safety
+/// The caller owns the segment, which has no page in use; its page
+/// metadata is accurate.
+unsafe fn trim_dirty_extent(header: *mut SegmentHeader) {
+    // SAFETY: the caller owns the segment and its page metadata.
+    unsafe {
+        let pages = ptr::addr_of_mut!((*header).pages).cast::<Page>();
+        let mut end = (*header).header_dirty_bytes;
+        for index in (1..(*header).page_count).rev() {
+            if !(*pages.add(index)).memory_is_zero {
+                end = (index + 1) << (*header).page_shift;
+                break;
+            }
+        }
+        (*header).dirty_bytes = (*header).dirty_bytes.min(end);
+    }
 }
 
 /// Purge a region's dirty prefix and return it to its arena, or unmap it.
