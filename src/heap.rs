@@ -5,22 +5,20 @@
 //! pop. It is never null: a class with no page points at [`EMPTY_PAGE`],
 //! whose free list is always empty, so the "list empty?" test is the only
 //! branch of the fast path and also routes first use into the slow path.
-//! `malloc` finds its class through `slot_classes`, the heap's own copy of
-//! `api::CLASSES_MALLOC` (indexed by `(size + 7) / 8`), so that table sits on
-//! a line the fast path loads anyway, next to `current`.
+//! `malloc_pages` mirrors it per `malloc` size slot (`(size + 7) / 8`, see
+//! `api::CLASSES_MALLOC`), so `malloc` finds its page without the class
+//! table load: [`set_current`] writes both (and `reset` empties both).
 //!
 //! Pages with no block to hand out are *parked* on the heap's `full` list
 //! (their remote list carries the FULL flag, see `ds::remote_list`). A remote
 //! free onto a parked page sets `full_has_remote`, and the next slow path
 //! moves such pages back. A local free onto a parked page moves it back at once.
 //!
-//! A local free pushes the block onto its page's `free` list and makes that
-//! page its class's current page: the next allocation of the class reuses
-//! the block most recently freed (still in cache), as a LIFO thread cache
-//! would. The switch is an unconditional store, not a branch: programs that
-//! free blocks of many pages (larson) would mispredict a test of "is this
-//! the current page?" half of the time. A free that empties its page goes
-//! to [`retire`] before any switch.
+//! A local free while its class's current page has nothing left to hand out
+//! makes the freed-into page current, the freed block first: the next
+//! allocation of the class reuses the most recently freed (cached) block on
+//! the fast path, as a LIFO thread cache would, instead of a slow path that
+//! collects older, colder blocks.
 //!
 //! The same heaps serve `tinyalloc::Heap` (see the functions at the end of
 //! this file, from [`make_user`] on): such a heap adopts nothing and owns its
@@ -31,7 +29,7 @@
 //! - every page in `queues[c]` or `full` is in use, of class `c`, in a segment
 //!   this heap owns; `in_full` is true exactly for pages on `full`;
 //! - `current[c]` is `EMPTY_PAGE` or a page of `queues[c]`;
-//! - `slot_classes == CLASSES_MALLOC`, fixed;
+//! - `malloc_pages[s] == current[CLASSES_MALLOC[s]]` for every slot `s`;
 //! - `segments[k]` lists every segment of kind `k` this heap owns.
 
 use crate::api::{CLASSES_MALLOC, SMALL_SLOTS};
@@ -126,9 +124,9 @@ impl PageQueue {
 pub struct Heap {
     /// The page each class allocates from (fast path).
     current: [*mut Page; CLASS_COUNT],
-    /// The class of each `malloc` size slot: a copy of `CLASSES_MALLOC` on
-    /// the heap's own lines, which `malloc`'s fast path reads anyway.
-    slot_classes: [u8; SMALL_SLOTS],
+    /// `current[CLASSES_MALLOC[slot]]` per `malloc` size slot (`malloc`'s
+    /// fast path).
+    malloc_pages: [*mut Page; SMALL_SLOTS],
     /// Pages of each class that may have room.
     queues: [PageQueue; CLASS_COUNT],
     /// Parked pages, all classes.
@@ -149,10 +147,6 @@ pub struct Heap {
     shrink_mark: u32,
     /// Pages emptied (retired) since the last allocation slow path.
     emptied_run: u32,
-    /// Whether `emptied_run` has reached [`SHRINK_AFTER_PAGES`] since the
-    /// last allocation slow path (see [`retire`]): one byte for the free
-    /// path to test.
-    shrinking: bool,
     /// Set by a remote free onto a parked page of this heap. Written by other
     /// threads: on a cache line of its own, away from owner-only fields.
     pub full_has_remote: RemoteHint,
@@ -185,7 +179,7 @@ impl Heap {
     pub fn new() -> Heap {
         Heap {
             current: [empty_page(); CLASS_COUNT],
-            slot_classes: CLASSES_MALLOC,
+            malloc_pages: [empty_page(); SMALL_SLOTS],
             queues: [PageQueue::EMPTY; CLASS_COUNT],
             full: PageQueue::EMPTY,
             segments: [ptr::null_mut(); 2],
@@ -195,7 +189,6 @@ impl Heap {
             large_region: ptr::null_mut(),
             shrink_mark: 0,
             emptied_run: 0,
-            shrinking: false,
             full_has_remote: RemoteHint(AtomicBool::new(false)),
             user: false,
             large: ptr::null_mut(),
@@ -242,8 +235,8 @@ pub unsafe fn try_alloc(heap: *mut Heap, class: usize) -> *mut u8 {
 }
 
 /// The page a `malloc` size slot (`(size + 7) / 8`, size at most
-/// `api::SMALL_MAX`) allocates from: `current[CLASSES_MALLOC[slot]]`, read
-/// through the heap's copy of the table (never null: the empty page if none).
+/// `api::SMALL_MAX`) allocates from: `current[CLASSES_MALLOC[slot]]`, one
+/// load (never null: the empty page if none).
 ///
 /// # Safety
 /// As [`alloc`]; `slot < SMALL_SLOTS`.
@@ -251,20 +244,41 @@ pub unsafe fn try_alloc(heap: *mut Heap, class: usize) -> *mut u8 {
 pub unsafe fn malloc_page(heap: *mut Heap, slot: usize) -> *mut Page {
     debug_assert!(slot < SMALL_SLOTS);
     // SAFETY: `heap` is this thread's (or the sentinel); the slot is in range.
-    unsafe {
-        let class = *(*heap).slot_classes.get_unchecked(slot);
-        *(*heap).current.get_unchecked(class as usize)
-    }
+    unsafe { *(*heap).malloc_pages.get_unchecked(slot) }
 }
 
-/// Make `page` the page `class` allocates from.
+/// The first and one-past-last `malloc` size slot of each class (a class's
+/// slots are contiguous: the table is non-decreasing).
+const MALLOC_SLOTS_OF: [(u16, u16); CLASS_COUNT] = {
+    let mut ranges = [(0u16, 0u16); CLASS_COUNT];
+    let mut slot = 0;
+    while slot < SMALL_SLOTS {
+        let class = CLASSES_MALLOC[slot] as usize;
+        assert!(slot == 0 || CLASSES_MALLOC[slot - 1] <= CLASSES_MALLOC[slot]);
+        if ranges[class].1 == 0 {
+            ranges[class].0 = slot as u16;
+        }
+        ranges[class].1 = slot as u16 + 1;
+        slot += 1;
+    }
+    ranges
+};
+
+/// Make `page` the page `class` allocates from, in `current` and in the
+/// `malloc` slots of the class.
 ///
 /// # Safety
 /// The caller owns `heap`; `page` is `EMPTY_PAGE` or on `queues[class]`.
 #[inline]
 unsafe fn set_current(heap: *mut Heap, class: usize, page: *mut Page) {
-    // SAFETY: the caller owns `heap`.
-    unsafe { (*heap).current[class] = page };
+    // SAFETY: the caller owns `heap`; the slots are below `SMALL_SLOTS`.
+    unsafe {
+        (*heap).current[class] = page;
+        let (first, end) = MALLOC_SLOTS_OF[class];
+        for slot in first as usize..end as usize {
+            (*heap).malloc_pages[slot] = page;
+        }
+    }
 }
 
 /// The page `class` allocates from (never null: the empty page if none).
@@ -322,38 +336,43 @@ unsafe fn pop_block(page: *mut Page, block: *mut u8) -> *mut u8 {
 pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
     // SAFETY: the caller guarantees ownership of page and block.
     unsafe {
-        page::set_next_block(block, (*page).free);
-        (*page).free = block;
-        (*page).free_is_zero = false;
+        page::set_next_block(block, (*page).local_free);
+        (*page).local_free = block;
         (*page).used -= 1;
-        if (*page).used == 0 || (*page).in_full {
-            return free_local_other(heap, page);
+        // Out of line only when the page emptied, is parked, or its class's
+        // current page has nothing left to hand out: three tests that are
+        // rarely true. (A test of "is this the current page?" costs one
+        // compare less, but in programs that free blocks of many pages it
+        // goes either way at random: larson mispredicted half of them and
+        // ran 10% slower.)
+        let current = *(*heap).current.get_unchecked((*page).class);
+        if (*page).used == 0 || (*page).in_full || (*current).free.is_null() {
+            free_local_other(heap, page);
         }
-        *(*heap).current.get_unchecked_mut((*page).class) = page;
     }
 }
 
-/// A local free emptied its page or landed on a parked one: keep an emptied
-/// page that is its class's only queued page (no `prev` or `next`: an
-/// alloc/free loop refills it at once) unless the heap is shrinking, else
-/// the slow path. Out of line (a tail jump), so that the fast path keeps no
-/// registers; the kept case returns without a frame.
+/// A local free emptied its page, landed on a parked one, or found its
+/// class's current page with nothing to hand out: the slow path, except
+/// for an emptied current page, which is kept as it is (an alloc/free loop
+/// refills it at once; it is never on `full`). Out of line (a tail jump),
+/// so that the fast path keeps no registers.
 ///
 /// # Safety
 /// As [`free_local_slow`].
 #[inline(never)]
 unsafe extern "C" fn free_local_other(heap: *mut Heap, page: *mut Page) {
-    // SAFETY: the caller owns `heap` and `page`; a page not on `full` is on
-    // its class queue, where no neighbour means it is alone.
+    // SAFETY: the caller owns `heap` and `page`; the current page is this
+    // heap's or the empty page.
     unsafe {
-        let alone = (*page).prev.is_null() && (*page).next.is_null();
-        if (*page).in_full || !alone || is_shrinking(heap) {
+        let current = *(*heap).current.get_unchecked((*page).class);
+        if (*page).used != 0 || current != page {
             free_local_slow(heap, page);
         }
     }
 }
 
-/// A local free emptied a page (which is not kept) or landed on a parked one.
+/// A local free emptied a page or landed on a parked one.
 ///
 /// # Safety
 /// The caller owns `heap` (the calling thread's) and `page`, a page of one
@@ -365,8 +384,13 @@ unsafe extern "C" fn free_local_slow(heap: *mut Heap, page: *mut Page) {
     unsafe {
         if (*page).in_full {
             unpark_freed(heap, page);
-        } else {
+        } else if (*page).used == 0 {
             retire(heap, page, false);
+        } else if !is_shrinking(heap) {
+            // The class's current page has nothing left to hand out. (A
+            // shrinking heap does not switch: a page made current and then
+            // emptied is kept without a call, and would stay resident.)
+            hand_out_next(heap, page);
         }
     }
 }
@@ -378,14 +402,14 @@ unsafe extern "C" fn free_local_slow(heap: *mut Heap, page: *mut Page) {
 /// The caller owns `heap`.
 #[inline]
 unsafe fn is_shrinking(heap: *mut Heap) -> bool {
-    // SAFETY: an owner-only field, kept equal to `shrink_mark == slow_paths
-    // && emptied_run >= SHRINK_AFTER_PAGES` by `give_back` (which sets the
-    // run) and `alloc_slow` (which ends it).
-    unsafe { (*heap).shrinking }
+    // SAFETY: owner-only fields.
+    unsafe {
+        (*heap).shrink_mark == (*heap).slow_paths && (*heap).emptied_run >= SHRINK_AFTER_PAGES
+    }
 }
 
-/// A local free landed on a parked page: unpark it and make it current (the
-/// block just freed goes out next), or retire it if that emptied it.
+/// A local free landed on a parked page: unpark it (and retire it if that
+/// emptied it). Out of line, so that `free_local_slow` needs no frame.
 ///
 /// # Safety
 /// The caller owns `heap` and `page`, which is on the heap's `full` list.
@@ -396,15 +420,44 @@ unsafe fn unpark_freed(heap: *mut Heap, page: *mut Page) {
         unpark(heap, page);
         if (*page).used == 0 {
             retire(heap, page, false);
+        }
+    }
+}
+
+/// A local free landed on a queued page while its class's current page has
+/// nothing to hand out: make this page current, its just-freed (cached)
+/// block first, so the next allocation of the class takes the fast path and
+/// reuses the block most recently freed, as a LIFO cache would.
+///
+/// # Safety
+/// The caller owns `heap` and `page`, which is on `queues[page.class]`.
+#[inline(never)]
+unsafe fn hand_out_next(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: the caller owns `heap` and `page` (queued, in use).
+    unsafe {
+        if (*page).free.is_null() {
+            (*page).free = (*page).local_free;
+            (*page).local_free = ptr::null_mut();
         } else {
-            set_current(heap, (*page).class, page);
+            // Only the block just freed (the head of `local_free`) goes in
+            // front: the older blocks of `free` are the colder ones.
+            let block = (*page).local_free;
+            (*page).local_free = next_block(block);
+            page::set_next_block(block, (*page).free);
+            (*page).free = block;
+        }
+        (*page).free_is_zero = false;
+        if (*heap).current[(*page).class] != page {
+            make_current(heap, (*page).class, page);
         }
     }
 }
 
 /// Move a parked page back to its class queue, taking its remote frees. If
 /// the class's current page has nothing left to hand out, the page becomes
-/// current.
+/// current: the block just freed onto it (still in cache) is what the next
+/// allocation of the class pops, on the fast path, instead of a slow path
+/// that would collect some colder page.
 ///
 /// # Safety
 /// The caller owns `heap` and `page`, which is on the heap's `full` list.
@@ -447,8 +500,9 @@ const SHRINK_DIRTY_BUDGET: usize = 4 << 20;
 /// the heap frees far more than it allocates, and this moment (not a later
 /// slow path, which an idle thread never takes) is when its memory goes
 /// back: kept pages are released too, every class's current page is
-/// released if empty or else stops being current, free pages are purged in
-/// batches of runs (every
+/// released if empty or else stops being current (so that its emptying
+/// reaches `retire`: `free_local` keeps an emptied *current* page without
+/// a call), free pages are purged in batches of runs (every
 /// [`SHRINK_PURGE_BATCH`] released pages), and a segment the heap empties is
 /// purged before it leaves. A heap that keeps allocating never reaches the
 /// run, so a freed page about to be reused stays committed.
@@ -486,7 +540,6 @@ unsafe fn give_back(heap: *mut Heap, page: *mut Page, force: bool) {
         let run = (*heap).emptied_run.saturating_add(1);
         (*heap).emptied_run = run;
         let shrinking = run >= SHRINK_AFTER_PAGES;
-        (*heap).shrinking = shrinking;
         let over_budget = shrinking && segment::free_dirty_bytes() > SHRINK_DIRTY_BUDGET;
         release_page(heap, page, over_budget);
         if shrinking && (run == SHRINK_AFTER_PAGES || run % SHRINK_PURGE_BATCH == 0) {
@@ -548,8 +601,9 @@ unsafe fn release_kept_pages(heap: *mut Heap, purge: bool) {
 }
 
 /// Release each class's current page if it is empty, else stop allocating
-/// from it: the heap's next allocation of the class takes a slow path (which
-/// ends the shrinking run) unless a free made a page current again.
+/// from it: a shrinking heap's later frees onto it then take the slow path,
+/// and its next allocation of the class takes a slow path (which ends the
+/// shrinking run).
 ///
 /// # Safety
 /// The caller owns `heap`.
@@ -590,7 +644,6 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
             rescue_parked(heap);
         }
         (*heap).slow_paths = (*heap).slow_paths.wrapping_add(1);
-        (*heap).shrinking = false;
         if (*heap).slow_paths % 16 == 0 {
             maybe_purge_pages(heap);
         }
@@ -904,6 +957,8 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
             if !(*page).in_use {
                 continue;
             }
+            // Remote frees only: `local_free` is taken by `collect` when the
+            // page's turn comes (no walk to its tail here).
             page::merge_remote(page);
             (*page).in_full = false;
             (*page).prev = ptr::null_mut();
@@ -976,7 +1031,9 @@ pub unsafe fn abandon_all(heap: *mut Heap) {
 
 /// Take the remote frees of every page of a list (linked through `next`) of
 /// a heap being abandoned, and free the pages left empty. The list is not
-/// kept: the heap is reset afterwards.
+/// kept: the heap is reset afterwards. `local_free` stays as it is (`used`
+/// already counts it, and the adopter's `collect` takes it): merging it here
+/// would walk every page's list to its tail.
 ///
 /// # Safety
 /// The caller owns the pages, all in use in segments it owns.
@@ -1006,6 +1063,7 @@ unsafe fn reset(heap: *mut Heap) {
     // SAFETY: the caller owns the heap.
     unsafe {
         (*heap).current = [empty_page(); CLASS_COUNT];
+        (*heap).malloc_pages = [empty_page(); SMALL_SLOTS];
         (*heap).queues = [PageQueue::EMPTY; CLASS_COUNT];
         (*heap).full = PageQueue::EMPTY;
         (*heap).segments = [ptr::null_mut(); 2];
@@ -1015,7 +1073,6 @@ unsafe fn reset(heap: *mut Heap) {
         (*heap).large_region = ptr::null_mut();
         (*heap).shrink_mark = 0;
         (*heap).emptied_run = 0;
-        (*heap).shrinking = false;
         (*heap).user = false;
         (*heap).large = ptr::null_mut();
         (*heap).large_freed.store(false, Ordering::Relaxed);
@@ -1370,18 +1427,14 @@ mod tests {
     use super::*;
     use crate::api;
 
-    /// The pages on `heap`'s queue of `class`.
-    fn queued_pages(heap: *mut Heap, class: usize) -> usize {
-        let mut count = 0;
-        // SAFETY: the heap is this thread's; only read.
-        unsafe {
-            let mut page = (*heap).queues[class].first;
-            while !page.is_null() {
-                count += 1;
-                page = (*page).next;
-            }
+    /// `malloc_pages[s] == current[CLASSES_MALLOC[s]]` for every slot.
+    fn assert_mirrored(heap: *mut Heap) {
+        for (slot, &class) in CLASSES_MALLOC.iter().enumerate() {
+            let (direct, current) =
+                // SAFETY: the heap is this thread's; only read.
+                unsafe { ((*heap).malloc_pages[slot], (*heap).current[class as usize]) };
+            assert_eq!(direct, current, "slot {slot}");
         }
-        count
     }
 
     #[test]
@@ -1389,85 +1442,57 @@ mod tests {
         miri,
         ignore = "the allocator uses exposed provenance: tests/miri_smoke.rs runs it under Miri"
     )]
-    fn a_local_free_is_the_next_block_of_its_class_whatever_its_page() {
+    fn malloc_pages_mirror_current_pages() {
         std::thread::spawn(|| {
-            let size = 48;
-            let class = api::class_for(size, 8).unwrap();
-            // Three pages' worth, so that the first page is not current.
-            let per_page = (1 << segment::SMALL_PAGE_SHIFT) / class_size(class);
-            let blocks: std::vec::Vec<*mut u8> = (0..3 * per_page)
-                .map(|_| api::allocate_malloc(size))
-                .collect();
-            let heap = thread::current_heap();
-            // The first two frees unpark the two full pages; the third lands
-            // on the first page, queued and not current, on the fast path.
-            let victims = [blocks[3], blocks[per_page + 5], blocks[10]];
-            for victim in victims {
-                // SAFETY: live, freed once.
-                unsafe { api::deallocate(victim) };
+            let mut blocks = [core::ptr::null_mut::<u8>(); 3 * SMALL_SLOTS];
+            for (i, block) in blocks.iter_mut().enumerate() {
+                *block = api::allocate_malloc((i * 7) % (api::SMALL_MAX + 1));
+                assert!(!block.is_null());
             }
-            assert_eq!(
-                api::allocate_malloc(size),
-                victims[2],
-                "last freed, first out"
-            );
-            assert_eq!(
-                api::allocate_malloc(size),
-                victims[0],
-                "then its page's older one"
-            );
-            // The heap's table of classes survives every switch.
-            // SAFETY: only read.
-            assert_eq!(unsafe { (*heap).slot_classes }, CLASSES_MALLOC);
-            for (i, block) in blocks.into_iter().enumerate() {
-                if i != per_page + 5 {
-                    // SAFETY: each block is live (the two reallocated ones
-                    // again) and freed once.
+            let heap = thread::current_heap();
+            assert!(!thread::is_sentinel(heap));
+            assert_mirrored(heap);
+            for block in blocks {
+                // SAFETY: each block is live and freed once.
+                unsafe { api::deallocate(block) };
+            }
+            assert_mirrored(heap);
+            // SAFETY: the heap is this thread's.
+            unsafe { collect(heap, true) };
+            assert_mirrored(heap);
+            let block = api::allocate_malloc(64);
+            assert_mirrored(heap);
+            // SAFETY: live, freed once.
+            unsafe { api::deallocate(block) };
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "the allocator uses exposed provenance: tests/miri_smoke.rs runs it under Miri"
+    )]
+    fn a_reused_heap_starts_with_empty_malloc_pages() {
+        for _ in 0..4 {
+            std::thread::spawn(|| {
+                // Not through `malloc_pages`: takes a heap (maybe a reset
+                // one from the pool) without reading them.
+                // SAFETY: 8 is a power of two.
+                let first = unsafe { api::allocate(24, 8) };
+                assert!(!first.is_null());
+                let heap = thread::current_heap();
+                assert_mirrored(heap);
+                let blocks = [64, 100, 1000].map(api::allocate_malloc);
+                assert_mirrored(heap);
+                for block in blocks.into_iter().chain([first]) {
+                    // SAFETY: each block is live and freed once.
                     unsafe { api::deallocate(block) };
                 }
-            }
-        })
-        .join()
-        .unwrap();
-    }
-
-    #[test]
-    #[cfg_attr(
-        miri,
-        ignore = "the allocator uses exposed provenance: tests/miri_smoke.rs runs it under Miri"
-    )]
-    fn a_page_emptied_by_local_frees_is_retired_unless_it_is_the_only_one() {
-        std::thread::spawn(|| {
-            let size = 200;
-            let class = api::class_for(size, 8).unwrap();
-            let per_page = (1 << segment::SMALL_PAGE_SHIFT) / class_size(class);
-            let blocks: std::vec::Vec<*mut u8> = (0..2 * per_page)
-                .map(|_| api::allocate_malloc(size))
-                .collect();
-            let heap = thread::current_heap();
-            // The first page is parked (full); its first free unparks it.
-            assert_eq!(queued_pages(heap, class), 1);
-            // Free the first page's blocks interleaved with the second's, so
-            // that the emptied page is the current one at the last free.
-            for i in 0..per_page {
-                // SAFETY: live, freed once.
-                unsafe { api::deallocate(blocks[i]) };
-                if i + 1 < per_page {
-                    // SAFETY: live, freed once.
-                    unsafe { api::deallocate(blocks[per_page + i]) };
-                }
-            }
-            assert_eq!(queued_pages(heap, class), 1, "the emptied page went back");
-            // SAFETY: live, freed once.
-            unsafe { api::deallocate(blocks[2 * per_page - 1]) };
-            assert_eq!(queued_pages(heap, class), 1, "the last page is kept");
-            // SAFETY: only read.
-            let current = unsafe { (*heap).current[class] };
-            assert_ne!(current, empty_page());
-            // SAFETY: only read.
-            assert_eq!(unsafe { (*current).used }, 0);
-        })
-        .join()
-        .unwrap();
+            })
+            .join()
+            .unwrap();
+        }
     }
 }

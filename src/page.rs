@@ -1,13 +1,12 @@
 //! Pages: runs of blocks of one size class inside a segment.
 //!
-//! A page keeps two free lists:
-//! - `free`: blocks the owner allocates from and frees onto, last in first
-//!   out (the fast paths pop and push here), so the next allocation of a
-//!   block of this page reuses the one most recently freed, still in cache;
+//! A page keeps three free lists (free-list sharding, as in mimalloc):
+//! - `free`: blocks the owner allocates from (the fast path pops here);
+//! - `local_free`: blocks the owner freed (the fast free path pushes here);
 //! - `remote`: blocks other threads freed, an MPSC [`RemoteFreeList`].
 //!
-//! The owner merges `remote` into `free` only when `free` runs dry
-//! ([`collect`]), so neither fast path touches the shared list. Blocks are
+//! The owner merges `local_free` and `remote` into `free` only when `free` runs
+//! dry ([`collect`]), so neither fast path touches another list. Blocks are
 //! carved lazily, a few KiB at a time ([`extend`]), so a fresh page commits
 //! only what it hands out.
 //!
@@ -50,6 +49,8 @@ pub struct Page {
     /// Whether the page's memory past `capacity` blocks reads as zero (it is
     /// fresh from the kernel or purged).
     pub memory_is_zero: bool,
+    /// Blocks the owner freed since the last [`collect`].
+    pub local_free: *mut u8,
     /// Blocks carved so far.
     pub capacity: u32,
     /// Blocks that fit in the page.
@@ -97,6 +98,7 @@ impl Page {
                 in_use: false,
                 free_is_zero: false,
                 memory_is_zero: false,
+                local_free: ptr::null_mut(),
                 capacity: 0,
                 reserved: 0,
                 block_size: 0,
@@ -161,6 +163,7 @@ pub unsafe fn init(
         (*page).in_full = false;
         (*page).in_use = true;
         (*page).free_is_zero = false;
+        (*page).local_free = ptr::null_mut();
         (*page).capacity = 0;
         (*page).reserved = (page_size / block_size) as u32;
         (*page).block_limit = u64::from((*page).reserved);
@@ -280,7 +283,7 @@ pub unsafe fn refill(page: *mut Page) -> bool {
     }
 }
 
-/// Merge the remote list into `free` (when `free` is empty).
+/// Merge `local_free` and the remote list into `free` (when `free` is empty).
 /// Returns true if `free` now has a block.
 ///
 /// # Safety
@@ -291,6 +294,11 @@ pub unsafe fn collect(page: *mut Page) -> bool {
     unsafe {
         if !(*page).free.is_null() {
             return true;
+        }
+        if !(*page).local_free.is_null() {
+            (*page).free = (*page).local_free;
+            (*page).local_free = ptr::null_mut();
+            (*page).free_is_zero = false;
         }
         merge_remote(page);
         !(*page).free.is_null()
@@ -343,7 +351,7 @@ unsafe fn chain_end(page: *mut Page, first: *mut u8) -> (*mut u8, usize) {
     unsafe { chain_tail_and_len(first) }
 }
 
-/// Merge the remote list into `free` whatever `free` holds, for a heap that
+/// Move every free block into `free`, including remote ones, for a heap that
 /// is letting the page go (abandonment) or adopting it.
 ///
 /// # Safety
@@ -351,6 +359,14 @@ unsafe fn chain_end(page: *mut Page, first: *mut u8) -> (*mut u8, usize) {
 pub unsafe fn collect_all(page: *mut Page) {
     // SAFETY: as for `collect`.
     unsafe {
+        let local = (*page).local_free;
+        if !local.is_null() {
+            let (tail, _) = chain_end(page, local);
+            set_next_block(tail, (*page).free);
+            (*page).free = local;
+            (*page).local_free = ptr::null_mut();
+            (*page).free_is_zero = false;
+        }
         merge_remote(page);
     }
 }
@@ -362,5 +378,9 @@ pub unsafe fn collect_all(page: *mut Page) {
 /// The caller owns `page`.
 pub unsafe fn is_exhausted(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page.
-    unsafe { (*page).free.is_null() && (*page).capacity == (*page).reserved }
+    unsafe {
+        (*page).free.is_null()
+            && (*page).local_free.is_null()
+            && (*page).capacity == (*page).reserved
+    }
 }

@@ -831,6 +831,7 @@ pub unsafe fn free_page(segment: *mut SegmentHeader, page: *mut Page) -> bool {
             globals().free_dirty_bytes[k].fetch_add(page_bytes, StatOrdering::Relaxed);
         }
         (*page).free = ptr::null_mut();
+        (*page).local_free = ptr::null_mut();
         (*segment).used_pages -= 1;
         (*segment).used_pages == 0
     }
