@@ -88,11 +88,11 @@ mod avx {
     /// The CPU has AVX; `block` is writable for `size.max(16)` bytes.
     #[target_feature(enable = "avx")]
     unsafe extern "C" fn zero_avx(block: *mut u8, size: usize) -> *mut u8 {
-        // SAFETY: every store lies in `block[..size.max(16)]`: the last
-        // ones end at `size` exactly (`size` is at least the store's width
-        // on its branch), the first ones start at `block`, and a loop turn
-        // (at an offset below `size - 128`, the first at 0 with `size` over
-        // 256) ends before `size`.
+        // The last stores end at `size` exactly (`size` is at least the
+        // store's width on its branch), the first ones start at `block`, and
+        // a loop turn (at an offset below `size - 128`, the first at 0 with
+        // `size` over 256) ends before `size`.
+        // SAFETY: so every store lies in `block[..size.max(16)]`.
         unsafe {
             // Addresses from the end, as `block + size - k` (no end pointer
             // kept in a register: one instruction less).
