@@ -346,7 +346,14 @@ pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
         // goes either way at random: larson mispredicted half of them and
         // ran 10% slower.)
         let current = *(*heap).current.get_unchecked((*page).class);
-        if (*page).used == 0 || (*page).in_full || (*current).free.is_null() {
+        if (*page).used == 0 {
+            // Rare except in alloc/free loops, where the emptied page is the
+            // current one and is kept: tested here, so such a loop's free
+            // returns without a call (larson never gets this far at random).
+            if current != page {
+                free_local_other(heap, page);
+            }
+        } else if (*page).in_full || (*current).free.is_null() {
             free_local_other(heap, page);
         }
     }
