@@ -17,8 +17,11 @@
  * instruction counts under callgrind, where time is no measure).
  *
  * Prints one line on stdout:
- *   RESULT ops_per_sec=... secs=... ops=... threads=... generations=... malloc_from=...
- * where one op is one replacement (a free plus a malloc).
+ *   RESULT ops_per_sec=... secs=... ops=... threads=... generations=... end_kb=... malloc_from=...
+ * where one op is one replacement (a free plus a malloc), and end_kb is the
+ * resident set once the main thread has freed every block (what a server
+ * keeps after a burst; no allocator here runs a background thread, so it is
+ * also what an idle process keeps).
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -54,6 +57,18 @@ static inline uint64_t next_random(uint64_t *state) {
     x ^= x >> 27;
     *state = x;
     return x * 0x2545F4914F6CDD1DULL;
+}
+
+/* Resident set now, in KiB (from /proc/self/statm; -1 if unreadable). */
+static long rss_kb(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = -1, resident = -1;
+    if (!f)
+        return -1;
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+        resident = -1;
+    fclose(f);
+    return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
 static double now_secs(void) {
@@ -178,12 +193,15 @@ int main(int argc, char **argv) {
         free(chains[t].blocks);
     }
     free(chains);
+    long end_kb = rss_kb();
 
     Dl_info info;
     const char *from = "?";
     if (dladdr((void *)&malloc, &info) && info.dli_fname)
         from = info.dli_fname;
-    printf("RESULT ops_per_sec=%.0f secs=%.3f ops=%llu threads=%d generations=%llu malloc_from=%s\n",
-           ops / elapsed, elapsed, (unsigned long long)ops, threads, (unsigned long long)generations, from);
+    printf("RESULT ops_per_sec=%.0f secs=%.3f ops=%llu threads=%d generations=%llu end_kb=%ld "
+           "malloc_from=%s\n",
+           ops / elapsed, elapsed, (unsigned long long)ops, threads, (unsigned long long)generations,
+           end_kb, from);
     return 0;
 }
