@@ -345,7 +345,7 @@ pub unsafe fn free_local(heap: *mut Heap, page: *mut Page, block: *mut u8) {
         // compare less, but in programs that free blocks of many pages it
         // goes either way at random: larson mispredicted half of them and
         // ran 10% slower.)
-        let current = *(*heap).current.get_unchecked((*page).class);
+        let current = *(*heap).current.get_unchecked(usize::from((*page).class));
         if (*page).used == 0 {
             // Rare except in alloc/free loops, where the emptied page is the
             // current one and is kept: tested here, so such a loop's free
@@ -372,7 +372,7 @@ unsafe extern "C" fn free_local_other(heap: *mut Heap, page: *mut Page) {
     // SAFETY: the caller owns `heap` and `page`; the current page is this
     // heap's or the empty page.
     unsafe {
-        let current = *(*heap).current.get_unchecked((*page).class);
+        let current = *(*heap).current.get_unchecked(usize::from((*page).class));
         if (*page).used != 0 || current != page {
             free_local_slow(heap, page);
         }
@@ -454,8 +454,8 @@ unsafe fn hand_out_next(heap: *mut Heap, page: *mut Page) {
             (*page).free = block;
         }
         (*page).free_is_zero = false;
-        if (*heap).current[(*page).class] != page {
-            make_current(heap, (*page).class, page);
+        if (*heap).current[usize::from((*page).class)] != page {
+            make_current(heap, usize::from((*page).class), page);
         }
     }
 }
@@ -476,7 +476,7 @@ unsafe fn unpark(heap: *mut Heap, page: *mut Page) {
         (*page).in_full = false;
         // Takes the remote list, which also clears the FULL flag.
         page::collect_all(page);
-        let class = (*page).class;
+        let class = usize::from((*page).class);
         (*heap).queues[class].push_front(page);
         if (*(*heap).current[class]).free.is_null() && !(*page).free.is_null() {
             (*heap).current[class] = page;
@@ -519,7 +519,7 @@ const SHRINK_DIRTY_BUDGET: usize = 4 << 20;
 unsafe fn retire(heap: *mut Heap, page: *mut Page, force: bool) {
     // SAFETY: the caller owns `heap` and `page` (queued, used == 0).
     unsafe {
-        let queue = &(*heap).queues[(*page).class];
+        let queue = &(*heap).queues[usize::from((*page).class)];
         if !force && queue.first == page && queue.last == page && !is_shrinking(heap) {
             return;
         }
@@ -569,7 +569,7 @@ unsafe fn give_back(heap: *mut Heap, page: *mut Page, force: bool) {
 unsafe fn release_page(heap: *mut Heap, page: *mut Page, purge: bool) {
     // SAFETY: the caller owns `heap` and `page`.
     unsafe {
-        let class = (*page).class;
+        let class = usize::from((*page).class);
         (*heap).queues[class].remove(page);
         if (*heap).current[class] == page {
             set_current(heap, class, empty_page());
@@ -958,7 +958,7 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
         // is a Release after this store).
         (*segment).owner.store(heap as usize, Ordering::Relaxed);
         link_segment(heap, segment);
-        let pages = ptr::addr_of_mut!((*segment).pages).cast::<Page>();
+        let pages = segment::pages(segment);
         for index in 1..(*segment).page_count {
             let page = pages.add(index);
             if !(*page).in_use {
@@ -973,7 +973,7 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
             if (*page).used == 0 {
                 segment::free_page(segment, page);
             } else if !page::is_exhausted(page) || !(*page).remote.try_park() {
-                (*heap).queues[(*page).class].push_front(page);
+                (*heap).queues[usize::from((*page).class)].push_front(page);
             } else {
                 (*page).in_full = true;
                 (*heap).full.push_front(page);
@@ -1405,7 +1405,7 @@ pub unsafe fn destroy_user(heap: *mut Heap) {
 unsafe fn free_all_pages(segment: *mut SegmentHeader) {
     // SAFETY: the caller owns the segment and its page metadata.
     unsafe {
-        let pages = ptr::addr_of_mut!((*segment).pages).cast::<Page>();
+        let pages = segment::pages(segment);
         for index in 1..(*segment).page_count {
             let page = pages.add(index);
             if (*page).in_use {

@@ -33,36 +33,62 @@ const FIRST_EXTEND_BYTES: usize = 8 * 1024;
 const TOP_UP_BLOCKS: usize = 16;
 
 /// Page metadata, kept in the segment header (never in the page itself).
-#[repr(C)]
+///
+/// Two cache lines, 64-byte aligned: the first holds every field the fast
+/// paths read or write (`malloc`'s pop, `free`'s block test, freed mark and
+/// push, the emptied-page test, `calloc`'s `free_is_zero`, `usable_size`),
+/// the second the slow paths' fields, `remote` among them, so other threads'
+/// frees never write the owner's hot line. A free of a cold block then
+/// misses on one metadata line, not two or three.
+///
+/// `block_limit` comes first: a paged segment's header sits where page 0's
+/// record would be, and its first word (`large_offset`, 0 in a paged
+/// segment) reads as page 0's limit, so no block of the header page passes
+/// the free test (see `segment::pages`).
+#[repr(C, align(64))]
 pub struct Page {
-    /// Blocks ready to allocate (owner only). Hot: first field.
+    /// `reserved` while the page is in use, else 0: the bound a freed
+    /// pointer's [`block_index`] must stay under (a `u64`, so the free path
+    /// compares it straight from memory).
+    pub block_limit: u64,
+    /// Blocks ready to allocate (owner only).
     pub free: *mut u8,
+    /// Blocks the owner freed since the last [`collect`].
+    pub local_free: *mut u8,
+    /// First block.
+    pub start: *mut u8,
+    /// The inverse, modulo 2^64, of the odd part of `block_size`: with
+    /// `block_shift`, a division-free block-start test ([`block_index`]).
+    pub block_inverse: u64,
+    /// The process's freed mark ([`checks`]), copied here when the page is
+    /// assigned a class: the free path reads it beside the geometry it
+    /// loads anyway, not from a global.
+    pub freed_mark: usize,
+    /// Size of each block.
+    pub block_size: usize,
     /// Blocks handed out and not yet merged back.
     pub used: u32,
+    /// log2 of the largest power of two dividing `block_size`.
+    pub block_shift: u8,
+    /// The size class (index into the heap's queues; below 256).
+    pub class: u8,
     /// Whether the page sits in its heap's full list.
     pub in_full: bool,
-    /// Whether the page is assigned to a size class.
-    pub in_use: bool,
     /// Whether every block on `free` is zero apart from its link word and
     /// its freed mark (cleared when the block is popped).
     pub free_is_zero: bool,
+    // Second line: slow paths and other threads.
+    /// Blocks freed by other threads.
+    pub remote: RemoteFreeList,
+    /// Whether the page is assigned to a size class.
+    pub in_use: bool,
     /// Whether the page's memory past `capacity` blocks reads as zero (it is
     /// fresh from the kernel or purged).
     pub memory_is_zero: bool,
-    /// Blocks the owner freed since the last [`collect`].
-    pub local_free: *mut u8,
     /// Blocks carved so far.
     pub capacity: u32,
     /// Blocks that fit in the page.
     pub reserved: u32,
-    /// Size of each block.
-    pub block_size: usize,
-    /// The size class (index into the heap's queues).
-    pub class: usize,
-    /// First block.
-    pub start: *mut u8,
-    /// Blocks freed by other threads.
-    pub remote: RemoteFreeList,
     /// When the page was freed with dirty memory (`segment::clock`), for
     /// delayed purging; meaningful only while `!in_use && !memory_is_zero`.
     pub freed_at: u64,
@@ -70,20 +96,16 @@ pub struct Page {
     pub prev: *mut Page,
     /// Links in the owner heap's page queue.
     pub next: *mut Page,
-    /// The inverse, modulo 2^64, of the odd part of `block_size`: with
-    /// `block_shift`, a division-free block-start test ([`block_index`]).
-    pub block_inverse: u64,
-    /// log2 of the largest power of two dividing `block_size`.
-    pub block_shift: u32,
-    /// `reserved` while the page is in use, else 0: the bound a freed
-    /// pointer's [`block_index`] must stay under (a `u64`, so the free path
-    /// compares it straight from memory).
-    pub block_limit: u64,
-    /// The process's freed mark ([`checks`]), copied here when the page is
-    /// assigned a class: the free path reads it beside the geometry it
-    /// loads anyway, not from a global.
-    pub freed_mark: usize,
 }
+
+/// Bytes of a page record's first line: the fast paths' fields.
+pub const HOT_BYTES: usize = 64;
+const _: () = assert!(core::mem::offset_of!(Page, remote) == HOT_BYTES);
+const _: () = assert!(core::mem::offset_of!(Page, block_limit) == 0);
+const _: () = assert!(crate::size_class::CLASS_COUNT <= 256);
+// Two lines (loom's atomics are bigger: only the first line is fixed there).
+#[cfg(not(feature = "loom"))]
+const _: () = assert!(core::mem::size_of::<Page>() == 2 * HOT_BYTES);
 
 impl Page {
     crate::sync::maybe_const_fn! {
@@ -92,26 +114,26 @@ impl Page {
         /// for initialising metadata; each use is a fresh value.)
         pub fn empty() -> Page {
             Page {
+                block_limit: 0,
                 free: ptr::null_mut(),
-                used: 0,
-                in_full: false,
-                in_use: false,
-                free_is_zero: false,
-                memory_is_zero: false,
                 local_free: ptr::null_mut(),
+                start: ptr::null_mut(),
+                block_inverse: 0,
+                freed_mark: 0,
+                block_size: 0,
+                used: 0,
+                block_shift: 0,
+                class: 0,
+                in_full: false,
+                free_is_zero: false,
+                remote: RemoteFreeList::new(),
+                in_use: false,
+                memory_is_zero: false,
                 capacity: 0,
                 reserved: 0,
-                block_size: 0,
-                class: 0,
-                start: ptr::null_mut(),
-                remote: RemoteFreeList::new(),
                 freed_at: 0,
                 prev: ptr::null_mut(),
                 next: ptr::null_mut(),
-                block_inverse: 0,
-                block_shift: 0,
-                block_limit: 0,
-                freed_mark: 0,
             }
         }
     }
@@ -168,9 +190,10 @@ pub unsafe fn init(
         (*page).reserved = (page_size / block_size) as u32;
         (*page).block_limit = u64::from((*page).reserved);
         (*page).block_size = block_size;
-        (*page).block_shift = block_size.trailing_zeros();
+        (*page).block_shift = block_size.trailing_zeros() as u8;
         (*page).block_inverse = odd_inverse((block_size >> block_size.trailing_zeros()) as u64);
-        (*page).class = class;
+        debug_assert!(class < crate::size_class::CLASS_COUNT);
+        (*page).class = class as u8;
         (*page).start = start;
         (*page).freed_mark = checks::freed_mark();
         (*page).remote.reset();
@@ -212,7 +235,7 @@ pub unsafe fn block_index(page: *mut Page, ptr: *mut u8) -> u64 {
         let offset = (ptr as usize).wrapping_sub((*page).start as usize) as u64;
         offset
             .wrapping_mul((*page).block_inverse)
-            .rotate_right((*page).block_shift)
+            .rotate_right(u32::from((*page).block_shift))
     }
 }
 

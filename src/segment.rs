@@ -109,25 +109,33 @@ impl Origin {
 }
 
 /// The header at the start of every region.
-#[repr(C)]
+///
+/// In a paged segment it takes the place of page 0's record (page 0 is the
+/// header page, never a usable page): the page records are one array at a
+/// [`Page`] stride from the header's start ([`pages`]), each page's hot line
+/// 64-byte aligned, and the whole fits [`LARGE_HEADER_SIZE`]. Its first word
+/// (`large_offset`, 0 in a paged segment) reads as page 0's `block_limit`,
+/// so no pointer into the header page passes a free's block test.
+#[repr(C, align(64))]
 pub struct SegmentHeader {
-    /// The owning heap's address, or 0 (abandoned, or a large region).
-    pub owner: AtomicUsize,
-    /// Link word for the abandoned stacks (see [`StackNode`]).
-    pub stack_link: AtomicPtr<SegmentHeader>,
+    /// Offset of a large block from the region start (0 in a paged segment:
+    /// page 0's `block_limit`, see above).
+    pub large_offset: usize,
     /// `address ^ TAG_KEY ^ kind`: proves the header is tinyalloc's and says
     /// its kind, in one load (see [`tagged_kind`]).
     pub tag: usize,
     /// `KIND_SMALL`, `KIND_MEDIUM` or `KIND_LARGE`.
     pub kind: u8,
     /// log2 of the page size (paged segments).
-    pub page_shift: usize,
+    pub page_shift: u8,
+    /// Unused pages whose memory is not purged yet (owner only).
+    pub dirty_free_pages: u32,
     /// Pages in the segment, including the header page.
     pub page_count: usize,
     /// Pages in use, not counting the header page (owner only).
     pub used_pages: usize,
-    /// Unused pages whose memory is not purged yet (owner only).
-    pub dirty_free_pages: usize,
+    /// The requested size of a large block.
+    pub large_size: usize,
     /// Where the memory came from.
     pub origin: Origin,
     /// Bytes from the start that may be non-zero.
@@ -139,16 +147,23 @@ pub struct SegmentHeader {
     pub heap_prev: *mut SegmentHeader,
     /// Links in the owner heap's segment list.
     pub heap_next: *mut SegmentHeader,
-    /// The requested size of a large block.
-    pub large_size: usize,
-    /// Offset of a large block from the region start.
-    pub large_offset: usize,
-    /// Page metadata (paged segments).
-    pub pages: [Page; SMALL_PAGES],
+    /// The owning heap's address, or 0 (abandoned, or a large region).
+    pub owner: AtomicUsize,
+    /// Link word for the abandoned stacks (see [`StackNode`]).
+    pub stack_link: AtomicPtr<SegmentHeader>,
+    /// The records of pages 1.. (paged segments); reach them through
+    /// [`pages`], indexed by page number.
+    later_pages: [Page; SMALL_PAGES - 1],
 }
 
 const _: () = assert!(core::mem::size_of::<SegmentHeader>() <= LARGE_HEADER_SIZE);
 const _: () = assert!(core::mem::size_of::<SegmentHeader>() <= 1 << SMALL_PAGE_SHIFT);
+// The header is page 0's record: page `i`'s is `i` records from its start.
+const _: () =
+    assert!(core::mem::offset_of!(SegmentHeader, later_pages) == core::mem::size_of::<Page>());
+const _: () = assert!(
+    core::mem::offset_of!(SegmentHeader, large_offset) == core::mem::offset_of!(Page, block_limit)
+);
 
 // SAFETY: `stack_link` is the node's one link word for its whole life, and
 // segment memory is never unmapped while a stack can reach it (arena memory is
@@ -192,6 +207,14 @@ fn tag_for(segment: *mut SegmentHeader, kind: u8) -> usize {
     segment as usize ^ TAG_KEY ^ kind as usize
 }
 
+/// The page records of a paged segment, indexed by page number: record 0
+/// is the header itself (its first word reads as a `block_limit` of 0),
+/// records 1.. are pages 1.., at a 128-byte stride.
+#[inline(always)]
+pub fn pages(segment: *mut SegmentHeader) -> *mut Page {
+    segment.cast::<Page>()
+}
+
 /// The page of a paged segment that holds `ptr`.
 ///
 /// # Safety
@@ -204,9 +227,7 @@ pub unsafe fn page_of(segment: *mut SegmentHeader, ptr: *mut u8) -> *mut Page {
     // SAFETY: `ptr` lies in the segment, so the index is below `page_count`.
     unsafe {
         let index = (ptr.addr() & (SEGMENT_SIZE - 1)) >> (*segment).page_shift;
-        ptr::addr_of_mut!((*segment).pages)
-            .cast::<Page>()
-            .add(index)
+        pages(segment).add(index)
     }
 }
 
@@ -231,9 +252,7 @@ pub unsafe fn page_at(segment: *mut SegmentHeader, ptr: *mut u8, shift: u32) -> 
     // SAFETY: the index is below the segment's `page_count`.
     unsafe {
         let index = (ptr.addr() & (SEGMENT_SIZE - 1)) >> shift;
-        ptr::addr_of_mut!((*segment).pages)
-            .cast::<Page>()
-            .add(index)
+        pages(segment).add(index)
     }
 }
 
@@ -383,7 +402,7 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
             let k = slot(header);
             globals().paged_segments[k].fetch_sub(1, StatOrdering::Relaxed);
             globals().free_dirty_bytes[k].fetch_sub(
-                (*header).dirty_free_pages << (*header).page_shift,
+                ((*header).dirty_free_pages as usize) << (*header).page_shift,
                 StatOrdering::Relaxed,
             );
             trim_dirty_extent(header);
@@ -438,7 +457,7 @@ pub unsafe fn release_region(header: *mut SegmentHeader) {
 unsafe fn trim_dirty_extent(header: *mut SegmentHeader) {
     // SAFETY: the caller owns the segment and its page metadata.
     unsafe {
-        let pages = ptr::addr_of_mut!((*header).pages).cast::<Page>();
+        let pages = pages(header);
         let mut end = (*header).header_dirty_bytes;
         for index in (1..(*header).page_count).rev() {
             if !(*pages.add(index)).memory_is_zero {
@@ -700,32 +719,34 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
         // extra slots back (purged), so the header's one-segment dirty extent
         // below is the truth for the whole region.
         shrink_region(header, 1);
-        (*header).page_shift = shift;
+        (*header).page_shift = shift as u8;
         (*header).page_count = count;
         // The whole segment may be written from now on.
         (*header).dirty_bytes = SEGMENT_SIZE;
         (*header).header_dirty_bytes = dirty
             .min(1 << shift)
             .max(core::mem::size_of::<SegmentHeader>());
-        for index in 0..count {
-            let page = ptr::addr_of_mut!((*header).pages).cast::<Page>().add(index);
+        // Page 0's record is the header: pages 1.. only.
+        for index in 1..count {
+            let page = pages(header).add(index);
             // No pusher can reach a page of a segment nobody owned a moment
             // ago, so a plain write of the whole metadata is race-free.
             page.write(Page::empty());
             // Pages past the region's dirty prefix read as zero (a segment
             // purged before release keeps only its header dirty).
             (*page).memory_is_zero = index << shift >= dirty;
-            (*page).in_use = index == 0;
             (*page).freed_at = clock();
-            if index > 0 && !(*page).memory_is_zero {
+            if !(*page).memory_is_zero {
                 // A recycled segment's dirty pages: count them for purging.
                 (*header).dirty_free_pages += 1;
             }
         }
         let k = slot(header);
         globals().paged_segments[k].fetch_add(1, StatOrdering::Relaxed);
-        globals().free_dirty_bytes[k]
-            .fetch_add((*header).dirty_free_pages << shift, StatOrdering::Relaxed);
+        globals().free_dirty_bytes[k].fetch_add(
+            ((*header).dirty_free_pages as usize) << shift,
+            StatOrdering::Relaxed,
+        );
         // Before any block is handed out: the free fast path reads this.
         segment_map::set_paged(header as usize, shift);
         Some(header)
@@ -773,7 +794,7 @@ pub unsafe fn claim_page(
     unsafe {
         let count = (*segment).page_count;
         let shift = (*segment).page_shift;
-        let pages = ptr::addr_of_mut!((*segment).pages).cast::<Page>();
+        let pages = pages(segment);
         // A dirty page first: its memory is committed already (no page
         // faults), and every one reused is one fewer to purge.
         let skip_zero = (*segment).dirty_free_pages > 0;
@@ -850,7 +871,7 @@ pub unsafe fn purge_free_pages(segment: *mut SegmentHeader, cutoff: u64) -> usiz
             return 0;
         }
         let shift = (*segment).page_shift;
-        let pages = ptr::addr_of_mut!((*segment).pages).cast::<Page>();
+        let pages = pages(segment);
         let mut purged = 0;
         let mut run_start = 0;
         let mut run_len = 0;
