@@ -1133,12 +1133,6 @@ unsafe fn release_or_abandon(segment: *mut SegmentHeader) {
         (*segment).heap_prev = ptr::null_mut();
         (*segment).heap_next = ptr::null_mut();
         if (*segment).used_pages == 0 {
-            // Emptied by other threads' frees (a successor already replaced
-            // this thread's blocks): past the budget, counting the dirty
-            // segments already cached, it leaves purged.
-            if segment::free_dirty_bytes() + segment::cached_dirty_bytes() > SHRINK_DIRTY_BUDGET {
-                segment::purge_empty(segment);
-            }
             segment::release_region(segment);
         } else {
             // Its free pages stay dirty for an adopter to reuse, while the
