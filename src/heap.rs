@@ -65,6 +65,10 @@ fn empty_page() -> *mut Page {
     ptr::addr_of!(EMPTY_PAGE.0) as *mut Page
 }
 
+/// How many queued pages the slow path looks at for freed blocks before
+/// it carves more (see [`find_page`]).
+const COLLECT_VISITS: usize = 8;
+
 /// How many abandoned segments one slow path may adopt.
 const ADOPT_PER_SLOW_PATH: usize = 4;
 
@@ -783,13 +787,46 @@ unsafe fn rescue_parked(heap: *mut Heap) {
 
 /// A page of `class` with a free block, made current; null if out of memory.
 ///
+/// In order: a queued page with freed blocks (the first
+/// [`COLLECT_VISITS`]); a segment abandoned by an exited thread (its pages
+/// join the queues, and the search starts again); a queued page that can
+/// carve more; an unused page of an owned segment or a new segment.
+///
 /// # Safety
 /// `heap` is the calling thread's heap (not the sentinel).
 unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
     // SAFETY: the caller owns `heap` and its pages.
     unsafe {
         let mut adopted = 0;
+        let kind = kind_of_class(class);
         loop {
+            // Freed blocks first: a queued page with blocks to merge is used
+            // before any page carves more, so a class's carved memory stays
+            // near its peak use instead of growing on every slow path that
+            // finds the head page dry while others hold frees.
+            let mut page = (*heap).queues[class].first;
+            let mut visited = 0;
+            while !page.is_null() && visited < COLLECT_VISITS {
+                if page::collect(page) {
+                    // Tops up a page of a few big blocks (see `page::refill`).
+                    page::refill(page);
+                    make_current(heap, class, page);
+                    return page;
+                }
+                page = (*page).next;
+                visited += 1;
+            }
+            // Then memory abandoned by exited threads, before carving: a
+            // thread's successor (larson, thread pools) takes over its
+            // predecessor's pages while their blocks are being freed,
+            // instead of carving a second working set beside them.
+            if adopted < ADOPT_PER_SLOW_PATH && !(*heap).user {
+                if let Some(segment) = segment::pop_abandoned(kind) {
+                    adopt(heap, segment);
+                    adopted += 1;
+                    continue;
+                }
+            }
             let mut page = (*heap).queues[class].first;
             while !page.is_null() {
                 if page::refill(page) {
@@ -808,7 +845,6 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
             set_current(heap, class, empty_page());
             // No queued page has room: adopt an abandoned segment (it may hold
             // pages of this class) or take a fresh page.
-            let kind = kind_of_class(class);
             if adopted < ADOPT_PER_SLOW_PATH && !(*heap).user {
                 if let Some(segment) = segment::pop_abandoned(kind) {
                     adopt(heap, segment);
