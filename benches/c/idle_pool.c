@@ -22,34 +22,25 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
+
 static size_t bytes_per_thread = 4u << 20;
 static pthread_barrier_t started, go, freed, leave;
 
-static long rss_kb(void) {
-    FILE* f = fopen("/proc/self/statm", "r");
-    long size = 0, resident = 0;
-    if (f == NULL || fscanf(f, "%ld %ld", &size, &resident) != 2) {
+/* RSS in KiB; a run that cannot read it measures nothing. */
+static long resident_kb(void) {
+    long kb = rss_kb();
+    if (kb < 0) {
         fprintf(stderr, "idle_pool: cannot read /proc/self/statm\n");
         exit(1);
     }
-    fclose(f);
-    return resident * (sysconf(_SC_PAGESIZE) / 1024);
+    return kb;
 }
 
 static double now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static uint64_t next_random(uint64_t* state) {
-    // xorshift64*
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
 }
 
 static void* worker(void* arg) {
@@ -110,14 +101,14 @@ int main(int argc, char** argv) {
     }
     pthread_barrier_wait(&started);
     usleep(100 * 1000);
-    long before = rss_kb();
+    long before = resident_kb();
 
     double start = now_ms();
     pthread_barrier_wait(&go);
     pthread_barrier_wait(&freed);
     double burst = now_ms() - start;
     usleep(idle_ms * 1000);
-    long after = rss_kb();
+    long after = resident_kb();
 
     pthread_barrier_wait(&leave);
     for (int i = 0; i < threads; i++) pthread_join(ids[i], NULL);

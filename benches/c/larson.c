@@ -23,8 +23,7 @@
  * keeps after a burst; no allocator here runs a background thread, so it is
  * also what an idle process keeps).
  */
-#define _GNU_SOURCE
-#include <dlfcn.h>
+#include "bench.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -48,34 +47,6 @@ struct chain {
 };
 
 static atomic_int stop;
-
-/* xorshift64*: small, fast, good enough for picking victims and sizes. */
-static inline uint64_t next_random(uint64_t *state) {
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* Resident set now, in KiB (from /proc/self/statm; -1 if unreadable). */
-static long rss_kb(void) {
-    FILE *f = fopen("/proc/self/statm", "r");
-    long pages = -1, resident = -1;
-    if (!f)
-        return -1;
-    if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-        resident = -1;
-    fclose(f);
-    return resident < 0 ? -1 : resident * (sysconf(_SC_PAGESIZE) / 1024);
-}
-
-static double now_secs(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 static void *generation(void *arg);
 
@@ -195,10 +166,7 @@ int main(int argc, char **argv) {
     free(chains);
     long end_kb = rss_kb();
 
-    Dl_info info;
-    const char *from = "?";
-    if (dladdr((void *)&malloc, &info) && info.dli_fname)
-        from = info.dli_fname;
+    const char *from = malloc_from();
     printf("RESULT ops_per_sec=%.0f secs=%.3f ops=%llu threads=%d generations=%llu end_kb=%ld "
            "malloc_from=%s\n",
            ops / elapsed, elapsed, (unsigned long long)ops, threads, (unsigned long long)generations,

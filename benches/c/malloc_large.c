@@ -17,8 +17,7 @@
  *   RESULT secs=... live_peak_mib=... malloc_from=...
  * (`preload` adds the peak RSS.)
  */
-#define _GNU_SOURCE
-#include <dlfcn.h>
+#include "bench.h"
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,22 +29,6 @@
 /* Called through a volatile pointer, so that the compiler cannot fuse
  * malloc + memset into calloc (C++'s operator new + memset is not fused). */
 static void *(*volatile fill)(void *, int, size_t) = memset;
-
-/* xorshift64*, seeded fixed: every allocator sees the same sizes. */
-static uint64_t next_random(uint64_t *state) {
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
-
-static double now_secs(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
 
 int main(int argc, char **argv) {
     int iterations = argc > 1 ? atoi(argv[1]) : 100;
@@ -80,10 +63,7 @@ int main(int argc, char **argv) {
     double secs = now_secs() - start;
     for (int s = 0; s < SLOTS; s++)
         free(buffers[s]);
-    Dl_info info;
-    const char *from = "?";
-    if (dladdr((void *)&malloc, &info) && info.dli_fname)
-        from = info.dli_fname;
+    const char *from = malloc_from();
     printf("RESULT secs=%.3f live_peak_mib=%.1f malloc_from=%s\n", secs, live_peak / 1048576.0, from);
     return 0;
 }

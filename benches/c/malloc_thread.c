@@ -21,8 +21,7 @@
  *   RESULT ops_per_sec=... secs=... ops=... threads=... malloc_from=...
  * where one op is one replacement (a free plus a malloc).
  */
-#define _GNU_SOURCE
-#include <dlfcn.h>
+#include "bench.h"
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -46,16 +45,6 @@ struct worker {
     uint64_t ops;
     char pad[56];
 };
-
-/* xorshift64*, seeded fixed: every allocator sees the same tables. */
-static uint64_t next_random(uint64_t *state) {
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
 
 /* Inverse transform of the density c / s^2 on [MIN_SIZE, MAX_SIZE]:
  * 1/s is uniform between 1/MAX_SIZE and 1/MIN_SIZE. */
@@ -99,12 +88,6 @@ static void *run(void *arg) {
     return NULL;
 }
 
-static double now_secs(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s <secs> <threads> [max ops per thread]\n", argv[0]);
@@ -139,10 +122,7 @@ int main(int argc, char **argv) {
         ops += workers[t].ops;
     }
     double elapsed = now_secs() - start;
-    Dl_info info;
-    const char *from = "?";
-    if (dladdr((void *)&malloc, &info) && info.dli_fname)
-        from = info.dli_fname;
+    const char *from = malloc_from();
     printf("RESULT ops_per_sec=%.0f secs=%.3f ops=%llu threads=%d malloc_from=%s\n",
            ops / elapsed, elapsed, (unsigned long long)ops, threads, from);
     free(ids);
