@@ -701,7 +701,18 @@ unsafe extern "C" fn free_unpaged(segment: *mut SegmentHeader, ptr: *mut u8) {
 unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, ptr: *mut u8) {
     // SAFETY: the block is live and ours to give up; page metadata is live.
     unsafe {
-        if (*page).remote.push(ptr) {
+        // Read while the block is live (the segment cannot go away before
+        // the push below).
+        let in_arena = matches!((*segment).origin, segment::Origin::Arena(_));
+        let pushed = (*page).remote.push_reporting(ptr);
+        if pushed.abandoned() {
+            // The segment's thread exited: count the block down (arena
+            // memory stays mapped, so this may touch the header even if a
+            // drain released the segment meanwhile; a direct mapping may not).
+            if in_arena {
+                heap::on_abandoned_free(segment);
+            }
+        } else if pushed.parked_empty() {
             // The owner parked this page and ours is the first block since:
             // tell it. The push's Acquire saw the park's Release, so this load
             // sees the owner that parked (or a later one). Heap memory is

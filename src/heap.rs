@@ -20,6 +20,11 @@
 //! the fast path, as a LIFO thread cache would, instead of a slow path that
 //! collects older, colder blocks.
 //!
+//! A thread's exit abandons its segments with live blocks: their pages'
+//! remote lists are marked, and their live blocks counted. Whoever frees the
+//! last of them drains the segment ([`on_abandoned_free`]), with or without
+//! a heap of its own; an allocation slow path may adopt it first.
+//!
 //! The same heaps serve `tinyalloc::Heap` (see the functions at the end of
 //! this file, from [`make_user`] on): such a heap adopts nothing and owns its
 //! large regions too.
@@ -964,6 +969,170 @@ unsafe fn unlink_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
     }
 }
 
+/// Put `segment`, which has live blocks and no owner any more, on its
+/// abandoned stack, counting its live blocks for [`on_abandoned_free`].
+///
+/// Each in-use page's remote list is taken and marked abandoned in one swap
+/// (so a free lands either before the mark, and is merged here, or after
+/// it, and counts itself down), pages that empty are given back, and the
+/// blocks still live are added to `abandoned_live`, which the frees after
+/// the marks may have counted below zero already. The segment goes on the
+/// stack first and is counted second: a free that takes the count to zero
+/// then finds it there to drain, and if the frees did so before the count
+/// was added (the sum is zero), this thread drains it itself, with
+/// `drain_if_freed` (a drain that re-abandons passes false: a count made
+/// wrong by a stale count-down, one that landed after its segment was
+/// released and the slot reused, then costs a missed drain, never a loop).
+///
+/// # Safety
+/// The caller owns `segment` (a paged segment with `used_pages > 0`), whose
+/// owner field is 0 already, and gives it up.
+unsafe fn abandon_counted(segment: *mut SegmentHeader, drain_if_freed: bool) {
+    // SAFETY: the caller owns the segment and its pages.
+    unsafe {
+        let pages = segment::pages(segment);
+        let mut live = 0;
+        for index in 1..usize::from((*segment).page_count) {
+            let page = pages.add(index);
+            if !(*page).in_use {
+                continue;
+            }
+            page::merge_remote_and_abandon(page);
+            if (*page).used == 0 {
+                segment::free_page(segment, page);
+            } else {
+                live += (*page).used as usize;
+            }
+        }
+        // A page in use has fewer than 2^32 blocks, a segment 64 pages.
+        (*segment).abandoned_blocks = live as u32;
+        segment::abandon(segment);
+        // AcqRel: Acquire pairs with the count-downs already done (their
+        // blocks were pushed before them), for the drain below; Release
+        // pairs with the last count-down's Acquire, for its drain.
+        let before = (*segment).abandoned_live.fetch_add(live, Ordering::AcqRel);
+        if drain_if_freed && before.wrapping_add(live) == 0 {
+            drain_abandoned(segment);
+        }
+    }
+}
+
+/// Whoever takes an abandoned segment over (an adopter, a drain) took
+/// `taken` blocks off its pages' remote lists, which clears their abandon
+/// marks: make the count what the frees still counting down will bring to
+/// 0. (Count now = blocks live at the abandon - count-downs so far; each
+/// taken block's free counts down once, and no later free does.)
+///
+/// # Safety
+/// The caller just took `segment` off its abandoned stack and has taken
+/// every in-use page's remote list.
+unsafe fn take_over_count(segment: *mut SegmentHeader, taken: usize) {
+    // SAFETY: the caller owns the segment; the abandoner's write of
+    // `abandoned_blocks` happens-before (stack Release/Acquire).
+    unsafe {
+        let live_then = (*segment).abandoned_blocks as usize;
+        (*segment)
+            .abandoned_live
+            .fetch_add(taken.wrapping_sub(live_then), Ordering::Relaxed);
+    }
+}
+
+/// A free put a block on a page of `segment` whose remote list was marked
+/// abandoned (the segment's thread exited): count it down, and if that was
+/// its last live block, drain the segment now ([`drain_abandoned`]).
+/// Without this, a segment whose blocks were all freed by other threads
+/// after its own thread exited (a predecessor's blocks freed by its
+/// successor, a server's whole working set freed after a burst) stays
+/// committed until some thread's allocation slow path adopts it, which after
+/// a burst may be never. Any thread may do it, even one with no heap: the
+/// segment is not adopted, only emptied and released (a thread that merely
+/// frees would otherwise keep pages it never allocates from).
+///
+/// # Safety
+/// `segment` is a paged segment in an arena (its memory stays mapped, so a
+/// count-down that races the segment's release touches only a stale
+/// header), and the caller's block went onto one of its pages' remote lists
+/// marked abandoned, just before this call.
+#[cold]
+#[inline(never)]
+pub unsafe fn on_abandoned_free(segment: *mut SegmentHeader) {
+    // SAFETY: the header is mapped (arena memory); the counter is atomic.
+    // AcqRel: every free that counted down before this one pushed its block
+    // first, and this RMW continues their release sequence, so the drain
+    // below sees all those blocks on the remote lists.
+    let before = unsafe { (*segment).abandoned_live.fetch_sub(1, Ordering::AcqRel) };
+    if before == 1 {
+        // SAFETY: forwarded; the segment was paged and in use just now.
+        unsafe { drain_abandoned(segment) };
+    }
+}
+
+/// Take `segment` off its abandoned stack if it is still there (segments
+/// popped on the way are pushed back), merge its pages' remote frees, give
+/// back the pages that emptied, and release the segment if it is empty, or
+/// else abandon it again. If an adopter popped it first, nothing happens:
+/// the adopter owns it.
+///
+/// # Safety
+/// `segment` is (or was until just now) an abandoned paged segment in an arena.
+unsafe fn drain_abandoned(segment: *mut SegmentHeader) {
+    // SAFETY: `kind` was written before the segment was first abandoned and
+    // is not rewritten while it is paged (a stale read only picks the other
+    // stack, where the segment is not found).
+    let kind = unsafe { (*segment).kind };
+    // The segments popped on the way, linked through `heap_next` (unused
+    // while abandoned): ours until pushed back.
+    let mut passed: *mut SegmentHeader = ptr::null_mut();
+    let mut found = false;
+    while let Some(popped) = segment::pop_abandoned(kind) {
+        if popped == segment {
+            found = true;
+            break;
+        }
+        // SAFETY: popping made `popped` ours.
+        unsafe { (*popped).heap_next = passed };
+        passed = popped;
+    }
+    while !passed.is_null() {
+        // SAFETY: each passed segment is ours until this push gives it back.
+        unsafe {
+            let next = (*passed).heap_next;
+            (*passed).heap_next = ptr::null_mut();
+            segment::abandon(passed);
+            passed = next;
+        }
+    }
+    if !found {
+        return;
+    }
+    // SAFETY: popping the segment made it ours; its previous holder's writes
+    // happen-before (stack Release/Acquire).
+    unsafe {
+        let pages = segment::pages(segment);
+        let mut taken = 0;
+        for index in 1..usize::from((*segment).page_count) {
+            let page = pages.add(index);
+            if (*page).in_use {
+                taken += page::merge_remote(page);
+                if (*page).used == 0 {
+                    segment::free_page(segment, page);
+                }
+            }
+        }
+        take_over_count(segment, taken);
+        // As at an exit (`release_or_abandon`): past the budget of dirty
+        // free pages, nobody is about to reuse these soon enough.
+        if segment::free_dirty_bytes() > SHRINK_DIRTY_BUDGET {
+            segment::purge_free_pages(segment, u64::MAX);
+        }
+        if (*segment).used_pages == 0 {
+            segment::release_region(segment);
+        } else {
+            abandon_counted(segment, false);
+        }
+    }
+}
+
 /// Take over an abandoned segment for a heap that needs a page: as
 /// [`adopt_with`], keeping the segment even if it turns out empty when the
 /// heap has no other segment of its kind with an unused page. Its free
@@ -995,14 +1164,16 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
         (*segment).owner.store(heap as usize, Ordering::Relaxed);
         link_segment(heap, segment);
         let pages = segment::pages(segment);
-        for index in 1..(*segment).page_count {
+        let mut taken = 0;
+        for index in 1..usize::from((*segment).page_count) {
             let page = pages.add(index);
             if !(*page).in_use {
                 continue;
             }
             // Remote frees only: `local_free` is taken by `collect` when the
-            // page's turn comes (no walk to its tail here).
-            page::merge_remote(page);
+            // page's turn comes (no walk to its tail here). Taking the list
+            // clears its abandon mark: later frees are remote frees to us.
+            taken += page::merge_remote(page);
             (*page).in_full = false;
             (*page).prev = ptr::null_mut();
             (*page).next = ptr::null_mut();
@@ -1015,6 +1186,7 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
                 (*heap).full.push_front(page);
             }
         }
+        take_over_count(segment, taken);
         if (*segment).used_pages == 0 && (!keep_needed || has_page_room(heap, segment)) {
             unlink_segment(heap, segment);
             segment::release_region(segment);
@@ -1144,9 +1316,10 @@ unsafe fn release_or_abandon(segment: *mut SegmentHeader) {
                 segment::purge_free_pages(segment, u64::MAX);
             }
             // Release pairs with remote freers' Acquire load of `owner` after
-            // they saw a FULL flag set before this point.
+            // they saw a FULL flag set before this point (frees that see the
+            // abandon mark never read it).
             (*segment).owner.store(0, Ordering::Release);
-            segment::abandon(segment);
+            abandon_counted(segment, true);
         }
     }
 }
@@ -1442,7 +1615,7 @@ unsafe fn free_all_pages(segment: *mut SegmentHeader) {
     // SAFETY: the caller owns the segment and its page metadata.
     unsafe {
         let pages = segment::pages(segment);
-        for index in 1..(*segment).page_count {
+        for index in 1..usize::from((*segment).page_count) {
             let page = pages.add(index);
             if (*page).in_use {
                 (*page).used = 0;

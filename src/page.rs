@@ -328,22 +328,43 @@ pub unsafe fn collect(page: *mut Page) -> bool {
     }
 }
 
-/// Take the remote list and put its blocks in front of `free`, counting them
-/// back out of `used`.
+/// Take the remote list (clearing its flags) and put its blocks in front of
+/// `free`, counting them back out of `used`. Returns how many there were.
 ///
 /// # Safety
 /// The caller owns `page`.
-pub unsafe fn merge_remote(page: *mut Page) {
+pub unsafe fn merge_remote(page: *mut Page) -> usize {
+    // SAFETY: the caller owns the page.
+    unsafe { merge_chain(page, (*page).remote.take_all()) }
+}
+
+/// As [`merge_remote`], leaving the list marked abandoned (the caller is
+/// giving the segment up; see `ds::remote_list::ABANDONED`).
+///
+/// # Safety
+/// The caller owns `page`.
+pub unsafe fn merge_remote_and_abandon(page: *mut Page) -> usize {
+    // SAFETY: the caller owns the page.
+    unsafe { merge_chain(page, (*page).remote.take_all_and_abandon()) }
+}
+
+/// Put a chain taken from `page`'s remote list in front of `free`; returns
+/// its length.
+///
+/// # Safety
+/// The caller owns `page` and the chain (null, or taken from its list).
+unsafe fn merge_chain(page: *mut Page, chain: *mut u8) -> usize {
+    if chain.is_null() {
+        return 0;
+    }
     // SAFETY: the caller owns the page; a taken chain belongs to the owner.
     unsafe {
-        let chain = (*page).remote.take_all();
-        if !chain.is_null() {
-            let (tail, len) = chain_end(page, chain);
-            set_next_block(tail, (*page).free);
-            (*page).free = chain;
-            (*page).used -= len as u32;
-            (*page).free_is_zero = false;
-        }
+        let (tail, len) = chain_end(page, chain);
+        set_next_block(tail, (*page).free);
+        (*page).free = chain;
+        (*page).used -= len as u32;
+        (*page).free_is_zero = false;
+        len
     }
 }
 

@@ -128,10 +128,10 @@ pub struct SegmentHeader {
     pub kind: u8,
     /// log2 of the page size (paged segments).
     pub page_shift: u8,
+    /// Pages in the segment, including the header page.
+    pub page_count: u16,
     /// Unused pages whose memory is not purged yet (owner only).
     pub dirty_free_pages: u32,
-    /// Pages in the segment, including the header page.
-    pub page_count: usize,
     /// Pages in use, not counting the header page (owner only).
     pub used_pages: usize,
     /// The requested size of a large block.
@@ -142,7 +142,11 @@ pub struct SegmentHeader {
     pub dirty_bytes: usize,
     /// Bytes of a paged segment's header page that may be non-zero (the
     /// header, or more if the region was dirty there before).
-    pub header_dirty_bytes: usize,
+    pub header_dirty_bytes: u32,
+    /// Blocks live when the segment was last abandoned (written before it
+    /// goes on the abandoned stack, read by whoever takes it off): see
+    /// `heap::take_over_count`.
+    pub abandoned_blocks: u32,
     /// Links in the owner heap's segment list.
     pub heap_prev: *mut SegmentHeader,
     /// Links in the owner heap's segment list.
@@ -151,6 +155,12 @@ pub struct SegmentHeader {
     pub owner: AtomicUsize,
     /// Link word for the abandoned stacks (see [`StackNode`]).
     pub stack_link: AtomicPtr<SegmentHeader>,
+    /// While the segment is abandoned: its blocks still live, counted down
+    /// (wrapping) by the frees that find its pages marked abandoned; the
+    /// free that takes it from 1 to 0 drains the segment. Whoever takes the
+    /// segment over adds back what makes the count 0 once the frees still
+    /// counting land. See `heap::on_abandoned_free`.
+    pub abandoned_live: AtomicUsize,
     /// The records of pages 1.. (paged segments); reach them through
     /// [`pages`], indexed by page number.
     later_pages: [Page; SMALL_PAGES - 1],
@@ -458,8 +468,8 @@ unsafe fn trim_dirty_extent(header: *mut SegmentHeader) {
     // SAFETY: the caller owns the segment and its page metadata.
     unsafe {
         let pages = pages(header);
-        let mut end = (*header).header_dirty_bytes;
-        for index in (1..(*header).page_count).rev() {
+        let mut end = (*header).header_dirty_bytes as usize;
+        for index in (1..usize::from((*header).page_count)).rev() {
             if !(*pages.add(index)).memory_is_zero {
                 end = (index + 1) << (*header).page_shift;
                 break;
@@ -678,13 +688,17 @@ pub unsafe fn init_header(region: &Region, kind: u8, owner: usize) -> *mut Segme
     // atomics (which a stale stack reader may load) are only written atomically.
     unsafe {
         #[cfg(not(feature = "loom"))]
-        (*header).owner.store(owner, Ordering::Relaxed);
+        {
+            (*header).owner.store(owner, Ordering::Relaxed);
+            (*header).abandoned_live.store(0, Ordering::Relaxed);
+        }
         // Loom atomics are handles into the execution's state: fresh ones
         // for a region that may be fresh (zeroed) memory.
         #[cfg(feature = "loom")]
         {
             ptr::addr_of_mut!((*header).owner).write(AtomicUsize::new(owner));
             ptr::addr_of_mut!((*header).stack_link).write(AtomicPtr::new(ptr::null_mut()));
+            ptr::addr_of_mut!((*header).abandoned_live).write(AtomicUsize::new(0));
         }
         (*header).kind = kind;
         (*header).tag = tag_for(header, kind);
@@ -695,6 +709,7 @@ pub unsafe fn init_header(region: &Region, kind: u8, owner: usize) -> *mut Segme
         (*header).used_pages = 0;
         (*header).dirty_free_pages = 0;
         (*header).header_dirty_bytes = 0;
+        (*header).abandoned_blocks = 0;
         (*header).page_shift = 0;
         (*header).page_count = 0;
         (*header).large_size = 0;
@@ -720,12 +735,14 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
         // below is the truth for the whole region.
         shrink_region(header, 1);
         (*header).page_shift = shift as u8;
-        (*header).page_count = count;
+        (*header).page_count = count as u16;
         // The whole segment may be written from now on.
         (*header).dirty_bytes = SEGMENT_SIZE;
+        // At most a page (512 KiB): fits the u32.
         (*header).header_dirty_bytes = dirty
             .min(1 << shift)
-            .max(core::mem::size_of::<SegmentHeader>());
+            .max(core::mem::size_of::<SegmentHeader>())
+            as u32;
         // Page 0's record is the header: pages 1.. only.
         for index in 1..count {
             let page = pages(header).add(index);
@@ -792,7 +809,7 @@ pub unsafe fn claim_page(
 ) -> *mut Page {
     // SAFETY: the caller owns the segment and its page metadata.
     unsafe {
-        let count = (*segment).page_count;
+        let count = usize::from((*segment).page_count);
         let shift = (*segment).page_shift;
         let pages = pages(segment);
         // A dirty page first: its memory is committed already (no page
@@ -824,7 +841,7 @@ pub unsafe fn claim_page(
 #[inline]
 pub unsafe fn has_free_page(segment: *mut SegmentHeader) -> bool {
     // SAFETY: owner-only fields.
-    unsafe { (*segment).used_pages + 1 < (*segment).page_count }
+    unsafe { (*segment).used_pages + 1 < usize::from((*segment).page_count) }
 }
 
 /// Mark `page` unused. Returns true if the segment is now empty.
@@ -875,8 +892,8 @@ pub unsafe fn purge_free_pages(segment: *mut SegmentHeader, cutoff: u64) -> usiz
         let mut purged = 0;
         let mut run_start = 0;
         let mut run_len = 0;
-        for index in 1..=(*segment).page_count {
-            let purgeable = index < (*segment).page_count && {
+        for index in 1..=usize::from((*segment).page_count) {
+            let purgeable = index < usize::from((*segment).page_count) && {
                 let page = pages.add(index);
                 !(*page).in_use && !(*page).memory_is_zero && (*page).freed_at <= cutoff
             };
@@ -914,7 +931,7 @@ pub unsafe fn purge_empty(segment: *mut SegmentHeader) {
         debug_assert_eq!((*segment).used_pages, 0);
         purge_free_pages(segment, u64::MAX);
         if (*segment).dirty_free_pages == 0 {
-            (*segment).dirty_bytes = (*segment).header_dirty_bytes;
+            (*segment).dirty_bytes = (*segment).header_dirty_bytes as usize;
         }
     }
 }

@@ -12,6 +12,14 @@
 //! word, "the owner parked the page" and "a block arrived" cannot pass each
 //! other unseen.
 //!
+//! A second flag, [`ABANDONED`], marks the list of a page whose segment has
+//! no owner (its thread exited): set with the swap that takes the list
+//! ([`RemoteFreeList::take_all_and_abandon`]), kept by pushes, cleared by
+//! the next [`RemoteFreeList::take_all`]. A push reports it, so exactly the
+//! blocks pushed after the mark (and not taken with it) are known to their
+//! pushers as frees into an abandoned segment: the count of live blocks
+//! that `heap::on_abandoned_free` keeps needs nothing else to be exact.
+//!
 //! Invariants (checked by `loom-tests/remote_list.rs`): every pushed block is
 //! taken exactly once; the producer's writes to a block happen-before the
 //! owner's reads after taking it; a push onto a parked list reports it.
@@ -32,6 +40,46 @@ use core::ptr;
 /// # }
 /// ```
 pub const FULL: usize = 1;
+
+/// The "this page's segment is abandoned" flag in the list word (bit 1:
+/// blocks are at least 8-aligned).
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::ds::remote_list::{RemoteFreeList, ABANDONED};
+///
+/// assert_eq!(ABANDONED, 2);
+/// let mut block = [0usize; 2];
+/// let list = RemoteFreeList::new();
+/// assert!(list.take_all_and_abandon().is_null()); // nothing was pending
+/// // SAFETY: the block is 8-aligned, writable, and given up here.
+/// let pushed = unsafe { list.push_reporting(block.as_mut_ptr().cast()) };
+/// assert!(pushed.abandoned() && !pushed.parked_empty());
+/// assert_eq!(list.take_all(), block.as_mut_ptr().cast()); // clears the flag
+/// # }
+/// ```
+pub const ABANDONED: usize = 2;
+
+/// Both flags.
+const FLAGS: usize = FULL | ABANDONED;
+
+/// What a push found in the list word before it ([`RemoteFreeList::push_reporting`]).
+#[derive(Clone, Copy, Debug)]
+pub struct Pushed {
+    previous: usize,
+}
+
+impl Pushed {
+    /// The list was parked and empty: the owner is not looking and must be told.
+    pub fn parked_empty(self) -> bool {
+        self.previous == FULL
+    }
+
+    /// The list was marked abandoned: the segment has no owner.
+    pub fn abandoned(self) -> bool {
+        self.previous & ABANDONED != 0
+    }
+}
 
 /// The head of a remote-free list: a block pointer with [`FULL`] in bit 0.
 /// A pointer, not an integer, so that the blocks it leads to keep their
@@ -117,25 +165,41 @@ impl RemoteFreeList {
     /// ```
     #[inline]
     pub unsafe fn push(&self, block: *mut u8) -> bool {
+        // SAFETY: forwarded.
+        unsafe { self.push_reporting(block) }.parked_empty()
+    }
+
+    /// Push `block` and report what the list word held before: whether the
+    /// list was parked and empty ([`Pushed::parked_empty`], as [`push`]
+    /// returns) and whether it is marked abandoned ([`Pushed::abandoned`]).
+    ///
+    /// # Safety
+    /// As [`push`].
+    ///
+    /// [`push`]: RemoteFreeList::push
+    #[inline]
+    pub unsafe fn push_reporting(&self, block: *mut u8) -> Pushed {
         let mut current = self.head.load(Ordering::Relaxed);
         loop {
-            // The link is the previous head without the flag: a pointer that
-            // keeps the previous block's provenance for the chain walker.
-            let next = current.map_addr(|address| address & !FULL);
-            // SAFETY: the caller owns `block` until the CAS below publishes it.
+            let next = current.map_addr(|address| address & !FLAGS);
+            // SAFETY: the caller owns `block` until the CAS publishes it.
             unsafe { block.cast::<*mut u8>().write(next) };
-            let flag = current.addr() & FULL;
-            // Release pairs with the Acquire in `take_all`: our writes to the
-            // block (its contents and its link) happen-before the owner's reads.
-            // Acquire pairs with the Release in `try_park`: when we see FULL we
-            // also see what the parking owner published before parking.
+            let flags = current.addr() & FLAGS;
+            // AcqRel: Release publishes the block's link (and the pusher's
+            // writes to the block) to the owner's Acquire take; Acquire sees
+            // the park's (or the abandon mark's) Release, for what the pusher
+            // does next.
             match self.head.compare_exchange_weak(
                 current,
-                block.map_addr(|address| address | flag),
+                block.map_addr(|address| address | flags),
                 Ordering::AcqRel,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return current.addr() == FULL,
+                Ok(_) => {
+                    return Pushed {
+                        previous: current.addr(),
+                    }
+                }
                 Err(now) => current = now,
             }
         }
@@ -167,7 +231,23 @@ impl RemoteFreeList {
         // Acquire pairs with each push's Release.
         self.head
             .swap(ptr::null_mut(), Ordering::Acquire)
-            .map_addr(|address| address & !FULL)
+            .map_addr(|address| address & !FLAGS)
+    }
+
+    /// Take every pushed block, as [`take_all`], and leave the list marked
+    /// [`ABANDONED`] (its segment is losing its owner): every later push
+    /// reports the mark, until the next [`take_all`]. Owner only, as the
+    /// owner gives the segment up.
+    ///
+    /// [`take_all`]: RemoteFreeList::take_all
+    #[inline]
+    pub fn take_all_and_abandon(&self) -> *mut u8 {
+        // AcqRel: Acquire pairs with each push's Release (the blocks taken);
+        // Release orders the owner's writes before the mark, for the pushers
+        // that see it.
+        self.head
+            .swap(ptr::without_provenance_mut(ABANDONED), Ordering::AcqRel)
+            .map_addr(|address| address & !FLAGS)
     }
 
     /// Park the list: set [`FULL`] if no block is pending. Returns false (and
@@ -214,7 +294,7 @@ impl RemoteFreeList {
     /// ```
     #[inline]
     pub fn has_blocks(&self) -> bool {
-        self.head.load(Ordering::Relaxed).addr() & !FULL != 0
+        self.head.load(Ordering::Relaxed).addr() & !FLAGS != 0
     }
 
     /// Whether the list is parked (a snapshot).
@@ -315,6 +395,33 @@ mod tests {
         assert_eq!(chain, blocks[2].as_mut_ptr().cast());
         assert_eq!(tail, blocks[0].as_mut_ptr().cast());
         assert!(list.take_all().is_null(), "a second take must find nothing");
+    }
+
+    #[test]
+    fn the_abandon_mark_is_reported_to_every_push_until_taken() {
+        let mut blocks = [[0usize; 2]; 3];
+        let list = RemoteFreeList::new();
+        // SAFETY: an 8-aligned, writable block, given up here.
+        let first = unsafe { list.push_reporting(blocks[0].as_mut_ptr().cast()) };
+        assert!(!first.abandoned());
+        let before_mark = list.take_all_and_abandon();
+        assert_eq!(
+            before_mark,
+            blocks[0].as_mut_ptr().cast(),
+            "the mark takes what was pending"
+        );
+        for b in blocks[1..].iter_mut() {
+            // SAFETY: as above.
+            let pushed = unsafe { list.push_reporting(b.as_mut_ptr().cast()) };
+            assert!(pushed.abandoned(), "every push after the mark reports it");
+            assert!(!pushed.parked_empty());
+        }
+        // SAFETY: the taken chain is null-terminated and ours.
+        let (_, len) = unsafe { chain_tail_and_len(list.take_all()) };
+        assert_eq!(len, 2, "the pushes after the mark are taken once");
+        // SAFETY: taken back above, so ours to give up again.
+        let pushed = unsafe { list.push_reporting(blocks[0].as_mut_ptr().cast()) };
+        assert!(!pushed.abandoned(), "taking the list clears the mark");
     }
 
     #[test]
