@@ -49,6 +49,21 @@ fn the_last_free_into_an_abandoned_segment_releases_it() {
     a_free_racing_the_owners_exit_is_counted_once();
 }
 
+/// The adopter: one block of the owner's class, allocated (its slow path
+/// may adopt the abandoned segment) and freed.
+fn allocate_and_free() {
+    let own = allocator::alloc(SIZE, 0x20);
+    allocator::free(own, SIZE, 0x20);
+}
+
+/// Once every thread is joined (before `allocator::finish` adopts what is
+/// left): no segment abandoned, none live.
+fn assert_all_given_back() {
+    let stats = tinyalloc::stats();
+    assert_eq!(stats.abandoned_segments, 0, "{stats:#?}");
+    assert_eq!(stats.live_regions, 0, "{stats:#?}");
+}
+
 fn last_free_races_an_adopter() {
     support::check("real_abandoned_drain", 3, || {
         allocator::reset();
@@ -65,15 +80,10 @@ fn last_free_races_an_adopter() {
                 allocator::free(second as *mut u8, SIZE, 0x12);
             })
             .unwrap();
-        let adopter = allocator::spawn(|| {
-            let own = allocator::alloc(SIZE, 0x20);
-            allocator::free(own, SIZE, 0x20);
-        });
+        let adopter = allocator::spawn(allocate_and_free);
         freer.join().unwrap();
         adopter.join().unwrap();
-        let stats = tinyalloc::stats();
-        assert_eq!(stats.abandoned_segments, 0, "{stats:#?}");
-        assert_eq!(stats.live_regions, 0, "{stats:#?}");
+        assert_all_given_back();
         allocator::finish();
     });
 }
@@ -96,16 +106,11 @@ fn a_free_racing_the_owners_exit_is_counted_once() {
             (second, freer)
         });
         let (second, freer) = owner.join().unwrap();
-        let adopter = allocator::spawn(|| {
-            let own = allocator::alloc(SIZE, 0x20);
-            allocator::free(own, SIZE, 0x20);
-        });
+        let adopter = allocator::spawn(allocate_and_free);
         allocator::free(second as *mut u8, SIZE, 0x12);
         freer.join().unwrap();
         adopter.join().unwrap();
-        let stats = tinyalloc::stats();
-        assert_eq!(stats.abandoned_segments, 0, "{stats:#?}");
-        assert_eq!(stats.live_regions, 0, "{stats:#?}");
+        assert_all_given_back();
         allocator::finish();
     });
 }

@@ -969,6 +969,21 @@ unsafe fn unlink_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
     }
 }
 
+/// The in-use pages of a paged segment (pages 1..; page 0 is the header).
+///
+/// # Safety
+/// The caller owns `segment` (and its page records) while it iterates.
+unsafe fn in_use_pages(segment: *mut SegmentHeader) -> impl Iterator<Item = *mut Page> {
+    let pages = segment::pages(segment);
+    // SAFETY: the caller owns the segment; `page_count` is set once it is paged.
+    let count = usize::from(unsafe { (*segment).page_count });
+    (1..count)
+        // SAFETY: an index below `page_count` is a record of the segment.
+        .map(move |index| unsafe { pages.add(index) })
+        // SAFETY: the caller owns the segment's page records.
+        .filter(|&page| unsafe { (*page).in_use })
+}
+
 /// Put `segment`, which has live blocks and no owner any more, on its
 /// abandoned stack, counting its live blocks for [`on_abandoned_free`].
 ///
@@ -990,13 +1005,8 @@ unsafe fn unlink_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
 unsafe fn abandon_counted(segment: *mut SegmentHeader, drain_if_freed: bool) {
     // SAFETY: the caller owns the segment and its pages.
     unsafe {
-        let pages = segment::pages(segment);
         let mut live = 0;
-        for index in 1..usize::from((*segment).page_count) {
-            let page = pages.add(index);
-            if !(*page).in_use {
-                continue;
-            }
+        for page in in_use_pages(segment) {
             page::merge_remote_and_abandon(page);
             if (*page).used == 0 {
                 segment::free_page(segment, page);
@@ -1108,15 +1118,11 @@ unsafe fn drain_abandoned(segment: *mut SegmentHeader) {
     // SAFETY: popping the segment made it ours; its previous holder's writes
     // happen-before (stack Release/Acquire).
     unsafe {
-        let pages = segment::pages(segment);
         let mut taken = 0;
-        for index in 1..usize::from((*segment).page_count) {
-            let page = pages.add(index);
-            if (*page).in_use {
-                taken += page::merge_remote(page);
-                if (*page).used == 0 {
-                    segment::free_page(segment, page);
-                }
+        for page in in_use_pages(segment) {
+            taken += page::merge_remote(page);
+            if (*page).used == 0 {
+                segment::free_page(segment, page);
             }
         }
         take_over_count(segment, taken);
@@ -1163,13 +1169,8 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
         // is a Release after this store).
         (*segment).owner.store(heap as usize, Ordering::Relaxed);
         link_segment(heap, segment);
-        let pages = segment::pages(segment);
         let mut taken = 0;
-        for index in 1..usize::from((*segment).page_count) {
-            let page = pages.add(index);
-            if !(*page).in_use {
-                continue;
-            }
+        for page in in_use_pages(segment) {
             // Remote frees only: `local_free` is taken by `collect` when the
             // page's turn comes (no walk to its tail here). Taking the list
             // clears its abandon mark: later frees are remote frees to us.
