@@ -704,13 +704,14 @@ unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, p
         // Read while the block is live (the segment cannot go away before
         // the push below).
         let in_arena = matches!((*segment).origin, segment::Origin::Arena(_));
+        let kind = (*segment).kind;
         let pushed = (*page).remote.push_reporting(ptr);
         if pushed.abandoned() {
             // The segment's thread exited: count the block down (arena
             // memory stays mapped, so this may touch the header even if a
             // drain released the segment meanwhile; a direct mapping may not).
             if in_arena {
-                heap::on_abandoned_free(segment);
+                heap::on_abandoned_free(segment, kind);
             }
         } else if pushed.parked_empty() {
             // The owner parked this page and ours is the first block since:

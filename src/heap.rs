@@ -1022,7 +1022,7 @@ unsafe fn abandon_counted(segment: *mut SegmentHeader, drain_if_freed: bool) {
         // pairs with the last count-down's Acquire, for its drain.
         let before = (*segment).abandoned_live.fetch_add(live, Ordering::AcqRel);
         if drain_if_freed && before.wrapping_add(live) == 0 {
-            drain_abandoned(segment);
+            drain_abandoned(segment, (*segment).kind);
         }
     }
 }
@@ -1059,13 +1059,14 @@ unsafe fn take_over_count(segment: *mut SegmentHeader, taken: usize) {
 /// frees would otherwise keep pages it never allocates from).
 ///
 /// # Safety
-/// `segment` is a paged segment in an arena (its memory stays mapped, so a
-/// count-down that races the segment's release touches only a stale
-/// header), and the caller's block went onto one of its pages' remote lists
-/// marked abandoned, just before this call.
+/// `segment` is a paged segment of `kind` in an arena (its memory stays
+/// mapped, so a count-down that races the segment's release touches only a
+/// stale header), and the caller's block went onto one of its pages' remote
+/// lists marked abandoned, just before this call. `kind` was read while the
+/// block was live (the header may be rewritten once it is not).
 #[cold]
 #[inline(never)]
-pub unsafe fn on_abandoned_free(segment: *mut SegmentHeader) {
+pub unsafe fn on_abandoned_free(segment: *mut SegmentHeader, kind: u8) {
     // SAFETY: the header is mapped (arena memory); the counter is atomic.
     // AcqRel: every free that counted down before this one pushed its block
     // first, and this RMW continues their release sequence, so the drain
@@ -1073,7 +1074,7 @@ pub unsafe fn on_abandoned_free(segment: *mut SegmentHeader) {
     let before = unsafe { (*segment).abandoned_live.fetch_sub(1, Ordering::AcqRel) };
     if before == 1 {
         // SAFETY: forwarded; the segment was paged and in use just now.
-        unsafe { drain_abandoned(segment) };
+        unsafe { drain_abandoned(segment, kind) };
     }
 }
 
@@ -1084,12 +1085,10 @@ pub unsafe fn on_abandoned_free(segment: *mut SegmentHeader) {
 /// the adopter owns it.
 ///
 /// # Safety
-/// `segment` is (or was until just now) an abandoned paged segment in an arena.
-unsafe fn drain_abandoned(segment: *mut SegmentHeader) {
-    // SAFETY: `kind` was written before the segment was first abandoned and
-    // is not rewritten while it is paged (a stale read only picks the other
-    // stack, where the segment is not found).
-    let kind = unsafe { (*segment).kind };
+/// `segment` is (or was until just now) an abandoned paged segment of
+/// `kind` in an arena. Nothing of it is read until it is found on the
+/// stack (a count-down can land after the segment was released).
+unsafe fn drain_abandoned(segment: *mut SegmentHeader, kind: u8) {
     // The segments popped on the way, linked through `heap_next` (unused
     // while abandoned): ours until pushed back.
     let mut passed: *mut SegmentHeader = ptr::null_mut();
