@@ -1041,6 +1041,9 @@ unsafe fn take_over_count(segment: *mut SegmentHeader, taken: usize) {
     // `abandoned_blocks` happens-before (stack Release/Acquire).
     unsafe {
         let live_then = (*segment).abandoned_blocks as usize;
+        // Relaxed: an adjustment of a count, publishing nothing; the drain
+        // that a later count-down may start orders itself after the pushes
+        // through the count-downs' AcqRel.
         (*segment)
             .abandoned_live
             .fetch_add(taken.wrapping_sub(live_then), Ordering::Relaxed);
