@@ -124,7 +124,8 @@ pub struct Outcome {
     pub secs: f64,
     /// Peak RSS of the process (VmHWM), KiB.
     pub peak_rss_kb: Option<u64>,
-    /// RSS after the workload freed everything, KiB.
+    /// RSS after the workload freed everything and [`END_RSS_IDLE`] of
+    /// idle, KiB.
     pub end_rss_kb: Option<u64>,
 }
 
@@ -151,13 +152,23 @@ pub fn run_workload(w: Workload, threads: usize, warmup: Duration, measure: Dura
         Workload::Epoch => epoch_table(threads, warmup, measure),
         Workload::FalseShare => false_share(threads, warmup, measure),
     };
+    let peak_rss_kb = crate::peak_rss_kb();
+    std::thread::sleep(END_RSS_IDLE);
     Outcome {
         ops,
         secs,
-        peak_rss_kb: crate::peak_rss_kb(),
+        peak_rss_kb,
         end_rss_kb: crate::current_rss_kb(),
     }
 }
+
+/// How long a child idles before it reads its end RSS: `thread::scope`
+/// returns once its threads' closures have, before their thread-local
+/// destructors (where allocators run their thread exits) have finished, so
+/// an immediate read catches exits half done (tinyalloc's larson at 8
+/// threads read 6-46 MiB that way, 3-12 MiB after this pause). It also
+/// makes the figure "RSS after a short idle".
+pub const END_RSS_IDLE: Duration = Duration::from_millis(100);
 
 /// Entry point of the `wl_<allocator>` binaries:
 /// `wl_<allocator> <workload> <threads> [--warmup-ms N] [--measure-ms N]`.
