@@ -984,6 +984,21 @@ unsafe fn in_use_pages(segment: *mut SegmentHeader) -> impl Iterator<Item = *mut
         .filter(|&page| unsafe { (*page).in_use })
 }
 
+/// Purge the free pages of a segment nobody owns now (an exit, a drain)
+/// while the process holds more than [`SHRINK_DIRTY_BUDGET`] of dirty free
+/// pages. Below it they stay dirty for an adopter or a taker to reuse; past
+/// it, a thread whose blocks were freed by others (a successor, a consumer)
+/// leaves pages nobody may reuse for a long time.
+///
+/// # Safety
+/// The caller owns `segment`.
+unsafe fn purge_past_budget(segment: *mut SegmentHeader) {
+    if segment::free_dirty_bytes() > SHRINK_DIRTY_BUDGET {
+        // SAFETY: forwarded.
+        unsafe { segment::purge_free_pages(segment, u64::MAX) };
+    }
+}
+
 /// Put `segment`, which has live blocks and no owner any more, on its
 /// abandoned stack, counting its live blocks for [`on_abandoned_free`].
 ///
@@ -1070,10 +1085,10 @@ unsafe fn take_over_count(segment: *mut SegmentHeader, taken: usize) {
 #[cold]
 #[inline(never)]
 pub unsafe fn on_abandoned_free(segment: *mut SegmentHeader, kind: u8) {
-    // SAFETY: the header is mapped (arena memory); the counter is atomic.
     // AcqRel: every free that counted down before this one pushed its block
     // first, and this RMW continues their release sequence, so the drain
     // below sees all those blocks on the remote lists.
+    // SAFETY: the header is mapped (arena memory); the counter is atomic.
     let before = unsafe { (*segment).abandoned_live.fetch_sub(1, Ordering::AcqRel) };
     if before == 1 {
         // SAFETY: forwarded; the segment was paged and in use just now.
@@ -1128,11 +1143,7 @@ unsafe fn drain_abandoned(segment: *mut SegmentHeader, kind: u8) {
             }
         }
         take_over_count(segment, taken);
-        // As at an exit (`release_or_abandon`): past the budget of dirty
-        // free pages, nobody is about to reuse these soon enough.
-        if segment::free_dirty_bytes() > SHRINK_DIRTY_BUDGET {
-            segment::purge_free_pages(segment, u64::MAX);
-        }
+        purge_past_budget(segment);
         if (*segment).used_pages == 0 {
             segment::release_region(segment);
         } else {
@@ -1310,14 +1321,7 @@ unsafe fn release_or_abandon(segment: *mut SegmentHeader) {
         if (*segment).used_pages == 0 {
             segment::release_region(segment);
         } else {
-            // Its free pages stay dirty for an adopter to reuse, while the
-            // process holds at most `SHRINK_DIRTY_BUDGET` of dirty free
-            // pages: past it they are purged now, as a thread whose blocks
-            // were freed by others (a successor, a consumer) exits with
-            // pages that nobody may adopt for a long time.
-            if segment::free_dirty_bytes() > SHRINK_DIRTY_BUDGET {
-                segment::purge_free_pages(segment, u64::MAX);
-            }
+            purge_past_budget(segment);
             // Release pairs with remote freers' Acquire load of `owner` after
             // they saw a FULL flag set before this point (frees that see the
             // abandon mark never read it).
@@ -1617,13 +1621,9 @@ pub unsafe fn destroy_user(heap: *mut Heap) {
 unsafe fn free_all_pages(segment: *mut SegmentHeader) {
     // SAFETY: the caller owns the segment and its page metadata.
     unsafe {
-        let pages = segment::pages(segment);
-        for index in 1..usize::from((*segment).page_count) {
-            let page = pages.add(index);
-            if (*page).in_use {
-                (*page).used = 0;
-                segment::free_page(segment, page);
-            }
+        for page in in_use_pages(segment) {
+            (*page).used = 0;
+            segment::free_page(segment, page);
         }
     }
 }
