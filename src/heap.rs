@@ -156,6 +156,9 @@ pub struct Heap {
     shrink_mark: u32,
     /// Pages emptied (retired) since the last allocation slow path.
     emptied_run: u32,
+    /// Bytes of live blocks in this heap's pages, per paged kind, as last
+    /// added to `stats()`'s figures ([`publish_live`]).
+    published_live: [usize; 2],
     /// Set by a remote free onto a parked page of this heap. Written by other
     /// threads: on a cache line of its own, away from owner-only fields.
     pub full_has_remote: RemoteHint,
@@ -198,6 +201,7 @@ impl Heap {
             large_region: ptr::null_mut(),
             shrink_mark: 0,
             emptied_run: 0,
+            published_live: [0; 2],
             full_has_remote: RemoteHint(AtomicBool::new(false)),
             user: false,
             large: ptr::null_mut(),
@@ -685,6 +689,7 @@ unsafe fn maybe_purge_pages(heap: *mut Heap) {
         }
         (*heap).next_page_purge = now + segment::PURGE_INTERVAL_MS;
         purge_pages(heap, now.saturating_sub(crate::config::purge_delay_ms()));
+        publish_live(heap);
         // Also age the shared cache: a thread that only allocates small
         // blocks may never take a region-level path that would.
         segment::maybe_purge();
@@ -705,6 +710,60 @@ unsafe fn purge_pages(heap: *mut Heap, cutoff: u64) {
                 segment = (*segment).heap_next;
             }
         }
+    }
+}
+
+/// Bytes of live blocks in `segment`'s pages: blocks handed out and not
+/// merged back (a block another thread freed counts until the page's owner
+/// takes it back).
+///
+/// # Safety
+/// The caller owns `segment`.
+unsafe fn live_bytes(segment: *mut SegmentHeader) -> usize {
+    // SAFETY: forwarded; the page records are the owner's.
+    unsafe {
+        in_use_pages(segment)
+            .map(|page| (*page).used as usize * (*page).block_size)
+            .sum()
+    }
+}
+
+/// Count the live blocks of the heap's pages and publish them to
+/// `stats()`'s figures: a walk over its in-use pages, done at most once per
+/// purge interval on slow paths (with the purge pass that walks them
+/// anyway), on `collect`, and by `stats()` for the calling thread's heap.
+/// So the blocks a thread allocates and frees cost its fast paths nothing,
+/// and the figure of a thread that has taken no slow path since is as of
+/// its last one.
+///
+/// # Safety
+/// The caller owns `heap` (not the sentinel).
+pub unsafe fn publish_live(heap: *mut Heap) {
+    // SAFETY: the caller owns the heap and its segments.
+    unsafe {
+        let mut bytes = [0; 2];
+        for (kind, total) in bytes.iter_mut().enumerate() {
+            let mut segment = (*heap).segments[kind];
+            while !segment.is_null() {
+                *total += live_bytes(segment);
+                segment = (*segment).heap_next;
+            }
+        }
+        publish(heap, bytes);
+    }
+}
+
+/// Replace the heap's published live bytes with `bytes`.
+///
+/// # Safety
+/// The caller owns `heap`.
+unsafe fn publish(heap: *mut Heap, bytes: [usize; 2]) {
+    // SAFETY: an owner-only field.
+    unsafe {
+        for (kind, (&old, &new)) in (*heap).published_live.iter().zip(&bytes).enumerate() {
+            crate::stats::on_live(kind, old, new);
+        }
+        (*heap).published_live = bytes;
     }
 }
 
@@ -870,6 +929,16 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
     }
 }
 
+/// The index of a paged segment's kind in per-kind figures (small 0,
+/// medium 1).
+///
+/// # Safety
+/// `segment` is a paged segment the caller owns.
+unsafe fn segment_slot(segment: *mut SegmentHeader) -> usize {
+    // SAFETY: forwarded.
+    usize::from(unsafe { (*segment).kind } - KIND_SMALL)
+}
+
 fn kind_of_class(class: usize) -> u8 {
     if class_size(class) <= SMALL_BLOCK_MAX {
         KIND_SMALL
@@ -937,7 +1006,7 @@ unsafe fn fresh_page(heap: *mut Heap, class: usize, kind: u8) -> *mut Page {
 unsafe fn link_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
     // SAFETY: the caller owns both.
     unsafe {
-        let list = &mut (*heap).segments[((*segment).kind - KIND_SMALL) as usize];
+        let list = &mut (*heap).segments[segment_slot(segment)];
         (*segment).heap_prev = ptr::null_mut();
         (*segment).heap_next = *list;
         if !list.is_null() {
@@ -957,7 +1026,7 @@ unsafe fn unlink_segment(heap: *mut Heap, segment: *mut SegmentHeader) {
     unsafe {
         let (prev, next) = ((*segment).heap_prev, (*segment).heap_next);
         if prev.is_null() {
-            (*heap).segments[((*segment).kind - KIND_SMALL) as usize] = next;
+            (*heap).segments[segment_slot(segment)] = next;
         } else {
             (*prev).heap_next = next;
         }
@@ -1031,6 +1100,10 @@ unsafe fn abandon_counted(segment: *mut SegmentHeader, drain_if_freed: bool) {
         }
         // A page in use has fewer than 2^32 blocks, a segment 64 pages.
         (*segment).abandoned_blocks = live as u32;
+        // Taken back, by the same sum, by whoever takes the segment over
+        // (page counts do not change while it is abandoned: frees go to
+        // the remote lists).
+        crate::stats::on_abandoned_live(segment_slot(segment), live_bytes(segment), true);
         segment::abandon(segment);
         // AcqRel: Acquire pairs with the count-downs already done (their
         // blocks were pushed before them), for the drain below; Release
@@ -1135,6 +1208,7 @@ unsafe fn drain_abandoned(segment: *mut SegmentHeader, kind: u8) {
     // SAFETY: popping the segment made it ours; its previous holder's writes
     // happen-before (stack Release/Acquire).
     unsafe {
+        crate::stats::on_abandoned_live(segment_slot(segment), live_bytes(segment), false);
         let mut taken = 0;
         for page in in_use_pages(segment) {
             taken += page::merge_remote(page);
@@ -1182,6 +1256,8 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
         // is a Release after this store).
         (*segment).owner.store(heap as usize, Ordering::Relaxed);
         link_segment(heap, segment);
+        // The adopter's next publication counts these blocks as its own.
+        crate::stats::on_abandoned_live(segment_slot(segment), live_bytes(segment), false);
         let mut taken = 0;
         for page in in_use_pages(segment) {
             // Remote frees only: `local_free` is taken by `collect` when the
@@ -1216,7 +1292,7 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
 unsafe fn has_page_room(heap: *mut Heap, segment: *mut SegmentHeader) -> bool {
     // SAFETY: the caller owns the heap and its segments.
     unsafe {
-        let mut other = (*heap).segments[((*segment).kind - KIND_SMALL) as usize];
+        let mut other = (*heap).segments[segment_slot(segment)];
         while !other.is_null() {
             if other != segment && segment::has_free_page(other) {
                 return true;
@@ -1291,6 +1367,8 @@ unsafe fn give_up_pages(mut page: *mut Page) {
 unsafe fn reset(heap: *mut Heap) {
     // SAFETY: the caller owns the heap.
     unsafe {
+        // Its pages are gone (released, or abandoned and counted there).
+        publish(heap, [0; 2]);
         (*heap).current = [empty_page(); CLASS_COUNT];
         (*heap).malloc_pages = [empty_page(); SMALL_SLOTS];
         (*heap).queues = [PageQueue::EMPTY; CLASS_COUNT];
@@ -1368,6 +1446,7 @@ pub unsafe fn collect(heap: *mut Heap, adopt_abandoned: bool) {
         }
         purge_pages(heap, u64::MAX);
         release_large_region(heap);
+        publish_live(heap);
     }
 }
 

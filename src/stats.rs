@@ -35,6 +35,35 @@ pub(crate) fn on_page_free(block_size: usize, bytes: usize) {
     CARVED_BYTES[carved_slot(block_size)].fetch_sub(bytes, StatOrdering::Relaxed);
 }
 
+/// Bytes of live blocks in heaps' pages, small and medium, as each heap last
+/// counted them (`heap::publish_live`).
+static LIVE_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+/// Bytes of live blocks in abandoned segments, small and medium, as counted
+/// when each was abandoned.
+static ABANDONED_LIVE_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+
+/// A heap's live bytes of kind `slot` (0 small, 1 medium) went from `old`
+/// (what it published last) to `new`.
+#[inline]
+pub(crate) fn on_live(slot: usize, old: usize, new: usize) {
+    if new >= old {
+        LIVE_BYTES[slot].fetch_add(new - old, StatOrdering::Relaxed);
+    } else {
+        LIVE_BYTES[slot].fetch_sub(old - new, StatOrdering::Relaxed);
+    }
+}
+
+/// A segment of kind `slot` holding `bytes` of live blocks was abandoned
+/// (`abandoned`) or taken over (adopted or drained).
+#[inline]
+pub(crate) fn on_abandoned_live(slot: usize, bytes: usize, abandoned: bool) {
+    if abandoned {
+        ABANDONED_LIVE_BYTES[slot].fetch_add(bytes, StatOrdering::Relaxed);
+    } else {
+        ABANDONED_LIVE_BYTES[slot].fetch_sub(bytes, StatOrdering::Relaxed);
+    }
+}
+
 /// Where the pages of one kind of paged segment are, in bytes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PagedStats {
@@ -56,12 +85,28 @@ pub struct PagedStats {
     /// Segments of this kind waiting on the abandoned stack (their thread
     /// exited with live blocks in them; counted in the figures above too).
     pub abandoned_segments: usize,
+    /// Bytes of live blocks in the pages of heaps (threads' and
+    /// [`Heap`](crate::Heap)s): handed out and not back on their page's
+    /// lists (a block freed by another thread counts until the page's owner
+    /// takes it back). Each heap counts its pages on a slow path at most once
+    /// per purge interval (10 ms) and on [`collect`](crate::collect), never
+    /// on a fast path; [`stats()`] counts the calling thread's heap afresh. A
+    /// thread's share is therefore as of its last slow path.
+    pub live: usize,
+    /// Bytes of live blocks in abandoned segments, as counted when each was
+    /// abandoned (frees since then count once it is adopted or drained).
+    pub abandoned_live: usize,
+    /// Bytes of free blocks inside pages in use: `carved - live -
+    /// abandoned_live`. Committed, and reusable only by the page's owner.
+    pub free_in_pages: usize,
 }
 
 /// A snapshot of tinyalloc's own accounting, from [`stats()`].
 ///
 /// The figures are read one by one without a lock, so a snapshot taken while
-/// other threads allocate is not exact across fields; each field is.
+/// other threads allocate is not exact across fields; each field is, except
+/// the live-block figures of [`PagedStats`], which are as of each heap's
+/// last count.
 ///
 /// ```
 /// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
@@ -110,18 +155,26 @@ pub struct Stats {
 
 fn paged(kind: u8, pages: usize) -> PagedStats {
     let (segments, in_pages, free_dirty, abandoned_segments) = segment::paged_figures(kind);
-    let carved = CARVED_BYTES[usize::from(kind == KIND_MEDIUM)].load(StatOrdering::Relaxed);
+    let slot = usize::from(kind == KIND_MEDIUM);
+    let carved = CARVED_BYTES[slot].load(StatOrdering::Relaxed);
+    let live = LIVE_BYTES[slot].load(StatOrdering::Relaxed);
+    let abandoned_live = ABANDONED_LIVE_BYTES[slot].load(StatOrdering::Relaxed);
     let page_bytes = segment::SEGMENT_SIZE_BYTES / pages;
     let usable = segments * (pages - 1) * page_bytes;
+    // Read after `in_pages`: a page claimed and carved in between could
+    // make it exceed `in_pages` for one snapshot.
+    let carved = carved.min(in_pages);
     PagedStats {
         segments,
         in_pages,
-        // Read after `in_pages`: a page claimed and carved in between could
-        // make it exceed `in_pages` for one snapshot.
-        carved: carved.min(in_pages),
+        carved,
         free_dirty,
         free_purged: usable.saturating_sub(in_pages + free_dirty),
         abandoned_segments,
+        live,
+        abandoned_live,
+        // The counts are of different moments: never below zero.
+        free_in_pages: carved.saturating_sub(live + abandoned_live),
     }
 }
 
@@ -143,6 +196,11 @@ fn paged(kind: u8, pages: usize) -> PagedStats {
 /// # }
 /// ```
 pub fn stats() -> Stats {
+    let heap = thread::current_heap();
+    if !thread::is_sentinel(heap) {
+        // SAFETY: the calling thread's heap, between its own operations.
+        unsafe { crate::heap::publish_live(heap) };
+    }
     let small = paged(KIND_SMALL, SMALL_PAGES);
     let medium = paged(KIND_MEDIUM, MEDIUM_PAGES);
     let live_regions = segment::live_segments();
