@@ -13,7 +13,14 @@
 //!   miss. Either the park fails (the block is pending and the owner takes it)
 //!   or the push returns true (the producer saw the flag and must tell the
 //!   owner); and when the push sees the flag it also sees what the owner wrote
-//!   before parking.
+//!   before parking;
+//! - the reclaim protocol: on a parked page whose blocks all come back by
+//!   pushes, racing an owner that takes the list (a rescue) or takes it and
+//!   marks it abandoned (an exit), each block ends either in exactly one of
+//!   the owner's takes or with the one pusher that completed the page, never
+//!   both; the owner never takes a reclaiming page, sees every reclaimer's
+//!   write to the page once it takes it reclaimed, and a reclaimed page is
+//!   taken as such exactly once.
 //!
 //! Blocks are real heap memory the model owns (8-aligned, first word is the
 //! link the list writes), never touched by anyone else while on the list.
@@ -27,7 +34,7 @@ mod support;
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
-use tinyalloc::ds::remote_list::{chain_tail_and_len, RemoteFreeList};
+use tinyalloc::ds::remote_list::{chain_tail_and_len, RemoteFreeList, Taken};
 
 const PREEMPTION_BOUND: usize = 3;
 
@@ -288,5 +295,151 @@ fn a_parked_owner_is_told_of_every_block_that_arrives_after_parking() {
             by_drain.len()
         );
         assert_each_taken_once(2, &[&by_owner, &by_drain]);
+    });
+}
+
+/// What the owner's takes found on a page being reclaimed.
+#[derive(Default)]
+struct OwnerView {
+    /// Blocks taken in chains.
+    taken: Vec<usize>,
+    /// Takes that found the page reclaimed (its blocks all back, its memory
+    /// given back).
+    reclaimed: usize,
+}
+
+impl World {
+    /// Producer side on a page of `blocks.len()` blocks, all handed out when
+    /// it was parked: fill block `index` and push it counted. If the push
+    /// completes the page, give its "memory" back (write every payload, as
+    /// a purge zeroes the page) and finish. Returns whether it reclaimed.
+    fn free_counted(&self, index: usize) -> bool {
+        self.blocks[index]
+            .payload
+            // SAFETY: the block is this thread's alone until the push
+            // publishes it; loom checks the access.
+            .with_mut(|payload| unsafe { *payload = payload_of(index) });
+        let page_blocks = self.blocks.len() as u64;
+        // SAFETY: block `index` is 8-aligned, valid for a usize write, pushed
+        // once, and ours until the push publishes it.
+        let pushed = unsafe {
+            self.list
+                .push_counting(self.address(index), page_blocks, || true)
+        };
+        assert!(
+            !pushed.page_was_free(),
+            "a push of a live block found the page reclaimed: a reclaim took a block still in use"
+        );
+        if !pushed.reclaims() {
+            return false;
+        }
+        for block in self.blocks.iter() {
+            // SAFETY: the reclaimer holds every block of the page now; loom
+            // checks that no owner take reaches them meanwhile.
+            block.payload.with_mut(|payload| unsafe { *payload = 0 });
+        }
+        self.list.finish_reclaim();
+        true
+    }
+
+    /// Owner side: take (or take and abandon) once, checking what comes back.
+    fn owner_take(&self, abandon: bool, view: &mut OwnerView) {
+        let taken = if abandon {
+            self.list.take_and_abandon()
+        } else {
+            self.list.take()
+        };
+        match taken {
+            Taken::Chain(chain) => {
+                let mut block = chain;
+                while !block.is_null() {
+                    let index = self.index_of(block);
+                    let payload = self.blocks[index]
+                        .payload
+                        // SAFETY: a taken block is the owner's; loom checks it.
+                        .with(|payload| unsafe { *payload });
+                    assert_eq!(
+                        payload,
+                        payload_of(index),
+                        "the owner took block {index} without its producer's write"
+                    );
+                    view.taken.push(index);
+                    // SAFETY: every block of an owned chain links through its first word.
+                    block = unsafe { *self.blocks[index].link.get() } as *mut u8;
+                }
+            }
+            Taken::Reclaiming => {}
+            Taken::Reclaimed => {
+                for (index, block) in self.blocks.iter().enumerate() {
+                    // SAFETY: the page is the owner's again; loom checks that
+                    // the reclaimer's writes happen-before.
+                    let payload = block.payload.with(|payload| unsafe { *payload });
+                    assert_eq!(
+                        payload, 0,
+                        "the owner took the page reclaimed but not after the reclaimer's write to block {index}"
+                    );
+                }
+                view.reclaimed += 1;
+            }
+        }
+    }
+}
+
+/// A parked page of two blocks, both handed out; two threads free one each
+/// (counted pushes); the owner takes the list once meanwhile (a rescue, or
+/// with `abandon` an exit's take-and-mark), then once more after the joins.
+fn reclaim_model(abandon: bool) {
+    let world = Arc::new(World::new(2));
+    assert!(world.list.try_park());
+    let freers: Vec<_> = (0..2)
+        .map(|index| {
+            let world = Arc::clone(&world);
+            thread::spawn(move || world.free_counted(index))
+        })
+        .collect();
+    let owner = {
+        let world = Arc::clone(&world);
+        thread::spawn(move || {
+            let mut view = OwnerView::default();
+            world.owner_take(abandon, &mut view);
+            view
+        })
+    };
+    let reclaims = freers
+        .into_iter()
+        .map(|freer| freer.join().unwrap())
+        .filter(|&reclaimed| reclaimed)
+        .count();
+    let mut view = owner.join().unwrap();
+    world.owner_take(abandon, &mut view);
+    assert!(reclaims <= 1, "{reclaims} pushes reclaimed the same page");
+    if reclaims == 1 {
+        assert!(
+            view.taken.is_empty(),
+            "the page was reclaimed, yet the owner also took blocks {:?}",
+            view.taken
+        );
+        assert_eq!(
+            view.reclaimed, 1,
+            "the page was reclaimed, but the owner's takes found it so {} times",
+            view.reclaimed
+        );
+    } else {
+        assert_eq!(view.reclaimed, 0, "the owner found a reclaim nobody did");
+        assert_each_taken_once(2, &[&view.taken]);
+    }
+    assert!(
+        matches!(world.list.take(), Taken::Chain(chain) if chain.is_null()),
+        "the list is not empty after the owner's last take"
+    );
+}
+
+#[test]
+fn a_parked_page_is_reclaimed_by_its_last_free_or_taken_by_its_owner_never_both() {
+    support::check("remote_list/reclaim_vs_rescue", PREEMPTION_BOUND, || {
+        reclaim_model(false)
+    });
+    support::check("remote_list/reclaim_vs_exit", PREEMPTION_BOUND, || {
+        reclaim_model(true)
     });
 }

@@ -705,7 +705,36 @@ unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, p
         // the push below).
         let in_arena = matches!((*segment).origin, segment::Origin::Arena(_));
         let kind = (*segment).kind;
-        let pushed = (*page).remote.push_reporting(ptr);
+        // A parked page counts its pushes; the last block back reclaims the
+        // page if its owner is idle (arena pages only: the page stays mapped
+        // while the reclaimer works, and after it).
+        let page_blocks = if in_arena { (*page).block_limit } else { 0 };
+        let owner_is_idle = || {
+            // Relaxed: only the heap pointer is used, for a timing hint.
+            let owner = (*segment).owner.load(Ordering::Relaxed) as *mut heap::Heap;
+            !owner.is_null() && heap::is_idle(owner)
+        };
+        let pushed = (*page)
+            .remote
+            .push_counting(ptr, page_blocks, owner_is_idle);
+        if pushed.page_was_free() {
+            checks::fatal(
+                "double free (or free of a pointer into freed memory) of",
+                ptr,
+            );
+        }
+        if pushed.reclaims() {
+            // Every block of the page is free and ours: give its memory back
+            // now, then let the owner take the page (whenever it looks).
+            segment::give_back_reclaimed(segment, page);
+            (*page).remote.finish_reclaim();
+            // Acquire: as below; the owner that parked (or a later one).
+            let owner = (*segment).owner.load(Ordering::Acquire) as *mut heap::Heap;
+            if !owner.is_null() {
+                (*owner).full_has_remote.store(true, Ordering::Release);
+            }
+            return;
+        }
         if pushed.abandoned() {
             // The segment's thread exited: count the block down (arena
             // memory stays mapped, so this may touch the header even if a

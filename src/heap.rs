@@ -13,6 +13,10 @@
 //! (their remote list carries the FULL flag, see `ds::remote_list`). A remote
 //! free onto a parked page sets `full_has_remote`, and the next slow path
 //! moves such pages back. A local free onto a parked page moves it back at once.
+//! A heap that takes no allocation slow path for [`IDLE_AFTER_MS`] never
+//! would: the remote free that brings back the last block of one of its
+//! parked pages gives the page's memory back itself (`ds::remote_list`'s
+//! reclaim), and the heap's next take of that list finds the page empty.
 //!
 //! A local free while its class's current page has nothing left to hand out
 //! makes the freed-into page current, the freed block first: the next
@@ -42,7 +46,7 @@ use crate::checks;
 use crate::page::{self, next_block, Page};
 use crate::segment::{self, SegmentHeader, KIND_MEDIUM, KIND_SMALL, SMALL_BLOCK_MAX};
 use crate::size_class::{class_size, CLASS_COUNT};
-use crate::sync::{AtomicBool, AtomicPtr, Ordering};
+use crate::sync::{AtomicBool, AtomicPtr, ClockAtomicU64, Ordering, StatOrdering};
 use crate::thread;
 use core::ptr;
 
@@ -159,6 +163,10 @@ pub struct Heap {
     /// Bytes of live blocks in this heap's pages, per paged kind, as last
     /// added to `stats()`'s figures ([`publish_live`]).
     published_live: [usize; 2],
+    /// The coarse clock (`segment::clock`) at the heap's last allocation
+    /// slow path, for other threads: a remote free that brings back the
+    /// last block of a parked page of an idle heap reclaims it ([`is_idle`]).
+    active_at: ClockAtomicU64,
     /// Set by a remote free onto a parked page of this heap. Written by other
     /// threads: on a cache line of its own, away from owner-only fields.
     pub full_has_remote: RemoteHint,
@@ -202,6 +210,7 @@ impl Heap {
             shrink_mark: 0,
             emptied_run: 0,
             published_live: [0; 2],
+            active_at: ClockAtomicU64::new(0),
             full_has_remote: RemoteHint(AtomicBool::new(false)),
             user: false,
             large: ptr::null_mut(),
@@ -437,8 +446,7 @@ unsafe fn is_shrinking(heap: *mut Heap) -> bool {
 unsafe fn unpark_freed(heap: *mut Heap, page: *mut Page) {
     // SAFETY: forwarded from the caller.
     unsafe {
-        unpark(heap, page);
-        if (*page).used == 0 {
+        if unpark(heap, page) && (*page).used == 0 {
             retire(heap, page, false);
         }
     }
@@ -481,19 +489,24 @@ unsafe fn hand_out_next(heap: *mut Heap, page: *mut Page) {
 ///
 /// # Safety
 /// The caller owns `heap` and `page`, which is on the heap's `full` list.
-unsafe fn unpark(heap: *mut Heap, page: *mut Page) {
+unsafe fn unpark(heap: *mut Heap, page: *mut Page) -> bool {
     // SAFETY: the caller owns `heap` and `page`, which is on `full`; the
     // current page is the empty page or one of the heap's.
     unsafe {
+        // Takes the remote list, which also clears the FULL flag, unless a
+        // remote free is reclaiming the page: then it stays parked (that
+        // freer tells this heap when it is done).
+        if page::collect_all(page).busy {
+            return false;
+        }
         (*heap).full.remove(page);
         (*page).in_full = false;
-        // Takes the remote list, which also clears the FULL flag.
-        page::collect_all(page);
         let class = usize::from((*page).class);
         (*heap).queues[class].push_front(page);
         if (*(*heap).current[class]).free.is_null() && !(*page).free.is_null() {
             (*heap).current[class] = page;
         }
+        true
     }
 }
 
@@ -664,6 +677,10 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
             rescue_parked(heap);
         }
         (*heap).slow_paths = (*heap).slow_paths.wrapping_add(1);
+        // Relaxed: a timing hint (see `is_idle`).
+        (*heap)
+            .active_at
+            .store(segment::tick_clock(), StatOrdering::Relaxed);
         if (*heap).slow_paths % 16 == 0 {
             maybe_purge_pages(heap);
         }
@@ -673,6 +690,30 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
         }
         pop_block(page, (*page).free)
     }
+}
+
+/// A heap that has taken no allocation slow path for this long is idle
+/// (see [`is_idle`]).
+pub const IDLE_AFTER_MS: u64 = 2;
+
+/// Whether `heap` has taken no allocation slow path for [`IDLE_AFTER_MS`]
+/// (by the clock, read now): a thread that allocated and now only waits, or
+/// one that has not needed a new page for a while. A remote free that brings
+/// back the last block of one of its parked pages then gives the page's
+/// memory back at once (`page::merge_remote` finds the page empty later):
+/// waiting for such an owner could mean waiting forever. A busy owner takes
+/// slow paths (every page it fills ends in one), and each of them takes
+/// back the parked pages that got blocks, so its pages are reused
+/// committed. A stale reading only moves that choice; a heap that rarely
+/// takes a slow path allocates little, so giving back one of its pages
+/// early costs little.
+///
+/// # Safety
+/// `heap` is a heap (heap memory is never unmapped: any thread may ask).
+pub unsafe fn is_idle(heap: *mut Heap) -> bool {
+    // SAFETY: an atomic field of mapped heap memory.
+    let active_at = unsafe { (*heap).active_at.load(StatOrdering::Relaxed) };
+    segment::tick_clock().saturating_sub(active_at) >= IDLE_AFTER_MS
 }
 
 /// Purge free pages of owned segments that have been free for the purge
@@ -838,11 +879,8 @@ unsafe fn rescue_parked(heap: *mut Heap) {
         let mut page = (*heap).full.first;
         while !page.is_null() {
             let next = (*page).next;
-            if (*page).remote.has_blocks() {
-                unpark(heap, page);
-                if (*page).used == 0 {
-                    retire(heap, page, false);
-                }
+            if (*page).remote.needs_owner() && unpark(heap, page) && (*page).used == 0 {
+                retire(heap, page, false);
             }
             page = next;
         }
@@ -1091,7 +1129,11 @@ unsafe fn abandon_counted(segment: *mut SegmentHeader, drain_if_freed: bool) {
     unsafe {
         let mut live = 0;
         for page in in_use_pages(segment) {
-            page::merge_remote_and_abandon(page);
+            if page::merge_remote_and_abandon(page).busy {
+                // Being reclaimed: none of its blocks is live, and no free
+                // will count one down (its list is not marked).
+                continue;
+            }
             if (*page).used == 0 {
                 segment::free_page(segment, page);
             } else {
@@ -1211,8 +1253,9 @@ unsafe fn drain_abandoned(segment: *mut SegmentHeader, kind: u8) {
         crate::stats::on_abandoned_live(segment_slot(segment), live_bytes(segment), false);
         let mut taken = 0;
         for page in in_use_pages(segment) {
-            taken += page::merge_remote(page);
-            if (*page).used == 0 {
+            let merged = page::merge_remote(page);
+            taken += merged.len;
+            if !merged.busy && (*page).used == 0 {
                 segment::free_page(segment, page);
             }
         }
@@ -1263,11 +1306,17 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
             // Remote frees only: `local_free` is taken by `collect` when the
             // page's turn comes (no walk to its tail here). Taking the list
             // clears its abandon mark: later frees are remote frees to us.
-            taken += page::merge_remote(page);
+            let merged = page::merge_remote(page);
+            taken += merged.len;
             (*page).in_full = false;
             (*page).prev = ptr::null_mut();
             (*page).next = ptr::null_mut();
-            if (*page).used == 0 {
+            if merged.busy {
+                // Being reclaimed: parked here until its reclaimer is done
+                // (it tells the segment's owner, now this heap).
+                (*page).in_full = true;
+                (*heap).full.push_front(page);
+            } else if (*page).used == 0 {
                 segment::free_page(segment, page);
             } else if !page::is_exhausted(page) || !(*page).remote.try_park() {
                 (*heap).queues[usize::from((*page).class)].push_front(page);
@@ -1347,11 +1396,13 @@ unsafe fn give_up_pages(mut page: *mut Page) {
     unsafe {
         while !page.is_null() {
             let next = (*page).next;
-            page::merge_remote(page);
+            let merged = page::merge_remote(page);
             (*page).in_full = false;
             (*page).prev = ptr::null_mut();
             (*page).next = ptr::null_mut();
-            if (*page).used == 0 {
+            // A page being reclaimed stays in use until whoever takes the
+            // segment over finds it reclaimed.
+            if !merged.busy && (*page).used == 0 {
                 segment::free_page(segment::segment_of((*page).start), page);
             }
             page = next;
@@ -1428,8 +1479,9 @@ pub unsafe fn collect(heap: *mut Heap, adopt_abandoned: bool) {
         let mut page = (*heap).full.first;
         while !page.is_null() {
             let next = (*page).next;
-            if (*page).remote.has_blocks() {
-                unpark(heap, page);
+            if (*page).remote.needs_owner() {
+                // A page still reclaiming stays parked: nothing to do yet.
+                let _ = unpark(heap, page);
             }
             page = next;
         }
@@ -1437,7 +1489,8 @@ pub unsafe fn collect(heap: *mut Heap, adopt_abandoned: bool) {
             let mut page = (*heap).queues[class].first;
             while !page.is_null() {
                 let next = (*page).next;
-                page::collect_all(page);
+                // Queued pages are not parked: never reclaiming.
+                let _ = page::collect_all(page);
                 if (*page).used == 0 {
                     retire(heap, page, true);
                 }
@@ -1701,6 +1754,9 @@ unsafe fn free_all_pages(segment: *mut SegmentHeader) {
     // SAFETY: the caller owns the segment and its page metadata.
     unsafe {
         for page in in_use_pages(segment) {
+            // The remote list goes with the page, unwalked; a reclaimed
+            // page is reset first (its carved bytes left the figures then).
+            page::drop_remote(page);
             (*page).used = 0;
             segment::free_page(segment, page);
         }

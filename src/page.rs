@@ -13,10 +13,15 @@
 //! Invariants (owner's view): `used` counts blocks handed out and not yet
 //! merged back; `used == 0` means every block is free; `capacity <= reserved`
 //! and blocks past `capacity` were never touched. Only `remote` is shared with
-//! other threads; every other field is owner-only.
+//! other threads; every other field is owner-only, except that a remote
+//! freer that reclaims a parked page (every block came back while its owner
+//! was idle: see `ds::remote_list`) reads its geometry after its CAS and
+//! purges its memory; the owner then finds the page reclaimed
+//! ([`merge_remote`]) and resets it, or, while the reclaimer works, leaves
+//! it alone ([`Merged::busy`]).
 
 use crate::checks;
-use crate::ds::remote_list::{chain_tail_and_len, RemoteFreeList};
+use crate::ds::remote_list::{chain_tail_and_len, RemoteFreeList, Taken};
 use core::ptr;
 
 /// Most bytes of blocks carved per [`extend`] call (at least one block).
@@ -323,29 +328,108 @@ pub unsafe fn collect(page: *mut Page) -> bool {
             (*page).local_free = ptr::null_mut();
             (*page).free_is_zero = false;
         }
-        merge_remote(page);
+        // A page that can run dry is not parked: never reclaiming.
+        let _ = merge_remote(page);
         !(*page).free.is_null()
     }
 }
 
+/// What taking a page's remote list found ([`merge_remote`]).
+#[derive(Clone, Copy, Debug)]
+#[must_use]
+pub struct Merged {
+    /// Blocks taken off the list and merged into `free`.
+    pub len: usize,
+    /// The page is being reclaimed: a remote free brought its last live
+    /// block back while it was parked, and that freer now holds every block
+    /// and is giving the memory back (`ds::remote_list::Taken::Reclaiming`).
+    /// Its `used` still counts every block: leave the page in use and
+    /// parked, count none of it live, and take it again later.
+    pub busy: bool,
+}
+
 /// Take the remote list (clearing its flags) and put its blocks in front of
-/// `free`, counting them back out of `used`. Returns how many there were.
+/// `free`, counting them back out of `used`. A reclaimed page (every block
+/// came back while it was parked, and its memory was given back) is left
+/// empty and uncarved ([`Merged::len`] 0, `used` 0); a reclaiming one is
+/// left as it is ([`Merged::busy`]).
 ///
 /// # Safety
 /// The caller owns `page`.
-pub unsafe fn merge_remote(page: *mut Page) -> usize {
+pub unsafe fn merge_remote(page: *mut Page) -> Merged {
     // SAFETY: the caller owns the page.
-    unsafe { merge_chain(page, (*page).remote.take_all()) }
+    unsafe { merge_taken(page, (*page).remote.take()) }
 }
 
 /// As [`merge_remote`], leaving the list marked abandoned (the caller is
-/// giving the segment up; see `ds::remote_list::ABANDONED`).
+/// giving the segment up; see `ds::remote_list::ABANDONED`), unless the
+/// page is reclaiming.
 ///
 /// # Safety
 /// The caller owns `page`.
-pub unsafe fn merge_remote_and_abandon(page: *mut Page) -> usize {
+pub unsafe fn merge_remote_and_abandon(page: *mut Page) -> Merged {
     // SAFETY: the caller owns the page.
-    unsafe { merge_chain(page, (*page).remote.take_all_and_abandon()) }
+    unsafe { merge_taken(page, (*page).remote.take_and_abandon()) }
+}
+
+/// Drop the remote list of a page whose every block the caller gives up
+/// (a destroyed heap): its blocks are not walked. A reclaimed page is reset
+/// as [`merge_remote`] does.
+///
+/// # Safety
+/// The caller owns `page` and gives up every block in it; no free of one
+/// is under way (so the page is not reclaiming).
+pub unsafe fn drop_remote(page: *mut Page) {
+    // SAFETY: the caller owns the page.
+    unsafe {
+        if let Taken::Reclaimed = (*page).remote.take() {
+            reset_reclaimed(page);
+        }
+    }
+}
+
+/// Apply what a take found.
+///
+/// # Safety
+/// The caller owns `page`, whose list `taken` came from.
+unsafe fn merge_taken(page: *mut Page, taken: Taken) -> Merged {
+    // SAFETY: forwarded.
+    unsafe {
+        match taken {
+            Taken::Chain(chain) => Merged {
+                len: merge_chain(page, chain),
+                busy: false,
+            },
+            Taken::Reclaiming => Merged { len: 0, busy: true },
+            Taken::Reclaimed => {
+                reset_reclaimed(page);
+                Merged {
+                    len: 0,
+                    busy: false,
+                }
+            }
+        }
+    }
+}
+
+/// A parked page whose blocks all came back and whose memory was given
+/// back (it reads as zero; the reclaimer also took its carved bytes out of
+/// the figures): make it a page in use with no block carved yet.
+///
+/// # Safety
+/// The caller owns `page`, just taken reclaimed.
+unsafe fn reset_reclaimed(page: *mut Page) {
+    // SAFETY: the caller owns the page.
+    unsafe {
+        (*page).used = 0;
+        (*page).capacity = 0;
+        // Parked pages have empty lists; a block freed twice by the owner
+        // after the reclaim would be on `local_free`: dropped with the page.
+        (*page).free = ptr::null_mut();
+        (*page).local_free = ptr::null_mut();
+        (*page).free_is_zero = false;
+        (*page).memory_is_zero = true;
+    }
 }
 
 /// Put a chain taken from `page`'s remote list in front of `free`; returns
@@ -396,11 +480,12 @@ unsafe fn chain_end(page: *mut Page, first: *mut u8) -> (*mut u8, usize) {
 }
 
 /// Move every free block into `free`, including remote ones, for a heap that
-/// is letting the page go (abandonment) or adopting it.
+/// is letting the page go (abandonment) or adopting it; see [`merge_remote`]
+/// for what it returns.
 ///
 /// # Safety
 /// The caller owns `page`.
-pub unsafe fn collect_all(page: *mut Page) {
+pub unsafe fn collect_all(page: *mut Page) -> Merged {
     // SAFETY: as for `collect`.
     unsafe {
         let local = (*page).local_free;
@@ -411,7 +496,7 @@ pub unsafe fn collect_all(page: *mut Page) {
             (*page).local_free = ptr::null_mut();
             (*page).free_is_zero = false;
         }
-        merge_remote(page);
+        merge_remote(page)
     }
 }
 

@@ -875,6 +875,24 @@ pub unsafe fn free_page(segment: *mut SegmentHeader, page: *mut Page) -> bool {
     }
 }
 
+/// Give back the memory of a page of `segment` whose every block came back
+/// by remote frees while it was parked (its reclaimer holds them all: see
+/// `ds::remote_list`), and take its carved bytes out of the figures. The
+/// page stays in use until its owner takes it back, empty.
+///
+/// # Safety
+/// The caller reclaims `page` (reclaiming list, not finished yet), a page
+/// of the arena segment `segment`.
+pub unsafe fn give_back_reclaimed(segment: *mut SegmentHeader, page: *mut Page) {
+    // SAFETY: the page is in use, so its segment and geometry stay as they
+    // are; its memory holds only free blocks, all the caller's.
+    unsafe {
+        zero_pages((*page).start, 1 << (*segment).page_shift);
+        let size = (*page).block_size;
+        crate::stats::on_page_free(size, (*page).capacity as usize * size);
+    }
+}
+
 /// Purge the unused pages of `segment` that were freed at or before `cutoff`
 /// (adjacent pages in one call). Returns the number of pages purged.
 ///

@@ -100,6 +100,37 @@ fn misuse(case: &str) {
                 TinyAlloc.dealloc(p, layout(1 << 20));
                 TinyAlloc.dealloc(p, layout(1 << 20));
             }
+            "double-free-after-reclaim" => {
+                // An idle thread's parked page whose blocks all came back
+                // from another thread has its memory given back (freed
+                // marks and all); a second free of one of its blocks is
+                // still caught.
+                let (tx, rx) = std::sync::mpsc::channel::<Vec<usize>>();
+                let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+                let owner = std::thread::spawn(move || {
+                    // Three pages of 512 B blocks: the first two are parked.
+                    let blocks = (0..384)
+                        .map(|_| TinyAlloc.alloc(layout(512)) as usize)
+                        .collect();
+                    tx.send(blocks).unwrap();
+                    done_rx.recv().unwrap();
+                });
+                let blocks = rx.recv().unwrap();
+                std::thread::sleep(std::time::Duration::from_millis(50));
+                let purges = tinyalloc::stats().os.purge_calls;
+                for &b in &blocks {
+                    TinyAlloc.dealloc(b as *mut u8, layout(512));
+                }
+                if tinyalloc::stats().os.purge_calls < purges + 2 {
+                    eprintln!("the parked pages were not reclaimed");
+                    std::process::exit(0);
+                }
+                let p = blocks[0] as *mut u8;
+                announce(p);
+                TinyAlloc.dealloc(p, layout(512));
+                done_tx.send(()).unwrap();
+                owner.join().unwrap();
+            }
             "large-interior" => {
                 let p = TinyAlloc.alloc(layout(1 << 20)).add(64);
                 announce(p);
@@ -389,6 +420,11 @@ fn misuse_child() {
 #[test]
 fn large_double_free_aborts_naming_the_pointer() {
     expect_abort("large-double-free", "double free");
+}
+
+#[test]
+fn double_free_into_a_reclaimed_page_aborts_naming_the_pointer() {
+    expect_abort("double-free-after-reclaim", "double free");
 }
 
 #[test]

@@ -20,9 +20,25 @@
 //! pushers as frees into an abandoned segment: the count of live blocks
 //! that `heap::on_abandoned_free` keeps needs nothing else to be exact.
 //!
+//! A parked page has handed out every block, so the pushes onto its parked
+//! list are counted (in the word's top bits, [`COUNT_SHIFT`]): the push
+//! that brings the count to the page's block count is the last live block
+//! coming back, and instead of linking it, its CAS takes the whole list and
+//! leaves [`RECLAIM`] with a count of one: the *reclaiming* state. That
+//! pusher now owns every block of the page and gives its memory back (even
+//! if the owner never looks at the page again: a thread that allocated and
+//! then only waits), then stores [`RECLAIM`] alone: the *reclaimed* state,
+//! which only the owner's take clears (and finds the page empty). Nothing
+//! else writes the word meanwhile: an owner's take leaves a reclaiming list
+//! as it is, and a push onto a reclaiming or reclaimed list is a double free
+//! (every block of the page was free already) and pushes nothing.
+//!
 //! Invariants (checked by `loom-tests/remote_list.rs`): every pushed block is
-//! taken exactly once; the producer's writes to a block happen-before the
-//! owner's reads after taking it; a push onto a parked list reports it.
+//! taken exactly once, or reclaimed with the whole page by the one pusher
+//! that completed it; the producer's writes to a block happen-before the
+//! owner's reads after taking it, and the reclaimer's writes happen-before
+//! the owner's take of the reclaimed list; a push onto a parked list reports
+//! it.
 
 use crate::sync::{AtomicPtr, Ordering};
 use core::ptr;
@@ -60,13 +76,66 @@ pub const FULL: usize = 1;
 /// ```
 pub const ABANDONED: usize = 2;
 
-/// Both flags.
-const FLAGS: usize = FULL | ABANDONED;
+/// The "every block of this parked page came back; its memory is being (or
+/// was) given back" flag (bit 2: blocks are at least 8-aligned). With a
+/// count of one the pusher that completed the page is still at work
+/// (reclaiming); with none it is done (reclaimed).
+/// ```
+/// # #[cfg(not(feature = "loom"))] {
+/// use tinyalloc::ds::remote_list::{RemoteFreeList, Taken};
+/// let mut blocks = [[0usize; 2]; 2];
+/// let list = RemoteFreeList::new();
+/// assert!(list.try_park()); // a page whose two blocks are both handed out
+/// // SAFETY: 8-aligned, writable blocks, given up here.
+/// let first = unsafe { list.push_counting(blocks[0].as_mut_ptr().cast(), 2, || true) };
+/// assert!(first.parked_empty() && !first.reclaims());
+/// // SAFETY: as above.
+/// let last = unsafe { list.push_counting(blocks[1].as_mut_ptr().cast(), 2, || true) };
+/// assert!(last.reclaims(), "the last block back completes the page");
+/// assert!(matches!(list.take(), Taken::Reclaiming), "the owner keeps off");
+/// list.finish_reclaim(); // the pusher gave the page's memory back
+/// assert!(list.needs_owner());
+/// assert!(matches!(list.take(), Taken::Reclaimed), "the owner finds it empty");
+/// assert!(matches!(list.take(), Taken::Chain(c) if c.is_null()));
+/// # }
+/// ```
+pub const RECLAIM: usize = 4;
 
-/// What a push found in the list word before it ([`RemoteFreeList::push_reporting`]).
+/// Every flag.
+const FLAGS: usize = FULL | ABANDONED | RECLAIM;
+/// Where the count of pushes onto a parked list starts in the word: user
+/// addresses fit in 47 bits (the segment map covers no more).
+pub const COUNT_SHIFT: u32 = 48;
+/// One push, counted.
+const COUNT_ONE: usize = 1 << COUNT_SHIFT;
+/// The link bits of the word.
+const LINK_MASK: usize = (COUNT_ONE - 1) & !FLAGS;
+/// The most blocks a page may have for its pushes to be counted.
+pub const MAX_COUNTED: u64 = (1 << (usize::BITS - COUNT_SHIFT)) - 1;
+/// A completed page whose pusher is still giving its memory back.
+const RECLAIMING: usize = FULL | RECLAIM | COUNT_ONE;
+/// A completed page whose memory is given back, until the owner takes it.
+const RECLAIMED: usize = FULL | RECLAIM;
+
+/// What the owner's take found ([`RemoteFreeList::take`]).
+#[derive(Clone, Copy, Debug)]
+pub enum Taken {
+    /// The pushed blocks (a null-terminated chain, null if none).
+    Chain(*mut u8),
+    /// A pusher completed the parked page and is giving its memory back:
+    /// the list is left as it was, and the page must be left alone.
+    Reclaiming,
+    /// Every block of the parked page came back and its memory was given
+    /// back (it reads as zero): the page is empty. The list is now clear.
+    Reclaimed,
+}
+
+/// What a push found in the list word before it, and what it did
+/// ([`RemoteFreeList::push_counting`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Pushed {
     previous: usize,
+    reclaims: bool,
 }
 
 impl Pushed {
@@ -79,9 +148,24 @@ impl Pushed {
     pub fn abandoned(self) -> bool {
         self.previous & ABANDONED != 0
     }
+
+    /// This push brought the parked page's last live block back: the
+    /// pusher took every block of the page (the list is reclaiming) and
+    /// must give the page's memory back, then call
+    /// [`RemoteFreeList::finish_reclaim`].
+    pub fn reclaims(self) -> bool {
+        self.reclaims
+    }
+
+    /// The list was reclaiming or reclaimed: every block of the page was
+    /// free already, so this block was freed twice. Nothing was pushed.
+    pub fn page_was_free(self) -> bool {
+        self.previous & RECLAIM != 0
+    }
 }
 
-/// The head of a remote-free list: a block pointer with [`FULL`] in bit 0.
+/// The head of a remote-free list: a block pointer with the flags in its low
+/// bits and, while parked, the count of pushes in its top bits.
 /// A pointer, not an integer, so that the blocks it leads to keep their
 /// provenance (flag bits go in and out with `map_addr`; Miri checks this
 /// under `-Zmiri-strict-provenance`).
@@ -169,35 +253,77 @@ impl RemoteFreeList {
         unsafe { self.push_reporting(block) }.parked_empty()
     }
 
-    /// Push `block` and report what the list word held before: whether the
-    /// list was parked and empty ([`Pushed::parked_empty`], as [`push`]
-    /// returns) and whether it is marked abandoned ([`Pushed::abandoned`]).
-    ///
+    /// [`push_counting`](RemoteFreeList::push_counting) of a block of a
+    /// page that is never reclaimed.
     /// # Safety
-    /// As [`push`].
-    ///
-    /// [`push`]: RemoteFreeList::push
+    /// As [`push`](RemoteFreeList::push).
     #[inline]
     pub unsafe fn push_reporting(&self, block: *mut u8) -> Pushed {
+        // SAFETY: forwarded; no count reaches 0 blocks.
+        unsafe { self.push_counting(block, 0, || false) }
+    }
+
+    /// Push `block` and report what the list word held before: whether the
+    /// list was parked and empty ([`Pushed::parked_empty`], as
+    /// [`push`](RemoteFreeList::push) returns) and whether it is marked abandoned ([`Pushed::abandoned`]).
+    /// `page_blocks` is the block count of the page (its blocks handed out
+    /// when it was parked, at most [`MAX_COUNTED`]; 0 never completes): the
+    /// push onto a parked list that brings its count to `page_blocks` takes
+    /// the list instead ([`Pushed::reclaims`]) if `reclaim()` says so (it
+    /// is asked only then; otherwise the block is linked and counted, and a
+    /// later page cycle may reclaim). A push onto a reclaiming or reclaimed
+    /// list pushes nothing ([`Pushed::page_was_free`]).
+    /// # Safety
+    /// As [`push`](RemoteFreeList::push); a block of a page of
+    /// `page_blocks` blocks.
+    #[inline]
+    pub unsafe fn push_counting(
+        &self,
+        block: *mut u8,
+        page_blocks: u64,
+        reclaim: impl Fn() -> bool,
+    ) -> Pushed {
+        debug_assert!(page_blocks <= MAX_COUNTED);
         let mut current = self.head.load(Ordering::Relaxed);
         loop {
-            let next = current.map_addr(|address| address & !FLAGS);
-            // SAFETY: the caller owns `block` until the CAS publishes it.
-            unsafe { block.cast::<*mut u8>().write(next) };
-            let flags = current.addr() & FLAGS;
+            let word = current.addr();
+            if word & RECLAIM != 0 {
+                return Pushed {
+                    previous: word,
+                    reclaims: false,
+                };
+            }
+            // Counted only while parked (not abandoned: the flags are
+            // exclusive, so FULL alone).
+            let parked = word & FLAGS == FULL;
+            let count = (word >> COUNT_SHIFT) as u64 + 1;
+            let reclaims = parked && count == page_blocks && reclaim();
+            let new = if reclaims {
+                ptr::without_provenance_mut(RECLAIMING)
+            } else {
+                let next = current.map_addr(|address| address & LINK_MASK);
+                // SAFETY: the caller owns `block` until the CAS publishes it.
+                unsafe { block.cast::<*mut u8>().write(next) };
+                let counted = if parked {
+                    (count as usize) << COUNT_SHIFT
+                } else {
+                    0
+                };
+                block.map_addr(|address| address | (word & FLAGS) | counted)
+            };
             // AcqRel: Release publishes the block's link (and the pusher's
             // writes to the block) to the owner's Acquire take; Acquire sees
             // the park's (or the abandon mark's) Release, for what the pusher
-            // does next.
-            match self.head.compare_exchange_weak(
-                current,
-                block.map_addr(|address| address | flags),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
+            // does next, and, for the push that reclaims, the earlier
+            // pushes' Releases (their blocks become the reclaimer's).
+            match self
+                .head
+                .compare_exchange_weak(current, new, Ordering::AcqRel, Ordering::Relaxed)
+            {
                 Ok(_) => {
                     return Pushed {
-                        previous: current.addr(),
+                        previous: word,
+                        reclaims,
                     }
                 }
                 Err(now) => current = now,
@@ -205,8 +331,78 @@ impl RemoteFreeList {
         }
     }
 
+    /// The pusher that completed a parked page ([`Pushed::reclaims`]) gave
+    /// the page's memory back: let the owner take the page.
+    pub fn finish_reclaim(&self) {
+        debug_assert_eq!(self.head.load(Ordering::Relaxed).addr(), RECLAIMING);
+        // Release pairs with the owner's Acquire take: the reclaimer's work
+        // on the page happens-before the owner's reuse of it. Nothing else
+        // writes a reclaiming word, so a store is enough.
+        self.head
+            .store(ptr::without_provenance_mut(RECLAIMED), Ordering::Release);
+    }
+
+    /// Take the list, leaving `leave` (empty, or marked abandoned), unless
+    /// it is reclaiming. Owner only.
+    fn take_leaving(&self, leave: usize, order: Ordering) -> Taken {
+        let mut current = self.head.load(Ordering::Relaxed);
+        if current.addr() == leave {
+            return Taken::Chain(ptr::null_mut());
+        }
+        if current.addr() & FULL == 0 {
+            // Not parked, and only the owner (the caller) parks: no push can
+            // start a reclaim, so one swap takes the list (wait-free, as a
+            // take of a busy page's list should be).
+            let taken = self.head.swap(ptr::without_provenance_mut(leave), order);
+            return Taken::Chain(taken.map_addr(|address| address & LINK_MASK));
+        }
+        loop {
+            let word = current.addr();
+            if word == leave {
+                return Taken::Chain(ptr::null_mut());
+            }
+            if word == RECLAIMING {
+                return Taken::Reclaiming;
+            }
+            match self.head.compare_exchange_weak(
+                current,
+                ptr::without_provenance_mut(leave),
+                order,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) if word == RECLAIMED => return Taken::Reclaimed,
+                Ok(_) => return Taken::Chain(current.map_addr(|address| address & LINK_MASK)),
+                Err(now) => current = now,
+            }
+        }
+    }
+
+    /// Take every pushed block and clear the flags, or find the page
+    /// reclaiming (the list is left as it is) or reclaimed (the list is
+    /// cleared: the page is empty). Owner only.
+    #[inline]
+    pub fn take(&self) -> Taken {
+        // Acquire pairs with each push's Release, and with the Release of
+        // `finish_reclaim`.
+        self.take_leaving(0, Ordering::Acquire)
+    }
+
+    /// As [`take`](RemoteFreeList::take), leaving the list marked
+    /// [`ABANDONED`] (its segment is losing its owner) unless it is
+    /// reclaiming: every later push reports the mark, until the next take.
+    /// Owner only, as the owner gives the segment up.
+    #[inline]
+    pub fn take_and_abandon(&self) -> Taken {
+        // AcqRel: Acquire pairs with each push's Release (the blocks taken)
+        // and with `finish_reclaim`; Release orders the owner's writes
+        // before the mark, for the pushers that see it.
+        self.take_leaving(ABANDONED, Ordering::AcqRel)
+    }
+
     /// Take every pushed block (a null-terminated chain through first words)
-    /// and clear the flag. Owner only.
+    /// and clear the flag, from a list whose pushes are not counted
+    /// ([`push`](RemoteFreeList::push), [`push_reporting`](RemoteFreeList::push_reporting)):
+    /// [`take`](RemoteFreeList::take) for the others. Owner only.
     ///
     /// ```
     /// # #[cfg(not(feature = "loom"))] {
@@ -225,29 +421,23 @@ impl RemoteFreeList {
     /// ```
     #[inline]
     pub fn take_all(&self) -> *mut u8 {
-        if self.head.load(Ordering::Relaxed).is_null() {
-            return ptr::null_mut();
+        match self.take() {
+            Taken::Chain(chain) => chain,
+            // Pages that are never reclaimed never get here.
+            Taken::Reclaiming | Taken::Reclaimed => ptr::null_mut(),
         }
-        // Acquire pairs with each push's Release.
-        self.head
-            .swap(ptr::null_mut(), Ordering::Acquire)
-            .map_addr(|address| address & !FLAGS)
     }
 
-    /// Take every pushed block, as [`take_all`], and leave the list marked
-    /// [`ABANDONED`] (its segment is losing its owner): every later push
-    /// reports the mark, until the next [`take_all`]. Owner only, as the
-    /// owner gives the segment up.
-    ///
-    /// [`take_all`]: RemoteFreeList::take_all
+    /// Take every pushed block, as [`take_all`](RemoteFreeList::take_all),
+    /// and leave the list marked [`ABANDONED`] (its segment is losing its
+    /// owner): every later push reports the mark, until the next take.
+    /// Owner only, as the owner gives the segment up.
     #[inline]
     pub fn take_all_and_abandon(&self) -> *mut u8 {
-        // AcqRel: Acquire pairs with each push's Release (the blocks taken);
-        // Release orders the owner's writes before the mark, for the pushers
-        // that see it.
-        self.head
-            .swap(ptr::without_provenance_mut(ABANDONED), Ordering::AcqRel)
-            .map_addr(|address| address & !FLAGS)
+        match self.take_and_abandon() {
+            Taken::Chain(chain) => chain,
+            Taken::Reclaiming | Taken::Reclaimed => ptr::null_mut(),
+        }
     }
 
     /// Park the list: set [`FULL`] if no block is pending. Returns false (and
@@ -294,7 +484,14 @@ impl RemoteFreeList {
     /// ```
     #[inline]
     pub fn has_blocks(&self) -> bool {
-        self.head.load(Ordering::Relaxed).addr() & !FLAGS != 0
+        self.head.load(Ordering::Relaxed).addr() & LINK_MASK != 0
+    }
+
+    /// Whether the owner has something to take: blocks, or a reclaimed page.
+    #[inline]
+    pub fn needs_owner(&self) -> bool {
+        let word = self.head.load(Ordering::Relaxed).addr();
+        word & LINK_MASK != 0 || word == RECLAIMED
     }
 
     /// Whether the list is parked (a snapshot).
@@ -422,6 +619,55 @@ mod tests {
         // SAFETY: taken back above, so ours to give up again.
         let pushed = unsafe { list.push_reporting(blocks[0].as_mut_ptr().cast()) };
         assert!(!pushed.abandoned(), "taking the list clears the mark");
+    }
+
+    #[test]
+    fn the_last_push_onto_a_parked_list_reclaims_only_if_asked() {
+        let mut blocks = [[0usize; 2]; 3];
+        let ptr = |b: &mut [usize; 2]| b.as_mut_ptr().cast::<u8>();
+        let list = RemoteFreeList::new();
+        // Declined: every block is linked, and the owner takes them all.
+        assert!(list.try_park());
+        for b in blocks.iter_mut() {
+            // SAFETY: 8-aligned, writable, given up here.
+            let pushed = unsafe { list.push_counting(ptr(b), 3, || false) };
+            assert!(!pushed.reclaims() && !pushed.page_was_free());
+        }
+        match list.take() {
+            Taken::Chain(chain) => {
+                // SAFETY: the chain is ours.
+                let (_, len) = unsafe { chain_tail_and_len(chain) };
+                assert_eq!(len, 3, "a declined reclaim must leave every block linked");
+            }
+            other => panic!("expected the blocks, got {other:?}"),
+        }
+        // Not parked: nothing is counted, so nothing completes.
+        for b in blocks.iter_mut() {
+            // SAFETY: taken back above; given up again.
+            assert!(!unsafe { list.push_counting(ptr(b), 3, || true) }.reclaims());
+        }
+        assert!(matches!(list.take(), Taken::Chain(c) if !c.is_null()));
+        // Parked again, counting from zero: the third push completes it.
+        assert!(list.try_park());
+        for (i, b) in blocks.iter_mut().enumerate() {
+            // SAFETY: as above.
+            let pushed = unsafe { list.push_counting(ptr(b), 3, || true) };
+            assert_eq!(pushed.reclaims(), i == 2, "push {i}");
+        }
+        assert!(!list.needs_owner() && !list.has_blocks());
+        assert!(matches!(list.take_and_abandon(), Taken::Reclaiming));
+        // A push now frees a block of an all-free page: refused.
+        let mut extra = [0usize; 2];
+        // SAFETY: 8-aligned, writable.
+        let pushed = unsafe { list.push_counting(ptr(&mut extra), 3, || true) };
+        assert!(pushed.page_was_free() && !pushed.reclaims());
+        list.finish_reclaim();
+        assert!(list.needs_owner());
+        // SAFETY: as above.
+        assert!(unsafe { list.push_counting(ptr(&mut extra), 3, || true) }.page_was_free());
+        assert!(matches!(list.take_and_abandon(), Taken::Reclaimed));
+        // SAFETY: as above.
+        assert!(unsafe { list.push_reporting(ptr(&mut extra)) }.abandoned());
     }
 
     #[test]
