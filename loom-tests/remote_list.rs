@@ -105,12 +105,17 @@ impl World {
     /// Owner side: take everything pending and check each block's payload.
     /// Returns the indices taken.
     fn take_all(&self, who: &str) -> Vec<usize> {
-        let chain = self.list.take_all();
+        self.walk(self.list.take_all(), who)
+    }
+
+    /// Walk a chain the owner took, checking each block's payload against
+    /// what its producer wrote before pushing. Returns the indices.
+    fn walk(&self, chain: *mut u8, who: &str) -> Vec<usize> {
         let mut taken = Vec::new();
         if chain.is_null() {
             return taken;
         }
-        // SAFETY: `take_all` gave us the chain; its blocks are ours.
+        // SAFETY: the owner took the chain; its blocks are ours.
         let (tail, len) = unsafe { chain_tail_and_len(chain) };
         let mut block = chain;
         let mut last = chain;
@@ -118,8 +123,7 @@ impl World {
             let index = self.index_of(block);
             let payload = self.blocks[index]
                 .payload
-                // SAFETY: the block (or note) is this thread's alone until the push (or park)
-                // publishes it; loom checks the access.
+                // SAFETY: a taken block is the owner's; loom checks the access.
                 .with(|payload| unsafe { *payload });
             assert_eq!(
                 payload,
@@ -350,24 +354,7 @@ impl World {
             self.list.take()
         };
         match taken {
-            Taken::Chain(chain) => {
-                let mut block = chain;
-                while !block.is_null() {
-                    let index = self.index_of(block);
-                    let payload = self.blocks[index]
-                        .payload
-                        // SAFETY: a taken block is the owner's; loom checks it.
-                        .with(|payload| unsafe { *payload });
-                    assert_eq!(
-                        payload,
-                        payload_of(index),
-                        "the owner took block {index} without its producer's write"
-                    );
-                    view.taken.push(index);
-                    // SAFETY: every block of an owned chain links through its first word.
-                    block = unsafe { *self.blocks[index].link.get() } as *mut u8;
-                }
-            }
+            Taken::Chain(chain) => view.taken.extend(self.walk(chain, "the owner")),
             Taken::Reclaiming => {}
             Taken::Reclaimed => {
                 for (index, block) in self.blocks.iter().enumerate() {

@@ -68,7 +68,7 @@ mod zero;
 pub use api::{collect, usable_size};
 pub use config::Config;
 pub use global::TinyAlloc;
-pub use stats::{stats, Stats};
+pub use stats::{stats, PagedStats, Stats};
 pub use user_heap::Heap;
 
 /// Raw entry points for the C ABI and for tests (the same ones `TinyAlloc` uses).

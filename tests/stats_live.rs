@@ -6,7 +6,7 @@
 //! Its own binary, one test: the figures are process-wide.
 #![cfg(not(feature = "loom"))]
 
-use tinyalloc::TinyAlloc;
+use tinyalloc::{PagedStats, Stats, TinyAlloc};
 
 #[global_allocator]
 static GLOBAL: TinyAlloc = TinyAlloc;
@@ -31,6 +31,26 @@ fn check(blocks: &[Vec<u8>], seed: u8) {
     }
 }
 
+/// The small and medium figures of two snapshots, with the bytes of blocks
+/// of each kind that the test allocated in between.
+fn by_kind(before: &Stats, after: &Stats) -> [(&'static str, PagedStats, PagedStats, usize); 2] {
+    [
+        ("small", before.small, after.small, SMALL_COUNT * SMALL),
+        ("medium", before.medium, after.medium, MEDIUM_COUNT * MEDIUM),
+    ]
+}
+
+/// Assert that a figure grew by the `bytes` allocated: each block counts
+/// its class's size, at most 1/4 over for these sizes (and the `Vec`
+/// headers of the outer vectors).
+fn assert_grew_by(kind: &str, figure: &str, before: usize, after: usize, bytes: usize) {
+    let grew = after - before.min(after);
+    assert!(
+        grew >= bytes && grew <= bytes + bytes / 4 + 64 * 1024,
+        "{kind}: {bytes} bytes allocated, {figure} grew by {grew} ({before} -> {after})"
+    );
+}
+
 #[test]
 fn live_bytes_follow_the_blocks_across_frees_and_exits() {
     // The blocks of a thread of its own: its `stats()` counts its heap.
@@ -39,22 +59,8 @@ fn live_bytes_follow_the_blocks_across_frees_and_exits() {
         let small = fill(SMALL_COUNT, SMALL, 1);
         let medium = fill(MEDIUM_COUNT, MEDIUM, 2);
         let during = tinyalloc::stats();
-        for (kind, b, d, bytes) in [
-            ("small", before.small, during.small, SMALL_COUNT * SMALL),
-            (
-                "medium",
-                before.medium,
-                during.medium,
-                MEDIUM_COUNT * MEDIUM,
-            ),
-        ] {
-            let grew = d.live - b.live.min(d.live);
-            // Each block counts its class's size: at most 1/4 over for
-            // these sizes (and the `Vec` headers of the outer vectors).
-            assert!(
-                grew >= bytes && grew <= bytes + bytes / 4 + 64 * 1024,
-                "{kind}: {bytes} bytes allocated, live grew by {grew}: {b:?} -> {d:?}"
-            );
+        for (kind, b, d, bytes) in by_kind(&before, &during) {
+            assert_grew_by(kind, "live", b.live, d.live, bytes);
             assert!(
                 d.live + d.abandoned_live + d.free_in_pages == d.carved,
                 "{kind}: live and free do not add up to carved: {d:?}"
@@ -65,10 +71,7 @@ fn live_bytes_follow_the_blocks_across_frees_and_exits() {
         drop(small);
         drop(medium);
         let after = tinyalloc::stats();
-        for (kind, d, a, bytes) in [
-            ("small", during.small, after.small, SMALL_COUNT * SMALL),
-            ("medium", during.medium, after.medium, MEDIUM_COUNT * MEDIUM),
-        ] {
+        for (kind, d, a, bytes) in by_kind(&during, &after) {
             let fell = d.live - a.live.min(d.live);
             assert!(
                 fell >= bytes,
@@ -88,19 +91,13 @@ fn live_bytes_follow_the_blocks_across_frees_and_exits() {
             .unwrap();
     // `join` returns after the thread's exit (its heap's abandonment) ran.
     let exited = tinyalloc::stats();
-    for (kind, b, e, bytes) in [
-        ("small", before.small, exited.small, SMALL_COUNT * SMALL),
-        (
-            "medium",
-            before.medium,
-            exited.medium,
-            MEDIUM_COUNT * MEDIUM,
-        ),
-    ] {
-        let grew = e.abandoned_live - b.abandoned_live.min(e.abandoned_live);
-        assert!(
-            grew >= bytes && grew <= bytes + bytes / 4 + 64 * 1024,
-            "{kind}: {bytes} bytes left by an exited thread, abandoned_live grew by {grew}: {b:?} -> {e:?}"
+    for (kind, b, e, bytes) in by_kind(&before, &exited) {
+        assert_grew_by(
+            kind,
+            "abandoned_live",
+            b.abandoned_live,
+            e.abandoned_live,
+            bytes,
         );
         assert!(
             e.abandoned_segments >= 1,
