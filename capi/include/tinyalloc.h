@@ -35,6 +35,29 @@ struct tinyalloc_stats {
 /* Fill *out with the current figures. */
 void tinyalloc_stats(struct tinyalloc_stats *out);
 
+/* Where the memory of one kind of block is (mirrors tinyalloc::PagedStats),
+ * in bytes unless said otherwise. A heap counts its live blocks on its slow
+ * paths (at most every 10 ms) and when its own thread asks, so another
+ * thread's share is as of its last slow path. */
+struct tinyalloc_paged_stats {
+    size_t segments;           /* segments of this kind, owned or abandoned */
+    size_t in_pages;           /* pages assigned to a size class */
+    size_t carved;             /* of those, cut into blocks (committed) */
+    size_t live;               /* live blocks */
+    size_t free_in_pages;      /* free blocks inside pages in use */
+    size_t abandoned_live;     /* live blocks of exited threads' segments */
+    size_t free_dirty;         /* unused pages not purged yet (resident) */
+    size_t free_purged;        /* unused pages purged or untouched (reserved) */
+    size_t abandoned_segments; /* segments waiting to be adopted (a count) */
+};
+
+#define TINYALLOC_SMALL 0  /* blocks up to 8 KiB, in 64 KiB pages */
+#define TINYALLOC_MEDIUM 1 /* blocks up to 128 KiB, in 512 KiB pages */
+
+/* Fill *out with the figures of one kind; 0, or -1 (nothing written) for
+ * another kind or a null out. */
+int tinyalloc_paged_stats(int kind, struct tinyalloc_paged_stats *out);
+
 /* Return free memory to the kernel now: the calling thread's empty pages,
  * abandoned segments with nothing live, every cached region. */
 void tinyalloc_collect(void);

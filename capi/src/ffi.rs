@@ -36,6 +36,74 @@ pub struct TinyallocStats {
     pub user_heaps: usize,
 }
 
+/// `struct tinyalloc_paged_stats` of `tinyalloc.h`: one kind's
+/// [`tinyalloc_core::PagedStats`], every field a `size_t`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TinyallocPagedStats {
+    /// Segments of the kind, owned or abandoned.
+    pub segments: usize,
+    /// Bytes of pages in use.
+    pub in_pages: usize,
+    /// Bytes of those pages cut into blocks (committed).
+    pub carved: usize,
+    /// Bytes of live blocks (each heap's as of its last count).
+    pub live: usize,
+    /// Bytes of free blocks inside pages in use.
+    pub free_in_pages: usize,
+    /// Bytes of live blocks in abandoned segments.
+    pub abandoned_live: usize,
+    /// Bytes of unused pages not purged yet (resident).
+    pub free_dirty: usize,
+    /// Bytes of unused pages purged or never touched (reserved only).
+    pub free_purged: usize,
+    /// Segments of the kind on the abandoned stack.
+    pub abandoned_segments: usize,
+}
+
+/// `TINYALLOC_SMALL` of `tinyalloc.h`: blocks up to 8 KiB.
+pub const KIND_SMALL: c_int = 0;
+/// `TINYALLOC_MEDIUM` of `tinyalloc.h`: blocks up to 128 KiB.
+pub const KIND_MEDIUM: c_int = 1;
+
+/// Fill `*out` with the figures of one kind of block (`TINYALLOC_SMALL` or
+/// `TINYALLOC_MEDIUM`); 0, or -1 for another kind or a null `out` (nothing
+/// written). A separate call, not more fields in `struct tinyalloc_stats`:
+/// a program built against an older header passes a struct of the older
+/// size.
+///
+/// # Safety
+/// `out` is null or valid for writing one `struct tinyalloc_paged_stats`.
+#[no_mangle]
+pub unsafe extern "C" fn tinyalloc_paged_stats(
+    kind: c_int,
+    out: *mut TinyallocPagedStats,
+) -> c_int {
+    if out.is_null() || !(KIND_SMALL..=KIND_MEDIUM).contains(&kind) {
+        return -1;
+    }
+    let stats = core_api::stats();
+    let paged = if kind == KIND_SMALL {
+        stats.small
+    } else {
+        stats.medium
+    };
+    let flat = TinyallocPagedStats {
+        segments: paged.segments,
+        in_pages: paged.in_pages,
+        carved: paged.carved,
+        live: paged.live,
+        free_in_pages: paged.free_in_pages,
+        abandoned_live: paged.abandoned_live,
+        free_dirty: paged.free_dirty,
+        free_purged: paged.free_purged,
+        abandoned_segments: paged.abandoned_segments,
+    };
+    // SAFETY: the caller's contract; `write_unaligned` needs no alignment.
+    unsafe { out.write_unaligned(flat) };
+    0
+}
+
 /// Fill `*out` with the current figures; null is ignored.
 ///
 /// # Safety

@@ -78,6 +78,44 @@ int main(void) {
     print("uncached", &uncached);
     CHECK(uncached.cached_bytes == 0);
     free(small);
+
+    /* Per kind: 2,000 live blocks of 100 B are at least 200,000 live bytes
+     * of small blocks (the caller's own heap is counted afresh), and the
+     * parts add up to what is carved. */
+    enum { COUNT = 2000 };
+    static void *blocks[COUNT];
+    for (int i = 0; i < COUNT; i++) {
+        blocks[i] = malloc(100);
+        CHECK(blocks[i] != NULL);
+    }
+    struct {
+        struct tinyalloc_paged_stats paged;
+        unsigned char guard[64];
+    } p;
+    memset(&p, 0xa5, sizeof p);
+    CHECK(tinyalloc_paged_stats(TINYALLOC_SMALL, &p.paged) == 0);
+    for (size_t i = 0; i < sizeof p.guard; i++) CHECK(p.guard[i] == 0xa5);
+    printf("small: segments %zu in_pages %zu carved %zu live %zu free_in_pages %zu "
+           "abandoned_live %zu free_dirty %zu free_purged %zu\n",
+           p.paged.segments, p.paged.in_pages, p.paged.carved, p.paged.live,
+           p.paged.free_in_pages, p.paged.abandoned_live, p.paged.free_dirty,
+           p.paged.free_purged);
+    CHECK(p.paged.segments >= 1);
+    CHECK(p.paged.live >= (size_t)COUNT * 100);
+    CHECK(p.paged.live + p.paged.free_in_pages + p.paged.abandoned_live == p.paged.carved);
+    CHECK(p.paged.carved <= p.paged.in_pages);
+    size_t live_before = p.paged.live;
+    for (int i = 0; i < COUNT; i++) free(blocks[i]);
+    CHECK(tinyalloc_paged_stats(TINYALLOC_SMALL, &p.paged) == 0);
+    CHECK(p.paged.live + (size_t)COUNT * 100 <= live_before);
+    struct tinyalloc_paged_stats medium;
+    CHECK(tinyalloc_paged_stats(TINYALLOC_MEDIUM, &medium) == 0);
+    CHECK(medium.carved <= medium.in_pages);
+    memset(&medium, 0x5a, sizeof medium);
+    CHECK(tinyalloc_paged_stats(2, &medium) == -1);
+    CHECK(tinyalloc_paged_stats(-1, &medium) == -1);
+    CHECK(medium.segments == (size_t)0x5a5a5a5a5a5a5a5aULL);
+    CHECK(tinyalloc_paged_stats(TINYALLOC_SMALL, NULL) == -1);
     printf("tinyalloc.h checks passed\n");
     return 0;
 }
