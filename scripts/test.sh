@@ -2,7 +2,7 @@
 # The whole test suite: unit and integration tests (debug assertions on), the
 # loom models of every lock-free protocol, and, when the nightly components
 # are installed, Miri over the data-structure unit tests and ThreadSanitizer
-# over the multi-threaded stress test.
+# over the multi-threaded stress test and the idle-owner reclaim.
 #
 #   bash scripts/test.sh          # everything available here
 #   TINYALLOC_SKIP_NIGHTLY=1 ...  # stable-only checks
@@ -55,12 +55,12 @@ else
 fi
 
 if rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src'; then
-    step "ThreadSanitizer: the multi-threaded stress test"
+    step "ThreadSanitizer: the multi-threaded stress test and the idle-owner reclaim"
     host=$(rustc -vV | sed -n 's/^host: //p')
     RUSTFLAGS="-Zsanitizer=thread" TSAN_OPTIONS="halt_on_error=1" \
         TINYALLOC_STRESS_ROUNDS=3 TINYALLOC_STRESS_OPS=2000 \
         cargo +nightly test -Zbuild-std --target "$host" -p tinyalloc \
-        --target-dir target/tsan --test stress --test global
+        --target-dir target/tsan --test stress --test global --test idle_reclaim
 else
     echo "SKIPPED ThreadSanitizer: the nightly rust-src component is not installed"
 fi
