@@ -13,9 +13,9 @@
 //! other unseen.
 //!
 //! A second flag, [`ABANDONED`], marks the list of a page whose segment has
-//! no owner (its thread exited): set with the swap that takes the list
-//! ([`RemoteFreeList::take_all_and_abandon`]), kept by pushes, cleared by
-//! the next [`RemoteFreeList::take_all`]. A push reports it, so exactly the
+//! no owner (its thread exited): set by the take that takes the list
+//! ([`RemoteFreeList::take_and_abandon`]), kept by pushes, cleared by
+//! the next [`RemoteFreeList::take`]. A push reports it, so exactly the
 //! blocks pushed after the mark (and not taken with it) are known to their
 //! pushers as frees into an abandoned segment: the count of live blocks
 //! that `heap::on_abandoned_free` keeps needs nothing else to be exact.
@@ -62,14 +62,15 @@ pub const FULL: usize = 1;
 ///
 /// ```
 /// # #[cfg(not(feature = "loom"))] {
-/// use tinyalloc::ds::remote_list::{RemoteFreeList, ABANDONED};
+/// use tinyalloc::ds::remote_list::{RemoteFreeList, Taken, ABANDONED};
 ///
 /// assert_eq!(ABANDONED, 2);
 /// let mut block = [0usize; 2];
 /// let list = RemoteFreeList::new();
-/// assert!(list.take_all_and_abandon().is_null()); // nothing was pending
-/// // SAFETY: the block is 8-aligned, writable, and given up here.
-/// let pushed = unsafe { list.push_reporting(block.as_mut_ptr().cast()) };
+/// assert!(matches!(list.take_and_abandon(), Taken::Chain(c) if c.is_null())); // nothing was pending
+/// // SAFETY: the block is 8-aligned, writable, and given up here (a page
+/// // that is never reclaimed: 0 blocks).
+/// let pushed = unsafe { list.push_counting(block.as_mut_ptr().cast(), 0, || false) };
 /// assert!(pushed.abandoned() && !pushed.parked_empty());
 /// assert_eq!(list.take_all(), block.as_mut_ptr().cast()); // clears the flag
 /// # }
@@ -249,18 +250,9 @@ impl RemoteFreeList {
     /// ```
     #[inline]
     pub unsafe fn push(&self, block: *mut u8) -> bool {
-        // SAFETY: forwarded.
-        unsafe { self.push_reporting(block) }.parked_empty()
-    }
-
-    /// [`push_counting`](RemoteFreeList::push_counting) of a block of a
-    /// page that is never reclaimed.
-    /// # Safety
-    /// As [`push`](RemoteFreeList::push).
-    #[inline]
-    pub unsafe fn push_reporting(&self, block: *mut u8) -> Pushed {
-        // SAFETY: forwarded; no count reaches 0 blocks.
-        unsafe { self.push_counting(block, 0, || false) }
+        // SAFETY: forwarded; no count reaches 0 blocks, so nothing is
+        // reclaimed.
+        unsafe { self.push_counting(block, 0, || false) }.parked_empty()
     }
 
     /// Push `block` and report what the list word held before: whether the
@@ -401,7 +393,8 @@ impl RemoteFreeList {
 
     /// Take every pushed block (a null-terminated chain through first words)
     /// and clear the flag, from a list whose pushes are not counted
-    /// ([`push`](RemoteFreeList::push), [`push_reporting`](RemoteFreeList::push_reporting)):
+    /// ([`push`](RemoteFreeList::push), or
+    /// [`push_counting`](RemoteFreeList::push_counting) of 0 blocks):
     /// [`take`](RemoteFreeList::take) for the others. Owner only.
     ///
     /// ```
@@ -424,18 +417,6 @@ impl RemoteFreeList {
         match self.take() {
             Taken::Chain(chain) => chain,
             // Pages that are never reclaimed never get here.
-            Taken::Reclaiming | Taken::Reclaimed => ptr::null_mut(),
-        }
-    }
-
-    /// Take every pushed block, as [`take_all`](RemoteFreeList::take_all),
-    /// and leave the list marked [`ABANDONED`] (its segment is losing its
-    /// owner): every later push reports the mark, until the next take.
-    /// Owner only, as the owner gives the segment up.
-    #[inline]
-    pub fn take_all_and_abandon(&self) -> *mut u8 {
-        match self.take_and_abandon() {
-            Taken::Chain(chain) => chain,
             Taken::Reclaiming | Taken::Reclaimed => ptr::null_mut(),
         }
     }
@@ -599,17 +580,16 @@ mod tests {
         let mut blocks = [[0usize; 2]; 3];
         let list = RemoteFreeList::new();
         // SAFETY: an 8-aligned, writable block, given up here.
-        let first = unsafe { list.push_reporting(blocks[0].as_mut_ptr().cast()) };
+        let first = unsafe { list.push_counting(blocks[0].as_mut_ptr().cast(), 0, || false) };
         assert!(!first.abandoned());
-        let before_mark = list.take_all_and_abandon();
-        assert_eq!(
-            before_mark,
-            blocks[0].as_mut_ptr().cast(),
-            "the mark takes what was pending"
+        let before_mark = list.take_and_abandon();
+        assert!(
+            matches!(before_mark, Taken::Chain(c) if c == blocks[0].as_mut_ptr().cast()),
+            "the mark takes what was pending: {before_mark:?}"
         );
         for b in blocks[1..].iter_mut() {
             // SAFETY: as above.
-            let pushed = unsafe { list.push_reporting(b.as_mut_ptr().cast()) };
+            let pushed = unsafe { list.push_counting(b.as_mut_ptr().cast(), 0, || false) };
             assert!(pushed.abandoned(), "every push after the mark reports it");
             assert!(!pushed.parked_empty());
         }
@@ -617,7 +597,7 @@ mod tests {
         let (_, len) = unsafe { chain_tail_and_len(list.take_all()) };
         assert_eq!(len, 2, "the pushes after the mark are taken once");
         // SAFETY: taken back above, so ours to give up again.
-        let pushed = unsafe { list.push_reporting(blocks[0].as_mut_ptr().cast()) };
+        let pushed = unsafe { list.push_counting(blocks[0].as_mut_ptr().cast(), 0, || false) };
         assert!(!pushed.abandoned(), "taking the list clears the mark");
     }
 
@@ -667,7 +647,7 @@ mod tests {
         assert!(unsafe { list.push_counting(ptr(&mut extra), 3, || true) }.page_was_free());
         assert!(matches!(list.take_and_abandon(), Taken::Reclaimed));
         // SAFETY: as above.
-        assert!(unsafe { list.push_reporting(ptr(&mut extra)) }.abandoned());
+        assert!(unsafe { list.push_counting(ptr(&mut extra), 0, || false) }.abandoned());
     }
 
     #[test]
