@@ -59,7 +59,7 @@ pub const MAX_ARENA_SIZE: usize = ARENA_SLOTS * SEGMENT_SIZE;
 ///
 /// | tunable | environment variable | [`Config`] (const) | at run time | value | default |
 /// |---|---|---|---|---|---|
-/// | purge delay | `TINYALLOC_PURGE_DELAY_MS` | [`Config::purge_delay_ms`] | [`set_purge_delay_ms`] | milliseconds a freed region or page stays committed before it is purged, 0 to 3600000 | 100 |
+/// | purge delay | `TINYALLOC_PURGE_DELAY_MS` | [`Config::purge_delay_ms`] | [`set_purge_delay_ms`] | milliseconds a freed region stays committed before it is purged; a free page inside a segment waits a tenth of it; 0 to 3600000 | 100 (pages: 10) |
 /// | cache bound | `TINYALLOC_CACHE_LIMIT` | [`Config::cache_limit`] | [`set_cache_limit`] | fixed byte bound of the free-region cache (binary `K`/`M`/`G` suffix in the variable); 0 disables the cache | 8 MiB plus the memory in use |
 /// | arena size | `TINYALLOC_ARENA_SIZE` | [`Config::arena_size`] | [`set_arena_size`] | bytes reserved per arena, 4 MiB to 1 GiB, rounded up to a multiple of 4 MiB (the kernel may grant less: see `arena`) | 1 GiB |
 /// | stats on exit | `TINYALLOC_SHOW_STATS` | [`Config::show_stats`] | [`set_show_stats`] | print [`stats()`](crate::stats) as one line on stderr at exit (variable: any value but empty or `0`) | off |
@@ -116,8 +116,9 @@ impl Config {
         }
     }
 
-    /// Milliseconds a freed region or page stays committed before it is
-    /// purged (0 to 3600000; out of range: a warning and the default).
+    /// Milliseconds a freed region stays committed before it is purged; a
+    /// free page inside a segment waits a tenth of it (0 to 3600000; out of
+    /// range: a warning and the default).
     ///
     /// ```
     /// use tinyalloc::{Config, TinyAlloc};
@@ -277,10 +278,18 @@ static SHOW_STATS: Tunable = Tunable::new();
 /// Whether a const configuration was applied (the first one wins).
 static CONST_APPLIED: AtomicBool = AtomicBool::new(false);
 
-/// How long a free region or page may stay committed, in milliseconds.
+/// How long a free region may stay committed, in milliseconds.
 #[inline]
 pub(crate) fn purge_delay_ms() -> u64 {
     PURGE_DELAY_MS.get().unwrap_or(segment::PURGE_DELAY_MS)
+}
+
+/// How long a free page inside a segment may stay committed, in
+/// milliseconds: a tenth of the purge delay (see
+/// [`segment::PAGE_PURGE_DIVISOR`]).
+#[inline]
+pub(crate) fn page_purge_delay_ms() -> u64 {
+    purge_delay_ms() / segment::PAGE_PURGE_DIVISOR
 }
 
 /// The fixed cache bound, if one was set.
@@ -336,8 +345,9 @@ fn set_stats(source: Source, on: bool) -> bool {
     set
 }
 
-/// Set the purge delay: milliseconds a freed region or page stays committed
-/// before it is purged. False (and nothing changes) past 3600000.
+/// Set the purge delay: milliseconds a freed region stays committed before
+/// it is purged (a free page inside a segment waits a tenth of it). False
+/// (and nothing changes) past 3600000.
 ///
 /// ```
 /// assert!(tinyalloc::config::set_purge_delay_ms(20));

@@ -719,8 +719,9 @@ pub unsafe fn is_idle(heap: *mut Heap) -> bool {
     crate::os::now_millis().saturating_sub(active_at) >= IDLE_AFTER_MS
 }
 
-/// Purge free pages of owned segments that have been free for the purge
-/// delay, at most once per purge interval.
+/// Purge free pages of owned segments that have been free for the page
+/// purge delay (`config::page_purge_delay_ms`), at most once per purge
+/// interval.
 ///
 /// # Safety
 /// `heap` is the calling thread's heap (not the sentinel).
@@ -732,7 +733,10 @@ unsafe fn maybe_purge_pages(heap: *mut Heap) {
             return;
         }
         (*heap).next_page_purge = now + segment::PURGE_INTERVAL_MS;
-        purge_pages(heap, now.saturating_sub(crate::config::purge_delay_ms()));
+        purge_pages(
+            heap,
+            now.saturating_sub(crate::config::page_purge_delay_ms()),
+        );
         publish_live(heap);
         // Also age the shared cache: a thread that only allocates small
         // blocks may never take a region-level path that would.

@@ -84,6 +84,15 @@ pub const LARGE_HEADER_SIZE: usize = 8 * 1024;
 /// How long a free region may sit in the cache before it is purged, by
 /// default (`TINYALLOC_PURGE_DELAY_MS` changes it: see `config`).
 pub const PURGE_DELAY_MS: u64 = 100;
+/// A free page inside a segment is purged after the purge delay divided by
+/// this (10 ms by default). A page is a small unit that its heap refills
+/// from its own slow paths within milliseconds if it needs it at all, while
+/// a region in the cache waits for any thread's next segment or large
+/// block; mimalloc makes the same split (its page purge delay, 10 ms, and
+/// ten times that for arena memory). With one delay for both, a heap that
+/// lives tens of milliseconds (a larson generation) never purged the pages
+/// its predecessor's blocks left empty (papers/evaluation.md, stop 22).
+pub const PAGE_PURGE_DIVISOR: u64 = 10;
 /// How often a slow path may run a purge pass.
 pub const PURGE_INTERVAL_MS: u64 = 10;
 /// The cache bound before it scales with use.

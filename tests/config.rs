@@ -270,3 +270,145 @@ fn stats_on_exit_from_the_environment() {
     }
     assert!(stats_lines(&run_child(&[]).stderr).is_empty());
 }
+
+const PAGE_CHILD_VAR: &str = "TINYALLOC_PAGE_PURGE_CHILD";
+
+/// The page-purge child: frees 1 MiB of 256-byte blocks (free pages, dirty,
+/// in its own segment) and a 9 MiB block (a 3-slot region, dirty, in the
+/// cache), then takes allocation slow paths (a 12 KiB block every 2 ms,
+/// each its own carve) and reports after how many milliseconds the free
+/// pages were purged and whether the cached region was still dirty then.
+#[test]
+fn child_page_probe() {
+    if std::env::var_os(PAGE_CHILD_VAR).is_none() {
+        return;
+    }
+    const SMALL: usize = 256;
+    const COUNT: usize = (1 << 20) / SMALL;
+    const LARGE: usize = 9 << 20;
+    let mut kept = Vec::with_capacity(1000);
+    // SAFETY: 16 is a power of two; each block is written within its size
+    // and freed once.
+    let dirty_pages = unsafe {
+        let small: Vec<*mut u8> = (0..COUNT).map(|_| raw::allocate(SMALL, 16)).collect();
+        for &block in &small {
+            assert!(!block.is_null());
+            block.write_bytes(0xa5, SMALL);
+        }
+        let large = raw::allocate(LARGE, 16);
+        assert!(!large.is_null());
+        large.write_bytes(0x5a, LARGE);
+        raw::deallocate(large);
+        let before = tinyalloc::stats().small.free_dirty;
+        for block in small {
+            raw::deallocate(block);
+        }
+        tinyalloc::stats().small.free_dirty - before
+    };
+    let region_dirty = tinyalloc::stats().cached_dirty_bytes;
+    let started = Instant::now();
+    let mut purged_after = None;
+    let mut region_dirty_then = 0;
+    while started.elapsed() < Duration::from_millis(700) {
+        // SAFETY: as above; the blocks are freed at the end.
+        unsafe {
+            let block = raw::allocate(12 << 10, 16);
+            assert!(!block.is_null());
+            kept.push(block);
+        }
+        let stats = tinyalloc::stats();
+        if stats.small.free_dirty + dirty_pages / 2 <= dirty_pages {
+            purged_after = Some(started.elapsed().as_millis());
+            region_dirty_then = stats.cached_dirty_bytes;
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    for block in kept {
+        // SAFETY: allocated above, freed once.
+        unsafe { raw::deallocate(block) };
+    }
+    println!(
+        "PAGES dirty_pages={dirty_pages} region_dirty={region_dirty} purged_after_ms={} \
+         region_dirty_then={region_dirty_then}",
+        purged_after.map_or(-1, |ms| ms as i64)
+    );
+}
+
+/// Runs the page-purge child with `TINYALLOC_PURGE_DELAY_MS=delay`; returns
+/// (dirty page bytes freed, cached region dirty bytes, ms until the pages
+/// were purged or -1, cached region dirty bytes then).
+fn run_page_child(delay: &str) -> (usize, usize, i64, usize) {
+    let output = Command::new(std::env::current_exe().expect("test binary path"))
+        .args([
+            "--exact",
+            "child_page_probe",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env_remove("TINYALLOC_CACHE_LIMIT")
+        .env_remove("TINYALLOC_ARENA_SIZE")
+        .env_remove("TINYALLOC_SHOW_STATS")
+        .env("TINYALLOC_PURGE_DELAY_MS", delay)
+        .env(PAGE_CHILD_VAR, "1")
+        .output()
+        .expect("run child");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "page child with delay {delay} failed: {}\n{stdout}\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = stdout
+        .lines()
+        .find_map(|line| line.split("PAGES ").nth(1))
+        .unwrap_or_else(|| panic!("no PAGES line from the page child:\n{stdout}"));
+    eprintln!("page child, delay {delay}: {line}");
+    let field = |name: &str| -> i64 {
+        line.split_whitespace()
+            .find_map(|f| f.strip_prefix(name)?.strip_prefix('='))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+    };
+    (
+        field("dirty_pages") as usize,
+        field("region_dirty") as usize,
+        field("purged_after_ms"),
+        field("region_dirty_then") as usize,
+    )
+}
+
+#[test]
+fn free_pages_are_purged_after_a_tenth_of_the_purge_delay() {
+    // Delay 1000 ms: pages wait 100 ms, the cached region 1000 ms. The
+    // pages must go first, while the region is still dirty in the cache.
+    let (pages, region, purged_after, region_then) = run_page_child("1000");
+    assert!(
+        pages >= 512 << 10,
+        "the child freed only {pages} bytes of pages"
+    );
+    assert!(
+        region >= 8 << 20,
+        "the 9 MiB block was not cached dirty: {region}"
+    );
+    assert!(
+        purged_after >= 0,
+        "free pages still dirty after 700 ms of slow paths (page delay 100 ms)"
+    );
+    assert!(
+        region_then >= 8 << 20,
+        "the cached region was purged (region delay 1000 ms) before the free pages \
+         (page delay 100 ms), {purged_after} ms in: {region_then} bytes dirty then"
+    );
+    // An hour: pages wait 6 minutes.
+    let (pages, _, purged_after, _) = run_page_child("3600000");
+    assert!(
+        pages >= 512 << 10,
+        "the child freed only {pages} bytes of pages"
+    );
+    assert_eq!(
+        purged_after, -1,
+        "free pages purged after {purged_after} ms with a page delay of 6 minutes"
+    );
+}

@@ -101,8 +101,8 @@ void tinyalloc_heap_delete(tinyalloc_heap_t *heap);
  * A run-time call wins over the environment. Setters return 0, or -1 for a
  * value out of range (nothing changes); any thread, any time. */
 
-/* Milliseconds a freed region or page stays committed before it is purged
- * (0 to 3600000; default 100). */
+/* Milliseconds a freed region stays committed before it is purged; a free
+ * page inside a segment waits a tenth of it (0 to 3600000; default 100). */
 int tinyalloc_config_set_purge_delay_ms(uint64_t ms);
 uint64_t tinyalloc_config_get_purge_delay_ms(void);
 
