@@ -558,7 +558,7 @@ pub unsafe fn deallocate_or(ptr: *mut u8, paged_from: u8, slow: unsafe extern "C
     unsafe {
         let segment = segment::paged_segment_of(ptr);
         let page = segment::page_at(segment, ptr, shift as u32);
-        if page::block_index(page, ptr) >= (*page).block_limit || checks::is_freed(page, ptr) {
+        if page::block_index(page, ptr) >= page::block_limit(page) || checks::is_freed(page, ptr) {
             return slow(ptr);
         }
         checks::mark_freed(page, ptr);
@@ -603,11 +603,30 @@ unsafe fn block_page(segment: *mut SegmentHeader, ptr: *mut u8) -> *mut Page {
     // fields read are fixed while any block of the page is live.
     unsafe {
         let page = segment::page_of(segment, ptr);
-        if page::block_index(page, ptr) >= (*page).block_limit {
-            not_a_block(ptr);
+        if page::block_index(page, ptr) >= page::block_limit(page) {
+            not_a_carved_block(page, ptr);
         }
         page
     }
+}
+
+/// A free that failed the block test: name a block start of an in-use page
+/// past its carved blocks as what it is (a block never handed out), any
+/// other pointer as no block start.
+///
+/// # Safety
+/// `page` is the record of `ptr`'s page in a mapped paged segment.
+#[cold]
+#[inline(never)]
+unsafe extern "C" fn not_a_carved_block(page: *mut Page, ptr: *mut u8) -> ! {
+    // SAFETY: the record is mapped; its geometry is valid while `in_use`
+    // (this reads it only to choose the message).
+    let never_carved =
+        unsafe { (*page).in_use && page::block_index(page, ptr) < u64::from((*page).reserved) };
+    if never_carved {
+        checks::fatal("free of a block never handed out (never carved):", ptr);
+    }
+    not_a_block(ptr)
 }
 
 /// The header of the region holding `ptr`, after the segment map said one
@@ -657,7 +676,7 @@ unsafe fn live_kind(segment: *mut SegmentHeader, ptr: *mut u8) -> usize {
             }
         } else {
             let page = segment::page_of(segment, ptr);
-            if page::block_index(page, ptr) >= (*page).block_limit {
+            if page::block_index(page, ptr) >= page::block_limit(page) {
                 checks::fatal("pointer is not the start of a block:", ptr);
             }
         }
@@ -707,8 +726,15 @@ unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, p
         let kind = (*segment).kind;
         // A parked page counts its pushes; the last block back reclaims the
         // page if its owner is idle (arena pages only: the page stays mapped
-        // while the reclaimer works, and after it).
-        let page_blocks = if in_arena { (*page).block_limit } else { 0 };
+        // while the reclaimer works, and after it). A parked page has every
+        // block carved, so the count to reach is `reserved`, fixed while the
+        // page is in use (`block_limit` is too, once parked, but this read
+        // may come before the owner's last carve and the parking).
+        let page_blocks = if in_arena {
+            u64::from((*page).reserved)
+        } else {
+            0
+        };
         let owner_is_idle = || {
             // Relaxed: only the heap pointer is used, for a timing hint.
             let owner = (*segment).owner.load(Ordering::Relaxed) as *mut heap::Heap;
@@ -856,7 +882,7 @@ unsafe fn resize<const MALLOC: bool>(
     unsafe {
         let segment = segment::paged_segment_of(ptr);
         let page = segment::page_at(segment, ptr, shift as u32);
-        if page::block_index(page, ptr) >= (*page).block_limit {
+        if page::block_index(page, ptr) >= page::block_limit(page) {
             not_a_live_block(ptr);
         }
         let block_size = (*page).block_size;
@@ -1008,7 +1034,6 @@ unsafe fn free_owned_or_remote(segment: *mut SegmentHeader, page: *mut Page, ptr
         // program order before this load (a mismatch takes the remote
         // path, which synchronises).
         if (*segment).owner.load(Ordering::Relaxed) == heap as usize {
-            checks::on_local_free(page, ptr);
             heap::free_local(heap, page, ptr);
         } else {
             free_remote(segment, page, ptr);

@@ -16,18 +16,22 @@
 //!   zeroed memory in an arena slot, and regions already given back (a
 //!   *released* tag: a large block freed twice);
 //! - a large block freed through an interior pointer;
-//! - for a paged segment, that the pointer starts a block of an in-use page:
-//!   the header page, an unused (or retired) page, the tail past a page's
-//!   last block and any pointer off a block boundary all fail one division-
-//!   free test (`page::block_index` against `block_limit`; a multiply, a
-//!   rotate and a compare on fields the free path loads anyway);
+//! - for a paged segment, that the pointer starts a carved block of an
+//!   in-use page: the header page, an unused (or retired) page, a block the
+//!   page has not carved yet (`block_limit` is the blocks carved), the tail
+//!   past a page's last block and any pointer off a block boundary all fail
+//!   one division-free test (`page::block_index` against `block_limit`; a
+//!   multiply, a rotate and a compare on fields the free path loads
+//!   anyway);
 //! - a *freed mark* in the second word of every free block (no block is
 //!   smaller than 16 bytes; 8-byte requests take 16-byte blocks): written
 //!   when blocks are carved (`page::extend`, [`on_carve`]) and on every
 //!   free, local or remote, before the block reaches a list; cleared when a
 //!   block is popped ([`on_alloc`]). A free that finds the mark aborts: a
 //!   small block freed twice, and a free of a carved block never handed out
-//!   (mimalloc-bench's `invalid_free_close`, `p + 4096`). The mark is a
+//!   (mimalloc-bench's `invalid_free_close`, `p + 4096`, when the page has
+//!   carved that far; past the carved blocks the block test catches it).
+//!   The mark is a
 //!   per-process random odd number (the kernel's `AT_RANDOM` bytes, mixed),
 //!   set at the first carve, so no data can be crafted to match a constant.
 //!   Cost: 1 instruction per allocation (the store), 4 per free (the
@@ -39,14 +43,11 @@
 //! What the default build does not catch: two threads freeing one block at
 //! the same moment (both may read the word before either writes the mark);
 //! a double free after the block was handed out again (it is then a free of
-//! a live block); a free of another live block's start; a free of a block
-//! of an in-use page that was never carved (its memory holds zeros or old
-//! data, not the mark); a free list overwritten after a free.
+//! a live block); a free of another live block's start; a free list
+//! overwritten after a free.
 //!
 //! With the `checks` feature, also (the free block's word is checked as in
 //! the default build):
-//! - a block freed by its owner that was never carved (`capacity`, an
-//!   owner-only field, so remote frees skip this one);
 //! - a corrupted free list: every link is checked before it is followed,
 //!   when a block is popped and when the local or remote list is walked on a
 //!   merge (a write after free, or an overflow into a free block's link).
@@ -261,21 +262,6 @@ mod enabled {
     use super::fatal;
     use crate::page::{self, Page};
 
-    /// The owner frees a block start of `page`: it must have been carved
-    /// (`capacity` is owner-only, so only the owner's frees can test it).
-    ///
-    /// # Safety
-    /// The caller owns `page`; `block` is a block start of it.
-    #[inline(always)]
-    pub unsafe fn on_local_free(page: *mut Page, block: *mut u8) {
-        // SAFETY: owner-only fields of the caller's page.
-        unsafe {
-            if page::block_index(page, block) >= u64::from((*page).capacity) {
-                fatal("free of a block never handed out:", block);
-            }
-        }
-    }
-
     /// Check the link `link` read from free block `block` of `page`, before
     /// anything follows it: null, or a carved block of the same page.
     ///
@@ -302,17 +288,10 @@ mod enabled {
     /// # Safety
     /// None.
     #[inline(always)]
-    pub unsafe fn on_local_free(_page: *mut Page, _block: *mut u8) {}
-
-    /// No-op without `checks`.
-    ///
-    /// # Safety
-    /// None.
-    #[inline(always)]
     pub unsafe fn check_link(_page: *mut Page, _block: *mut u8, _link: *mut u8) {}
 }
 
-pub use enabled::{check_link, on_local_free};
+pub use enabled::check_link;
 
 #[cfg(test)]
 mod tests {

@@ -266,13 +266,12 @@ impl Heap {
             unsafe {
                 let segment = segment::paged_segment_of(ptr);
                 let page = segment::page_at(segment, ptr, shift as u32);
-                if page::block_index(page, ptr) >= (*page).block_limit {
+                if page::block_index(page, ptr) >= page::block_limit(page) {
                     checks::fatal("free of a pointer that is not the start of a block:", ptr);
                 }
                 // Relaxed: only this heap's holder stores this heap here.
                 if (*segment).owner.load(Ordering::Relaxed) == heap as usize {
                     checks::on_free(page, ptr);
-                    checks::on_local_free(page, ptr);
                     heap::free_local(heap, page, ptr);
                     return;
                 }

@@ -89,6 +89,23 @@ unsafe fn never_handed_out(size: usize) {
     }
 }
 
+/// The last block of `p`'s 64 KiB page (16-byte blocks): a block start of
+/// an in-use page that the page has not carved (its memory holds zeros, not
+/// the freed mark), caught by the block test (`block_limit` is the blocks
+/// carved).
+///
+/// # Safety
+/// Must abort.
+unsafe fn never_carved() {
+    // SAFETY (test): deliberately wrong.
+    unsafe {
+        let p = TinyAlloc.alloc(layout(16));
+        let q = p.map_addr(|a| (a & !0xffff) + 0x10000 - 16);
+        announce(q);
+        TinyAlloc.dealloc(q, layout(16));
+    }
+}
+
 /// Run the misuse (only in the child).
 fn misuse(case: &str) {
     // SAFETY (test): deliberately wrong, in a child process that must abort.
@@ -270,6 +287,7 @@ fn misuse(case: &str) {
                     .ok();
             }
             "never-handed-out-8" => never_handed_out(8),
+            "never-carved-16" => never_carved(),
             "never-handed-out-4096" => never_handed_out(4096),
             "cross-thread-double-free" => {
                 let p = TinyAlloc.alloc(layout(256)) as usize;
@@ -533,6 +551,12 @@ fn remote_double_free_aborts() {
 fn free_of_a_block_never_handed_out_aborts() {
     expect_abort("never-handed-out-8", "never handed out");
     expect_abort("never-handed-out-4096", "never handed out");
+}
+
+/// A block start past the blocks its page has carved.
+#[test]
+fn free_of_a_block_never_carved_aborts() {
+    expect_abort("never-carved-16", "never carved");
 }
 
 /// A block freed after its `tinyalloc::Heap` was destroyed, while its
