@@ -5,7 +5,7 @@
 //!
 //! Always on, because they are cheap enough for every free (measured with
 //! callgrind on `malloc(64)`+`free` through `LD_PRELOAD`: 13 instructions
-//! of a pair, 6 for the map and 7 for the block test, plus 4 for the freed
+//! of a pair, 6 for the map and 8 for the block test, plus 4 for the freed
 //! mark) and they are what keeps a bad free from corrupting the heap or
 //! faulting:
 //! - the segment map (`segment_map`), before any header is read: a pointer
