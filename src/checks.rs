@@ -4,7 +4,7 @@
 //! as far as the checks below can tell, the start of a live block.
 //!
 //! Always on, because they are cheap enough for every free (measured with
-//! callgrind on `malloc(64)`+`free` through `LD_PRELOAD`: 13 instructions
+//! callgrind on `malloc(64)`+`free` through `LD_PRELOAD`: 14 instructions
 //! of a pair, 6 for the map and 8 for the block test, plus 4 for the freed
 //! mark) and they are what keeps a bad free from corrupting the heap or
 //! faulting:

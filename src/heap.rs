@@ -666,6 +666,10 @@ unsafe fn release_current_pages(heap: *mut Heap, purge: bool) {
 unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
     // SAFETY: `heap` is this thread's heap or the sentinel.
     unsafe {
+        let current = current_page(heap, class);
+        if page::reuse_local_frees(current) {
+            return pop_block(current, (*current).free);
+        }
         let mut heap = heap;
         if thread::is_sentinel(heap) {
             heap = thread::init_heap();

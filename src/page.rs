@@ -323,6 +323,45 @@ pub unsafe fn extend(page: *mut Page) -> bool {
     }
 }
 
+/// The allocation slow path's first step for `page`, its class's current
+/// page with nothing on `free`: if the owner's own frees (`local_free`) can
+/// refill it and [`refill`] would carve no more, move them to `free`, and
+/// the slow path's other work (remote frees, parked pages, the clock, the
+/// purge pass) waits for a slow path that finds none. An alloc/free loop
+/// then refills its page in a few instructions instead of a page search.
+/// Returns whether `free` now has a block.
+///
+/// # Safety
+/// The caller owns `page` (the empty page has no local frees).
+#[inline(always)]
+pub unsafe fn reuse_local_frees(page: *mut Page) -> bool {
+    // SAFETY: the caller owns the page.
+    unsafe {
+        let local = (*page).local_free;
+        if local.is_null() || !is_carved_enough(page) {
+            return false;
+        }
+        (*page).free = local;
+        (*page).local_free = ptr::null_mut();
+        (*page).free_is_zero = false;
+        true
+    }
+}
+
+/// Whether [`refill`] would carve no more blocks of `page` after a merge
+/// that found some.
+///
+/// # Safety
+/// The caller owns `page`.
+#[inline(always)]
+unsafe fn is_carved_enough(page: *mut Page) -> bool {
+    // SAFETY: the caller owns the page.
+    unsafe {
+        let carved = (*page).capacity as usize;
+        carved >= TOP_UP_BLOCKS || carved * (*page).block_size >= EXTEND_BYTES
+    }
+}
+
 /// Refill an exhausted page on the slow path: merge its freed blocks, and
 /// if that found none, or found some but fewer than [`TOP_UP_BLOCKS`] are
 /// carved, carve more (up to [`EXTEND_BYTES`] carved). A page that cycles
@@ -337,8 +376,7 @@ pub unsafe fn refill(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page.
     unsafe {
         let collected = collect(page);
-        let carved = (*page).capacity as usize;
-        if collected && (carved >= TOP_UP_BLOCKS || carved * (*page).block_size >= EXTEND_BYTES) {
+        if collected && is_carved_enough(page) {
             return true;
         }
         extend(page) || collected
