@@ -10,16 +10,21 @@ mod common;
 
 use std::process::Command;
 
-/// `readelf -SW` of the library: (section name, size in bytes) pairs.
-fn section_sizes() -> Vec<(String, u64)> {
-    let out = Command::new("readelf")
-        .arg("-SW")
+/// The standard output of `program option <the library>` (binutils).
+fn inspect(program: &str, option: &str) -> String {
+    let out = Command::new(program)
+        .arg(option)
         .arg(common::shared_library())
         .output()
-        .expect("run readelf");
-    assert!(out.status.success(), "readelf failed");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    text.lines()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
+    assert!(out.status.success(), "{program} {option} failed");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `readelf -SW` of the library: (section name, size in bytes) pairs.
+fn section_sizes() -> Vec<(String, u64)> {
+    inspect("readelf", "-SW")
+        .lines()
         .filter_map(|line| {
             // "  [27] .data  PROGBITS  addr off size ..."
             let rest = line.trim_start().strip_prefix('[')?;
@@ -49,13 +54,7 @@ fn initialised_data_is_small() {
 
 #[test]
 fn global_state_is_zero_initialised() {
-    let out = Command::new("nm")
-        .arg("-S")
-        .arg(common::shared_library())
-        .output()
-        .expect("run nm");
-    assert!(out.status.success(), "nm failed");
-    let symbols = String::from_utf8_lossy(&out.stdout).into_owned();
+    let symbols = inspect("nm", "-S");
     let line = symbols
         .lines()
         .find(|line| line.contains("5state7GLOBALS"))
