@@ -8,6 +8,10 @@
 //! `malloc_pages` mirrors it per `malloc` size slot (`(size + 7) / 8`, see
 //! `api::CLASSES_MALLOC`), so `malloc` finds its page without the class
 //! table load: [`set_current`] writes both (and `reset` empties both).
+//! Once [`route_mallocs_to_slow_path`] has run (the C library's call
+//! counting), `set_current` leaves the `malloc` slots at the empty page, so
+//! that every `malloc` and `calloc` misses its fast path and is counted on
+//! the slow one, which allocates through `current`.
 //!
 //! Pages with no block to hand out are *parked* on the heap's `full` list
 //! (their remote list carries the FULL flag, see `ds::remote_list`). A remote
@@ -38,7 +42,8 @@
 //! - every page in `queues[c]` or `full` is in use, of class `c`, in a segment
 //!   this heap owns; `in_full` is true exactly for pages on `full`;
 //! - `current[c]` is `EMPTY_PAGE` or a page of `queues[c]`;
-//! - `malloc_pages[s] == current[CLASSES_MALLOC[s]]` for every slot `s`;
+//! - `malloc_pages[s] == current[CLASSES_MALLOC[s]]` for every slot `s`
+//!   (`EMPTY_PAGE` for every slot once the slots are off);
 //! - `segments[k]` lists every segment of kind `k` this heap owns.
 
 use crate::api::{CLASSES_MALLOC, SMALL_SLOTS};
@@ -46,7 +51,7 @@ use crate::checks;
 use crate::page::{self, next_block, Page};
 use crate::segment::{self, SegmentHeader, KIND_MEDIUM, KIND_SMALL, SMALL_BLOCK_MAX};
 use crate::size_class::{class_size, CLASS_COUNT};
-use crate::sync::{AtomicBool, AtomicPtr, ClockAtomicU64, Ordering, StatOrdering};
+use crate::sync::{AtomicBool, AtomicPtr, ClockAtomicU64, Ordering, PlainAtomicBool, StatOrdering};
 use crate::thread;
 use core::ptr;
 
@@ -286,8 +291,30 @@ const MALLOC_SLOTS_OF: [(u16, u16); CLASS_COUNT] = {
     ranges
 };
 
+/// Set for good by [`route_mallocs_to_slow_path`]: the `malloc` slots stay
+/// at the empty page. Relaxed: read on slow paths only, and set before
+/// `main` (see that function).
+static MALLOC_SLOTS_OFF: PlainAtomicBool = PlainAtomicBool::new(false);
+
+/// Make every later `malloc`-slot lookup (`malloc_page`) find the empty
+/// page, in every heap: the C library's call counting, which must see
+/// every `malloc` and `calloc` on a slow path, calls it from its
+/// constructor. This lets `malloc`'s fast path test its size against a
+/// constant instead of loading a bound that counting would lower. The
+/// calling thread's heap is emptied here; heaps in the pool were emptied
+/// when pooled; another thread's heap already in use keeps its slots
+/// (none exists before `main` but for threads a constructor started).
+pub fn route_mallocs_to_slow_path() {
+    MALLOC_SLOTS_OFF.store(true, StatOrdering::Relaxed);
+    let heap = thread::current_heap();
+    if !thread::is_sentinel(heap) {
+        // SAFETY: the heap is this thread's; the slots are owner-only.
+        unsafe { (*heap).malloc_pages = [empty_page(); SMALL_SLOTS] };
+    }
+}
+
 /// Make `page` the page `class` allocates from, in `current` and in the
-/// `malloc` slots of the class.
+/// `malloc` slots of the class (unless the slots are off).
 ///
 /// # Safety
 /// The caller owns `heap`; `page` is `EMPTY_PAGE` or on `queues[class]`.
@@ -296,9 +323,14 @@ unsafe fn set_current(heap: *mut Heap, class: usize, page: *mut Page) {
     // SAFETY: the caller owns `heap`; the slots are below `SMALL_SLOTS`.
     unsafe {
         (*heap).current[class] = page;
+        let slot_page = if MALLOC_SLOTS_OFF.load(StatOrdering::Relaxed) {
+            empty_page()
+        } else {
+            page
+        };
         let (first, end) = MALLOC_SLOTS_OF[class];
         for slot in first as usize..end as usize {
-            (*heap).malloc_pages[slot] = page;
+            (*heap).malloc_pages[slot] = slot_page;
         }
     }
 }

@@ -118,8 +118,9 @@ unsafe fn allocate_aligned(align: usize, size: usize) -> *mut u8 {
 /// Callable from C at any time.
 #[no_mangle]
 pub unsafe extern "C" fn malloc(size: usize) -> *mut c_void {
-    if size < stats::malloc_fast_below() {
-        // SAFETY: the bound is at most `SMALL_MAX + 1`.
+    // While calls are counted, the fast path finds no block (see `stats`).
+    if size <= raw::SMALL_MAX {
+        // SAFETY: the size is checked.
         let block = unsafe { raw::try_allocate_malloc_small(size) };
         if !block.is_null() {
             return block.cast();
@@ -176,8 +177,9 @@ unsafe extern "C" fn free_slow(ptr: *mut u8) {
 #[no_mangle]
 pub unsafe extern "C" fn calloc(count: usize, size: usize) -> *mut c_void {
     if let Some(total) = count.checked_mul(size) {
-        if total < stats::malloc_fast_below() {
-            // SAFETY: the bound is at most `SMALL_MAX + 1`.
+        // While calls are counted, the fast path finds no block (see `stats`).
+        if total <= raw::SMALL_MAX {
+            // SAFETY: the size is checked.
             return unsafe {
                 raw::allocate_zeroed_malloc_small_or(total, || calloc_refill(total).cast())
             }
@@ -201,12 +203,15 @@ extern "C" fn calloc_slow(count: usize, size: usize) -> *mut c_void {
     fail_if_null(raw::allocate_zeroed_malloc_slow(total))
 }
 
-/// `calloc`'s fast path found its page empty (never while counting: the
-/// fast path is then off): the heap's slow path, without `calloc_slow`'s
-/// statistics test and product.
+/// `calloc`'s fast path found its page empty, as every `calloc` does while
+/// calls are counted: the heap's slow path, without `calloc_slow`'s
+/// product.
 #[cold]
 #[inline(never)]
 extern "C" fn calloc_refill(total: usize) -> *mut c_void {
+    if stats::enabled() {
+        stats::count_slow(Call::Calloc);
+    }
     fail_if_null(raw::allocate_zeroed_malloc_slow(total))
 }
 

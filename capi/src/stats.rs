@@ -9,12 +9,14 @@
 //! close fd 2 in their own exit handlers, which run before ours), and only
 //! while that descriptor still refers to the same file.
 //!
-//! Counting costs `malloc`, `calloc`, `realloc` and `free` nothing when the
-//! summary is off: the switch is folded into the bound their fast path tests
-//! anyway ([`malloc_fast_below`], [`free_paged_from`],
-//! [`realloc_fast_below`]), which turning the summary on moves past every
-//! value so that every call takes the slow path, where it is counted.
-//! Other calls test [`enabled`] (a relaxed load and a branch not taken).
+//! Counting costs `malloc` and `calloc` nothing when the summary is off:
+//! turning it on leaves the heaps' `malloc` slots empty
+//! (`raw::route_mallocs_to_slow_path`), so every call misses its fast path
+//! and is counted on the slow one. `realloc` and `free` fold the switch into
+//! the bound their fast path tests anyway ([`free_paged_from`],
+//! [`realloc_fast_below`]: one load each), which turning the summary on
+//! moves past every value. Other calls test [`enabled`] (a relaxed load and
+//! a branch not taken).
 //! When it is on, each call adds one to a counter in one of [`SHARDS`]
 //! cache-line-sized shards picked by thread, so threads rarely share a line.
 //! These atomics are statistics only: no allocator protocol depends on them.
@@ -54,9 +56,6 @@ const SHARDS: usize = 16;
 struct Shard([AtomicU64; CALLS]);
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
-/// `malloc` and `calloc` sizes below this take the fast path: one past the
-/// table sizes, or 0 while counting.
-static MALLOC_FAST_BELOW: AtomicUsize = AtomicUsize::new(raw::SMALL_MAX + 1);
 /// `free` takes its fast path when the segment map's byte for the pointer is
 /// at least this (`raw::deallocate_or`): a live small or medium segment's,
 /// or none while counting.
@@ -65,14 +64,6 @@ static FREE_PAGED_FROM: AtomicU8 = AtomicU8::new(raw::PAGED_FROM);
 /// is below this: sizes 1..=`isize::MAX`, or none while counting.
 static REALLOC_FAST_BELOW: AtomicUsize = AtomicUsize::new(isize::MAX as usize);
 static COUNTS: [Shard; SHARDS] = [const { Shard([const { AtomicU64::new(0) }; CALLS]) }; SHARDS];
-
-/// Sizes below this may take `malloc`'s and `calloc`'s fast path; never more
-/// than `raw::SMALL_MAX + 1`.
-#[inline(always)]
-pub(crate) fn malloc_fast_below() -> usize {
-    // Relaxed: a statistics switch, set once before `main`.
-    MALLOC_FAST_BELOW.load(Ordering::Relaxed)
-}
 
 /// The least segment-map byte for which `free` may take its fast path
 /// (`raw::deallocate_or`; never for null, whose byte is below every bound).
@@ -143,7 +134,7 @@ extern "C" fn init(_argc: c_int, _argv: *const *const c_char, _envp: *const *con
         return;
     }
     ENABLED.store(true, Ordering::Relaxed);
-    MALLOC_FAST_BELOW.store(0, Ordering::Relaxed);
+    raw::route_mallocs_to_slow_path();
     FREE_PAGED_FROM.store(u8::MAX, Ordering::Relaxed);
     REALLOC_FAST_BELOW.store(0, Ordering::Relaxed);
     // SAFETY: `summary` is an `extern "C" fn()` that lives as long as the
