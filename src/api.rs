@@ -885,6 +885,27 @@ unsafe fn resize<const MALLOC: bool>(
         if page::block_index(page, ptr) >= page::block_limit(page) {
             not_a_live_block(ptr);
         }
+        resize_paged::<MALLOC>(segment, page, ptr, old_size, align, new_size)
+    }
+}
+
+/// [`resize`] of a class block: kept if it fits and would not waste more
+/// than half, else moved.
+///
+/// # Safety
+/// As [`resize`]; `ptr` is a live block of `page` in `segment`, checked a
+/// block start.
+#[inline(always)]
+unsafe fn resize_paged<const MALLOC: bool>(
+    segment: *mut SegmentHeader,
+    page: *mut Page,
+    ptr: *mut u8,
+    old_size: usize,
+    align: usize,
+    new_size: usize,
+) -> *mut u8 {
+    // SAFETY: forwarded; the page's geometry is fixed while `ptr` lives.
+    unsafe {
         let block_size = (*page).block_size;
         // Growth is tested first (it always moves a class block); a block
         // that fits and would not waste more than half is kept. The move is
@@ -937,8 +958,10 @@ unsafe fn resize_move<const MALLOC: bool>(
     }
 }
 
-/// [`resize`] of a pointer that is no paged segment's: a large block, or
-/// misuse (aborts).
+/// [`resize`] of a pointer whose segment-map byte names no page shift: a
+/// large block, a class block while the C library counts calls (paged
+/// segments then keep the plain byte, `segment_map::hide_paged_segments`),
+/// or misuse (aborts).
 ///
 /// # Safety
 /// As [`resize`].
@@ -952,11 +975,11 @@ unsafe fn resize_unpaged<const MALLOC: bool>(
 ) -> *mut u8 {
     let segment = header_of(ptr);
     // SAFETY: the header is readable (`header_of`); `live_kind` aborts unless
-    // `ptr` is a live block, and a paged one would have taken `resize`'s
-    // path.
+    // `ptr` is a live block (for a class block, a block start of its page).
     unsafe {
         if live_kind(segment, ptr) != KIND_LARGE as usize {
-            not_a_live_block(ptr);
+            let page = segment::page_of(segment, ptr);
+            return resize_paged::<MALLOC>(segment, page, ptr, old_size, align, new_size);
         }
         resize_large::<MALLOC>(segment, ptr, old_size, align, new_size)
     }

@@ -8,7 +8,7 @@
 //! `malloc_pages` mirrors it per `malloc` size slot (`(size + 7) / 8`, see
 //! `api::CLASSES_MALLOC`), so `malloc` finds its page without the class
 //! table load: [`set_current`] writes both (and `reset` empties both).
-//! Once [`route_mallocs_to_slow_path`] has run (the C library's call
+//! Once [`route_calls_to_slow_paths`] has run (the C library's call
 //! counting), `set_current` leaves the `malloc` slots at the empty page, so
 //! that every `malloc` and `calloc` misses its fast path and is counted on
 //! the slow one, which allocates through `current`.
@@ -50,6 +50,7 @@ use crate::api::{CLASSES_MALLOC, SMALL_SLOTS};
 use crate::checks;
 use crate::page::{self, next_block, Page};
 use crate::segment::{self, SegmentHeader, KIND_MEDIUM, KIND_SMALL, SMALL_BLOCK_MAX};
+use crate::segment_map;
 use crate::size_class::{class_size, CLASS_COUNT};
 use crate::sync::{AtomicBool, AtomicPtr, ClockAtomicU64, Ordering, PlainAtomicBool, StatOrdering};
 use crate::thread;
@@ -291,25 +292,40 @@ const MALLOC_SLOTS_OF: [(u16, u16); CLASS_COUNT] = {
     ranges
 };
 
-/// Set for good by [`route_mallocs_to_slow_path`]: the `malloc` slots stay
+/// Set for good by [`route_calls_to_slow_paths`]: the `malloc` slots stay
 /// at the empty page. Relaxed: read on slow paths only, and set before
 /// `main` (see that function).
 static MALLOC_SLOTS_OFF: PlainAtomicBool = PlainAtomicBool::new(false);
 
-/// Make every later `malloc`-slot lookup (`malloc_page`) find the empty
-/// page, in every heap: the C library's call counting, which must see
-/// every `malloc` and `calloc` on a slow path, calls it from its
-/// constructor. This lets `malloc`'s fast path test its size against a
-/// constant instead of loading a bound that counting would lower. The
-/// calling thread's heap is emptied here; heaps in the pool were emptied
-/// when pooled; another thread's heap already in use keeps its slots
-/// (none exists before `main` but for threads a constructor started).
-pub fn route_mallocs_to_slow_path() {
+/// Send every later `malloc`, `calloc`, `free` and resize to its slow
+/// path: every `malloc`-slot lookup (`malloc_page`) finds the empty page,
+/// and every paged segment's segment-map byte says only "ours"
+/// (`segment_map::hide_paged_segments`), in every heap. The C library's
+/// call counting, which must see every call on a slow path, calls it from
+/// its constructor. This lets the fast paths test against constants
+/// instead of loading bounds that counting would move. The calling
+/// thread's heap is switched here (its slots emptied, its segments
+/// hidden); heaps in the pool were emptied when pooled, and a pooled or
+/// abandoned segment is not live; another thread's heap already in use
+/// keeps its fast paths (none exists before `main` but for threads a
+/// constructor started).
+pub fn route_calls_to_slow_paths() {
     MALLOC_SLOTS_OFF.store(true, StatOrdering::Relaxed);
+    segment_map::hide_paged_segments();
     let heap = thread::current_heap();
     if !thread::is_sentinel(heap) {
-        // SAFETY: the heap is this thread's; the slots are owner-only.
-        unsafe { (*heap).malloc_pages = [empty_page(); SMALL_SLOTS] };
+        // SAFETY: the heap is this thread's; the slots and the segment
+        // lists are owner-only.
+        unsafe {
+            (*heap).malloc_pages = [empty_page(); SMALL_SLOTS];
+            for kind in 0..2 {
+                let mut segment = (*heap).segments[kind];
+                while !segment.is_null() {
+                    segment_map::hide_paged_segment(segment as usize);
+                    segment = (*segment).heap_next;
+                }
+            }
+        }
     }
 }
 

@@ -85,7 +85,7 @@ pub mod raw {
     /// call counts use them too).
     #[cfg(not(feature = "loom"))]
     pub use crate::exit_summary::{capture_stderr, write_line, Line as ExitLine};
-    pub use crate::heap::route_mallocs_to_slow_path;
+    pub use crate::heap::route_calls_to_slow_paths;
     pub use crate::segment_map::PAGED_FROM;
 }
 

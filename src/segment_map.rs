@@ -26,6 +26,10 @@
 //!   [`OURS`] back before the region is handed on). Such a slot is an arena
 //!   slot, so the header is mapped whatever the byte says.
 //!
+//! While the C library counts calls ([`hide_paged_segments`]), paged
+//! segments keep [`OURS`]: every free and resize then reads the header's
+//! tag on its slow path, where the call is counted.
+//!
 //! Bytes are set before any block of their region can be handed out, so a
 //! free of a live block always sees its region's byte: the block reached the
 //! freeing thread through some happens-before chain that starts after the
@@ -54,6 +58,7 @@
 use crate::arena::{SEGMENT_SHIFT, SEGMENT_SIZE};
 #[cfg(not(any(miri, feature = "loom")))]
 use crate::sync::{AtomicU8, Ordering};
+use crate::sync::{PlainAtomicBool, StatOrdering};
 
 /// Address bits of user space the map covers.
 const ADDRESS_BITS: u32 = if cfg!(target_arch = "x86_64") { 47 } else { 48 };
@@ -209,14 +214,40 @@ pub fn slot_base(address: usize) -> usize {
     slot_of(address) << SEGMENT_SHIFT
 }
 
+/// Set for good by [`hide_paged_segments`]: [`set_paged`] leaves
+/// [`OURS`]. Relaxed: set before `main` (see that function), read when a
+/// segment is set up.
+static PAGED_HIDDEN: PlainAtomicBool = PlainAtomicBool::new(false);
+
+/// From now on, record no page shift: every paged segment's slot keeps
+/// [`OURS`], so every free and resize of a class block takes its slow
+/// path. The C library's call counting calls it from its constructor,
+/// which lets `free`'s fast path compare the byte with the constant
+/// [`PAGED_FROM`] instead of loading a bound that counting would raise.
+/// Segments already live must be hidden by their owner
+/// ([`hide_paged_segment`]).
+pub fn hide_paged_segments() {
+    PAGED_HIDDEN.store(true, StatOrdering::Relaxed);
+}
+
 /// Record that the paged segment at `header` (its first slot, an arena
 /// slot) is live with page shift `shift`, before any of its blocks is
-/// handed out.
+/// handed out (unless paged segments are hidden).
 pub fn set_paged(header: usize, shift: usize) {
     debug_assert!(header % SEGMENT_SIZE == 0 && shift >= PAGED_FROM as usize);
     debug_assert!(byte(slot_of(header)) != 0);
+    if PAGED_HIDDEN.load(StatOrdering::Relaxed) {
+        return;
+    }
     // Published with the segment's blocks (see the module doc).
     set_byte(slot_of(header), shift as u8);
+}
+
+/// Give the live paged segment at `header` the byte [`OURS`]: its frees
+/// and resizes then read its header (see [`hide_paged_segments`]).
+pub fn hide_paged_segment(header: usize) {
+    debug_assert!(header % SEGMENT_SIZE == 0);
+    set_byte(slot_of(header), OURS);
 }
 
 /// Record that the region at `header` (a slot marked by [`insert`]) is no

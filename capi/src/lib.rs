@@ -147,10 +147,10 @@ extern "C" fn malloc_slow(size: usize) -> *mut c_void {
 #[no_mangle]
 pub unsafe extern "C" fn free(ptr: *mut c_void) {
     // One segment-map byte decides: a block of a live small or medium
-    // segment while not counting; everything else (null, large blocks,
-    // misuse, counted calls) goes to `free_slow`.
+    // segment; everything else (null, large blocks, misuse, and every call
+    // while calls are counted, see `stats`) goes to `free_slow`.
     // SAFETY: the caller's contract.
-    unsafe { raw::deallocate_or(ptr.cast(), stats::free_paged_from(), free_slow) }
+    unsafe { raw::deallocate_or(ptr.cast(), raw::PAGED_FROM, free_slow) }
 }
 
 /// `free` past its fast path: null, large blocks, misuse, and every counted

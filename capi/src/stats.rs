@@ -9,20 +9,20 @@
 //! close fd 2 in their own exit handlers, which run before ours), and only
 //! while that descriptor still refers to the same file.
 //!
-//! Counting costs `malloc` and `calloc` nothing when the summary is off:
-//! turning it on leaves the heaps' `malloc` slots empty
-//! (`raw::route_mallocs_to_slow_path`), so every call misses its fast path
-//! and is counted on the slow one. `realloc` and `free` fold the switch into
-//! the bound their fast path tests anyway ([`free_paged_from`],
-//! [`realloc_fast_below`]: one load each), which turning the summary on
-//! moves past every value. Other calls test [`enabled`] (a relaxed load and
-//! a branch not taken).
+//! Counting costs `malloc`, `calloc` and `free` nothing when the summary is
+//! off: turning it on empties the heaps' `malloc` slots and keeps paged
+//! segments' page shifts off the segment map
+//! (`raw::route_calls_to_slow_paths`), so every call misses its fast path
+//! and is counted on the slow one. `realloc` folds the switch into the
+//! bound its fast path tests anyway ([`realloc_fast_below`]: one load),
+//! which turning the summary on moves past every value. Other calls test
+//! [`enabled`] (a relaxed load and a branch not taken).
 //! When it is on, each call adds one to a counter in one of [`SHARDS`]
 //! cache-line-sized shards picked by thread, so threads rarely share a line.
 //! These atomics are statistics only: no allocator protocol depends on them.
 
 use core::ffi::{c_char, c_int};
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use tinyalloc_core::raw;
 
 /// The counted entry points.
@@ -56,22 +56,10 @@ const SHARDS: usize = 16;
 struct Shard([AtomicU64; CALLS]);
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
-/// `free` takes its fast path when the segment map's byte for the pointer is
-/// at least this (`raw::deallocate_or`): a live small or medium segment's,
-/// or none while counting.
-static FREE_PAGED_FROM: AtomicU8 = AtomicU8::new(raw::PAGED_FROM);
 /// `realloc` of a live block takes its fast path when `size - 1` (wrapping)
 /// is below this: sizes 1..=`isize::MAX`, or none while counting.
 static REALLOC_FAST_BELOW: AtomicUsize = AtomicUsize::new(isize::MAX as usize);
 static COUNTS: [Shard; SHARDS] = [const { Shard([const { AtomicU64::new(0) }; CALLS]) }; SHARDS];
-
-/// The least segment-map byte for which `free` may take its fast path
-/// (`raw::deallocate_or`; never for null, whose byte is below every bound).
-#[inline(always)]
-pub(crate) fn free_paged_from() -> u8 {
-    // Relaxed: a statistics switch, set once before `main`.
-    FREE_PAGED_FROM.load(Ordering::Relaxed)
-}
 
 /// `realloc(ptr, size)` of a live block may take its fast path if
 /// `size.wrapping_sub(1)` is below this (so never for 0 or past `isize::MAX`).
@@ -134,8 +122,7 @@ extern "C" fn init(_argc: c_int, _argv: *const *const c_char, _envp: *const *con
         return;
     }
     ENABLED.store(true, Ordering::Relaxed);
-    raw::route_mallocs_to_slow_path();
-    FREE_PAGED_FROM.store(u8::MAX, Ordering::Relaxed);
+    raw::route_calls_to_slow_paths();
     REALLOC_FAST_BELOW.store(0, Ordering::Relaxed);
     // SAFETY: `summary` is an `extern "C" fn()` that lives as long as the
     // process (or this library, whose unload runs it).

@@ -1,8 +1,9 @@
 //! `TINYALLOC_SHOW_STATS` counts every call, including those whose sizes
-//! take `malloc`'s and `calloc`'s fast paths (which counting turns off by
-//! emptying the heaps' `malloc` slots, not by a test on each call), from
-//! the main thread and from a thread started after the library's
-//! constructor (tests/c/counted_calls.c).
+//! take the fast paths of `malloc`, `calloc` and `free` (which counting
+//! turns off by emptying the heaps' `malloc` slots and keeping page shifts
+//! off the segment map, not by a test on each call), and `realloc`s that
+//! keep or move their block, from the main thread and from a thread
+//! started after the library's constructor (tests/c/counted_calls.c).
 
 mod common;
 
@@ -36,6 +37,7 @@ fn every_fast_path_call_is_counted() {
     for (what, counted, calls) in [
         ("malloc", summary.malloc, expected),
         ("calloc", summary.calloc, expected),
+        ("realloc", summary.realloc, expected),
         ("free", summary.free, 2 * expected),
     ] {
         assert!(
