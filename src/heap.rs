@@ -305,10 +305,10 @@ static MALLOC_SLOTS_OFF: PlainAtomicBool = PlainAtomicBool::new(false);
 /// its constructor. This lets the fast paths test against constants
 /// instead of loading bounds that counting would move. The calling
 /// thread's heap is switched here (its slots emptied, its segments
-/// hidden); heaps in the pool were emptied when pooled, and a pooled or
-/// abandoned segment is not live; another thread's heap already in use
-/// keeps its fast paths (none exists before `main` but for threads a
-/// constructor started).
+/// hidden); heaps in the pool were emptied when pooled, and segments in
+/// the cache are not paged. Another thread's heap, and a segment an exited
+/// thread abandoned, keep their fast paths: none exists before `main` but
+/// for threads a library constructor started.
 pub fn route_calls_to_slow_paths() {
     MALLOC_SLOTS_OFF.store(true, StatOrdering::Relaxed);
     segment_map::hide_paged_segments();
@@ -321,7 +321,7 @@ pub fn route_calls_to_slow_paths() {
             for kind in 0..2 {
                 let mut segment = (*heap).segments[kind];
                 while !segment.is_null() {
-                    segment_map::hide_paged_segment(segment as usize);
+                    segment_map::set_unpaged(segment as usize);
                     segment = (*segment).heap_next;
                 }
             }

@@ -224,8 +224,7 @@ static PAGED_HIDDEN: PlainAtomicBool = PlainAtomicBool::new(false);
 /// path. The C library's call counting calls it from its constructor,
 /// which lets `free`'s fast path compare the byte with the constant
 /// [`PAGED_FROM`] instead of loading a bound that counting would raise.
-/// Segments already live must be hidden by their owner
-/// ([`hide_paged_segment`]).
+/// Segments already live must be hidden by their owner ([`set_unpaged`]).
 pub fn hide_paged_segments() {
     PAGED_HIDDEN.store(true, StatOrdering::Relaxed);
 }
@@ -243,15 +242,10 @@ pub fn set_paged(header: usize, shift: usize) {
     set_byte(slot_of(header), shift as u8);
 }
 
-/// Give the live paged segment at `header` the byte [`OURS`]: its frees
-/// and resizes then read its header (see [`hide_paged_segments`]).
-pub fn hide_paged_segment(header: usize) {
-    debug_assert!(header % SEGMENT_SIZE == 0);
-    set_byte(slot_of(header), OURS);
-}
-
 /// Record that the region at `header` (a slot marked by [`insert`]) is no
-/// live paged segment any more, before the region is handed on.
+/// live paged segment any more, before the region is handed on; or hide a
+/// live paged segment ([`hide_paged_segments`]): its frees and resizes
+/// then read its header.
 pub fn set_unpaged(header: usize) {
     debug_assert!(header % SEGMENT_SIZE == 0);
     // Published with the region by its next holder's protocol.
