@@ -93,15 +93,17 @@ pub struct Page {
     pub remote: RemoteFreeList,
     /// Whether the page is assigned to a size class.
     pub in_use: bool,
-    /// Whether the page's memory past `capacity` blocks reads as zero (it is
-    /// fresh from the kernel or purged).
-    pub memory_is_zero: bool,
+    /// Whether the page's memory past `capacity` blocks may be non-zero (it
+    /// was written and not purged since). False in a zeroed record: a
+    /// segment's records read as [`Page::empty`] until written (see
+    /// `segment::new_paged`).
+    pub memory_dirty: bool,
     /// Blocks carved so far.
     pub capacity: u32,
     /// Blocks that fit in the page.
     pub reserved: u32,
     /// When the page was freed with dirty memory (`segment::clock`), for
-    /// delayed purging; meaningful only while `!in_use && !memory_is_zero`.
+    /// delayed purging; meaningful only while `!in_use && memory_dirty`.
     pub freed_at: u64,
     /// Links in the owner heap's page queue.
     pub prev: *mut Page,
@@ -139,7 +141,7 @@ impl Page {
                 free_is_zero: false,
                 remote: RemoteFreeList::new(),
                 in_use: false,
-                memory_is_zero: false,
+                memory_dirty: false,
                 capacity: 0,
                 reserved: 0,
                 freed_at: 0,
@@ -181,7 +183,7 @@ pub unsafe fn set_next_block(block: *mut u8, next: *mut u8) {
 /// # Safety
 /// `page` must be a page of a segment the caller owns, not in use, with no
 /// pending remote frees (an unused page has no live blocks).
-/// `memory_is_zero` is kept: it describes the page's memory, not its class.
+/// `memory_dirty` is kept: it describes the page's memory, not its class.
 pub unsafe fn init(
     page: *mut Page,
     class: usize,
@@ -315,7 +317,7 @@ pub unsafe fn extend(page: *mut Page) -> bool {
         checks::on_carve(page, first, count);
         crate::stats::on_carve(size, count * size);
         (*page).free = first;
-        (*page).free_is_zero = (*page).memory_is_zero && (rest.is_null() || (*page).free_is_zero);
+        (*page).free_is_zero = !(*page).memory_dirty && (rest.is_null() || (*page).free_is_zero);
         (*page).capacity = (capacity + count) as u32;
         // Before any of the new blocks is handed out.
         set_block_limit(page, (capacity + count) as u64);
@@ -511,7 +513,7 @@ unsafe fn reset_reclaimed(page: *mut Page) {
         (*page).free = ptr::null_mut();
         (*page).local_free = ptr::null_mut();
         (*page).free_is_zero = false;
-        (*page).memory_is_zero = true;
+        (*page).memory_dirty = false;
     }
 }
 
@@ -594,5 +596,42 @@ pub unsafe fn is_exhausted(page: *mut Page) -> bool {
         (*page).free.is_null()
             && (*page).local_free.is_null()
             && (*page).capacity == (*page).reserved
+    }
+}
+
+#[cfg(all(test, not(feature = "loom")))]
+mod tests {
+    use super::*;
+    use std::alloc::{alloc_zeroed, dealloc, Layout};
+
+    /// `segment::new_paged` leaves the records of a fresh segment's unused
+    /// pages unwritten: zeroed memory must read as `Page::empty()`, an
+    /// unused page whose memory is zero.
+    #[test]
+    fn zeroed_record_reads_as_empty_page() {
+        let layout = Layout::new::<Page>();
+        // SAFETY: a non-zero-sized layout; the record is read through the
+        // pointer only while the allocation lives.
+        unsafe {
+            let record = alloc_zeroed(layout).cast::<Page>();
+            assert!(!record.is_null());
+            let empty = Page::empty();
+            assert_eq!(
+                block_limit(record),
+                block_limit(ptr::addr_of!(empty).cast_mut())
+            );
+            assert!((*record).free.is_null() && (*record).local_free.is_null());
+            assert!((*record).start.is_null() && (*record).prev.is_null());
+            assert!((*record).next.is_null());
+            assert_eq!((*record).in_use, empty.in_use);
+            assert_eq!((*record).memory_dirty, empty.memory_dirty);
+            assert!(!(*record).memory_dirty && !(*record).in_use && !(*record).in_full);
+            assert_eq!(
+                ((*record).capacity, (*record).reserved, (*record).used),
+                (0, 0, 0)
+            );
+            assert!((*record).remote.take_all().is_null());
+            dealloc(record.cast(), layout);
+        }
     }
 }

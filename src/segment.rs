@@ -479,7 +479,7 @@ unsafe fn trim_dirty_extent(header: *mut SegmentHeader) {
         let pages = pages(header);
         let mut end = (*header).header_dirty_bytes as usize;
         for index in (1..usize::from((*header).page_count)).rev() {
-            if !(*pages.add(index)).memory_is_zero {
+            if (*pages.add(index)).memory_dirty {
                 end = (index + 1) << (*header).page_shift;
                 break;
             }
@@ -752,18 +752,29 @@ pub fn new_paged(kind: u8, owner: usize) -> Option<*mut SegmentHeader> {
             .min(1 << shift)
             .max(core::mem::size_of::<SegmentHeader>())
             as u32;
-        // Page 0's record is the header: pages 1.. only.
-        for index in 1..count {
+        // Page 0's record is the header: pages 1.. only. A record in the
+        // region's zero part reads as `Page::empty()` already (all zero
+        // bits: an unused page whose memory is zero), so only the records
+        // the region's last use may have written are written here, and a
+        // fresh segment commits the records of the pages it uses, not all
+        // of them (4 KiB of its 8 KiB header per thread). Loom's atomics
+        // are handles, not bits: there every record is written.
+        let written = if cfg!(feature = "loom") {
+            count
+        } else {
+            count.min(dirty.div_ceil(core::mem::size_of::<Page>()))
+        };
+        for index in 1..written {
             let page = pages(header).add(index);
             // No pusher can reach a page of a segment nobody owned a moment
             // ago, so a plain write of the whole metadata is race-free.
             page.write(Page::empty());
             // Pages past the region's dirty prefix read as zero (a segment
             // purged before release keeps only its header dirty).
-            (*page).memory_is_zero = index << shift >= dirty;
-            (*page).freed_at = clock();
-            if !(*page).memory_is_zero {
+            (*page).memory_dirty = index << shift < dirty;
+            if (*page).memory_dirty {
                 // A recycled segment's dirty pages: count them for purging.
+                (*page).freed_at = clock();
                 (*header).dirty_free_pages += 1;
             }
         }
@@ -826,9 +837,9 @@ pub unsafe fn claim_page(
         let skip_zero = (*segment).dirty_free_pages > 0;
         for index in 1..count {
             let page = pages.add(index);
-            if !(*page).in_use && (!skip_zero || !(*page).memory_is_zero) {
+            if !(*page).in_use && (!skip_zero || (*page).memory_dirty) {
                 let k = slot(segment);
-                if !(*page).memory_is_zero {
+                if (*page).memory_dirty {
                     (*segment).dirty_free_pages -= 1;
                     globals().free_dirty_bytes[k].fetch_sub(1 << shift, StatOrdering::Relaxed);
                 }
@@ -865,14 +876,14 @@ pub unsafe fn free_page(segment: *mut SegmentHeader, page: *mut Page) -> bool {
         (*page).in_use = false;
         page::retire_geometry(page);
         if (*page).capacity > 0 {
-            (*page).memory_is_zero = false;
+            (*page).memory_dirty = true;
             let size = (*page).block_size;
             crate::stats::on_page_free(size, (*page).capacity as usize * size);
         }
         let k = slot(segment);
         let page_bytes = 1 << (*segment).page_shift;
         globals().pages_in_use_bytes[k].fetch_sub(page_bytes, StatOrdering::Relaxed);
-        if !(*page).memory_is_zero {
+        if (*page).memory_dirty {
             (*page).freed_at = clock();
             (*segment).dirty_free_pages += 1;
             globals().free_dirty_bytes[k].fetch_add(page_bytes, StatOrdering::Relaxed);
@@ -922,11 +933,11 @@ pub unsafe fn purge_free_pages(segment: *mut SegmentHeader, cutoff: u64) -> usiz
         for index in 1..=usize::from((*segment).page_count) {
             let purgeable = index < usize::from((*segment).page_count) && {
                 let page = pages.add(index);
-                !(*page).in_use && !(*page).memory_is_zero && (*page).freed_at <= cutoff
+                !(*page).in_use && (*page).memory_dirty && (*page).freed_at <= cutoff
             };
             if purgeable {
                 let page = pages.add(index);
-                (*page).memory_is_zero = true;
+                (*page).memory_dirty = false;
                 (*segment).dirty_free_pages -= 1;
                 if run_len == 0 {
                     run_start = index;
