@@ -715,7 +715,7 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
     // SAFETY: `heap` is this thread's heap or the sentinel.
     unsafe {
         let current = current_page(heap, class);
-        if page::reuse_local_frees(current) {
+        if page::refill_current(current) {
             return pop_block(current, (*current).free);
         }
         let mut heap = heap;

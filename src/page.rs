@@ -27,18 +27,36 @@ use core::ptr;
 
 /// Most bytes of blocks carved per [`extend`] call (at least one block).
 const EXTEND_BYTES: usize = 16 * 1024;
-/// Bytes carved by a fresh page's first [`extend`]: later calls carve as
-/// much as the page holds already, up to [`EXTEND_BYTES`]. A class that
-/// serves a few blocks per thread (most classes of most threads) then
-/// commits two OS pages, not four. Not one: a page that cycles through its
-/// first carve (an alloc/free loop) takes a slow path each time it has
-/// handed out every block, so 4 KiB cost `malloc(64)`+`free` 1.1
-/// instructions a pair and `calloc(1, 256)`+`free` 6 (callgrind), for
-/// 0.2 MiB less at the peak of INI parsing on 8 threads.
-const FIRST_EXTEND_BYTES: usize = 8 * 1024;
+/// Bytes carved by a fresh page's first [`extend`]: one OS page. Later calls
+/// carve as much as the page holds already, up to [`EXTEND_BYTES`]. A class
+/// that serves a few blocks per thread (most classes of most threads) then
+/// commits one OS page, not two.
+const FIRST_EXTEND_BYTES: usize = 4 * 1024;
+/// A page with at most this many bytes carved (its first carve) is
+/// *young*: when it runs dry with none of its own frees to reuse, the slow
+/// path's first step ([`refill_current`]) carves more at once, without the
+/// page search, which may adopt abandoned segments first. (A thread that
+/// searched on every young page's first run-out adopted more of its exited
+/// predecessors' segments: a thread-per-request C program peaked 600 KiB
+/// higher.)
+const YOUNG_MAX_BYTES: usize = FIRST_EXTEND_BYTES;
+/// How many times a young page refills from its own frees before it grows
+/// instead: a page that cycles through its carve (an alloc/free loop) takes
+/// a slow path per cycle, about 32 instructions, and twice the blocks halve
+/// those (`malloc(64)`+`free` 0.5 instructions a pair, `calloc(1, 256)`+
+/// `free` 2; callgrind), while a class that serves a few blocks now and
+/// then stays at one OS page.
+const YOUNG_REUSES: u8 = 4;
 /// A page with fewer blocks carved than this is topped up when it runs dry
-/// even if it has freed blocks to merge ([`refill`]).
+/// even if it has freed blocks to merge ([`refill`]), unless it holds
+/// [`TOP_UP_BYTES`] already.
 const TOP_UP_BLOCKS: usize = 16;
+/// Enough bytes carved to stop topping up: a page of big blocks cycles
+/// through at least this much before a slow path, which is small beside
+/// what a program does with that many bytes, and each class a thread uses
+/// one block of at a time commits about this much (16 blocks of 2.5 KiB
+/// were 40 KiB).
+const TOP_UP_BYTES: usize = 8 * 1024;
 
 /// Page metadata, kept in the segment header (never in the page itself).
 ///
@@ -98,6 +116,8 @@ pub struct Page {
     /// segment's records read as [`Page::empty`] until written (see
     /// `segment::new_paged`).
     pub memory_dirty: bool,
+    /// Refills from its own frees while young (see [`YOUNG_REUSES`]).
+    pub young_reuses: u8,
     /// Blocks carved so far.
     pub capacity: u32,
     /// Blocks that fit in the page.
@@ -142,6 +162,7 @@ impl Page {
                 remote: RemoteFreeList::new(),
                 in_use: false,
                 memory_dirty: false,
+                young_reuses: 0,
                 capacity: 0,
                 reserved: 0,
                 freed_at: 0,
@@ -200,6 +221,7 @@ pub unsafe fn init(
         (*page).free_is_zero = false;
         (*page).local_free = ptr::null_mut();
         (*page).capacity = 0;
+        (*page).young_reuses = 0;
         (*page).reserved = (page_size / block_size) as u32;
         set_block_limit(page, 0);
         (*page).block_size = block_size;
@@ -326,24 +348,51 @@ pub unsafe fn extend(page: *mut Page) -> bool {
 }
 
 /// The allocation slow path's first step for `page`, its class's current
-/// page with nothing on `free`: if the owner's own frees (`local_free`) can
-/// refill it and [`refill`] would carve no more, move them to `free`, and
-/// the slow path's other work (remote frees, parked pages, the clock, the
-/// purge pass) waits for a slow path that finds none. An alloc/free loop
-/// then refills its page in a few instructions instead of a page search.
-/// Returns whether `free` now has a block.
+/// page with nothing on `free`: a young page (see [`YOUNG_MAX_BYTES`])
+/// reuses its own frees or carves more; an older one, if its own frees
+/// (`local_free`) can refill it and [`refill`] would carve no more, moves
+/// them to `free`. Either way the slow path's other work (remote frees,
+/// parked pages, the clock, the purge pass, adoption) waits for a slow
+/// path that finds nothing here. An alloc/free loop then refills its page
+/// in a few instructions instead of a page search. Returns whether `free`
+/// now has a block.
 ///
 /// # Safety
-/// The caller owns `page` (the empty page has no local frees).
+/// The caller owns `page` (the empty page has no local frees and no
+/// blocks to carve).
 #[inline(always)]
-pub unsafe fn reuse_local_frees(page: *mut Page) -> bool {
+pub unsafe fn refill_current(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page.
     unsafe {
+        if ((*page).capacity as usize) * (*page).block_size <= YOUNG_MAX_BYTES {
+            return refill_young(page);
+        }
         if (*page).local_free.is_null() || !is_carved_enough(page) {
             return false;
         }
         take_local_frees(page);
         true
+    }
+}
+
+/// [`refill_current`] for a young page: its own frees, the first
+/// [`YOUNG_REUSES`] times there are enough of them, else the next carve.
+///
+/// # Safety
+/// As [`refill_current`].
+#[inline(never)]
+unsafe fn refill_young(page: *mut Page) -> bool {
+    // SAFETY: the caller owns the page.
+    unsafe {
+        if !(*page).local_free.is_null()
+            && (*page).young_reuses < YOUNG_REUSES
+            && is_carved_enough(page)
+        {
+            (*page).young_reuses += 1;
+            take_local_frees(page);
+            return true;
+        }
+        extend(page)
     }
 }
 
@@ -370,17 +419,19 @@ unsafe fn take_local_frees(page: *mut Page) {
 unsafe fn is_carved_enough(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page.
     unsafe {
-        let carved = (*page).capacity as usize;
-        carved >= TOP_UP_BLOCKS || carved * (*page).block_size >= EXTEND_BYTES
+        let (carved, size) = ((*page).capacity as usize, (*page).block_size);
+        // One block short counts: two 4 KiB carves of 320-byte blocks are
+        // 7,680 bytes.
+        carved >= TOP_UP_BLOCKS || (carved + 1) * size > TOP_UP_BYTES
     }
 }
 
 /// Refill an exhausted page on the slow path: merge its freed blocks, and
-/// if that found none, or found some but fewer than [`TOP_UP_BLOCKS`] are
-/// carved, carve more (up to [`EXTEND_BYTES`] carved). A page that cycles
-/// through a handful of big blocks would otherwise take a slow path every
-/// few allocations; pages of small blocks cycle through at least
-/// [`TOP_UP_BLOCKS`] and stay at [`FIRST_EXTEND_BYTES`] until they run out.
+/// if that found none, or found some but fewer than [`TOP_UP_BLOCKS`] and
+/// [`TOP_UP_BYTES`] are carved, carve more. A page that cycles through a
+/// handful of big blocks would otherwise take a slow path every few
+/// allocations; pages of small blocks cycle through at least
+/// [`TOP_UP_BLOCKS`] and grow only when they run out.
 /// Returns true if `free` now has a block.
 ///
 /// # Safety
@@ -506,6 +557,7 @@ unsafe fn reset_reclaimed(page: *mut Page) {
     unsafe {
         (*page).used = 0;
         (*page).capacity = 0;
+        (*page).young_reuses = 0;
         // No block is live: every one came back to the reclaimer.
         set_block_limit(page, 0);
         // Parked pages have empty lists; a block freed twice by the owner
@@ -630,6 +682,7 @@ mod tests {
                 ((*record).capacity, (*record).reserved, (*record).used),
                 (0, 0, 0)
             );
+            assert_eq!((*record).young_reuses, 0);
             assert!((*record).remote.take_all().is_null());
             dealloc(record.cast(), layout);
         }

@@ -1,0 +1,75 @@
+//! What a thread commits for the little it allocates: one OS page per size
+//! class it takes a few blocks of, the page records of the pages it uses
+//! (not its segment's whole header), and about 8 KiB for a class of big
+//! blocks it cycles one at a time. Its own binary, one test: the figures
+//! are process-wide, and the thread's segment must be fresh.
+#![cfg(not(feature = "loom"))]
+
+use std::hint::black_box;
+use tinyalloc::TinyAlloc;
+
+#[global_allocator]
+static GLOBAL: TinyAlloc = TinyAlloc;
+
+const OS_PAGE: usize = 4096;
+const SEGMENT: usize = 4 << 20;
+
+/// Whether the OS page holding `addr` is resident.
+fn resident(addr: usize) -> bool {
+    let mut status = 0u8;
+    // SAFETY: one page-aligned page of a mapping this process owns (a
+    // segment of the allocator's arena); `status` has room for its one byte.
+    let result = unsafe { libc::mincore((addr & !(OS_PAGE - 1)) as *mut _, OS_PAGE, &mut status) };
+    assert_eq!(result, 0, "mincore failed on {addr:#x}");
+    status & 1 == 1
+}
+
+#[test]
+fn a_thread_commits_what_it_uses() {
+    std::thread::spawn(|| {
+        let sizes = [16, 48, 96, 200, 320, 640, 1280, 2560, 5000];
+        let before = tinyalloc::stats().small.carved;
+        let blocks = sizes.map(|size| vec![1u8; size]);
+        // The thread's first segment is fresh: its header commits the
+        // records of the pages in use (the first OS page), not all 64.
+        // Checked before `stats()`, which reads every record (a read of an
+        // untouched page maps the shared zero page, which `mincore` counts
+        // as resident and the process's RSS does not).
+        let segment = blocks[0].as_ptr() as usize & !(SEGMENT - 1);
+        let header_pages = [resident(segment), resident(segment + OS_PAGE)];
+        let grew = tinyalloc::stats().small.carved - before;
+        // A first carve is one OS page, or one block if that is bigger (a
+        // class rounds a size up by less than a quarter). Two OS pages a
+        // class, as before, would be 72 KiB.
+        let bound: usize = sizes.iter().map(|&s| OS_PAGE.max(s + s / 4)).sum();
+        assert!(
+            grew <= bound,
+            "one block of each of {} classes carved {grew} bytes (bound {bound})",
+            sizes.len()
+        );
+        assert_eq!(
+            header_pages,
+            [true, false],
+            "the header's pages resident (the second holds unused pages' records)"
+        );
+
+        // One block of a big class at a time, a hundred times: the page
+        // cycles through a few blocks (6 KiB), it is not topped up to 16.
+        let before = tinyalloc::stats().small.carved;
+        for round in 0..100u8 {
+            let block = black_box(vec![round; 3000]);
+            assert!(block.iter().all(|&b| b == round));
+        }
+        let grew = tinyalloc::stats().small.carved - before;
+        assert!(
+            grew <= 12 * 1024,
+            "cycling one 3,000-byte block carved {grew} bytes"
+        );
+        for (block, size) in blocks.iter().zip(sizes) {
+            assert_eq!(block.len(), size);
+            assert!(block.iter().all(|&b| b == 1));
+        }
+    })
+    .join()
+    .unwrap();
+}
