@@ -34,7 +34,7 @@ fn carved_bytes_follow_the_blocks_and_the_pages() {
                 grew >= live,
                 "{kind}: {live} live bytes but carving grew by {grew}: {b:?} -> {d:?}"
             );
-            // At most one first carve (8 KiB, or one block) per class beyond
+            // At most one first carve (4 KiB, or one block) per class beyond
             // what is live, plus the doubling of a busy page.
             assert!(
                 grew <= 2 * live + 2 * MEDIUM,
