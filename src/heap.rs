@@ -1165,6 +1165,32 @@ unsafe fn purge_past_budget(segment: *mut SegmentHeader) {
     }
 }
 
+/// The cache's dirty bytes past which an empty segment nobody owns goes in
+/// purged (see [`release_unowned`]).
+const UNOWNED_CACHE_DIRTY_BUDGET: usize = 8 << 20;
+
+/// Release an empty segment nobody owns now (an exit, a drain) to the
+/// cache: dirty while the cache holds at most [`UNOWNED_CACHE_DIRTY_BUDGET`]
+/// of dirty memory, purged past it. Threads that come and go (larson's
+/// generations, a pool that replaces its workers) leave their emptied
+/// segments behind faster than the region purge delay ages them, while
+/// their successors take a few back dirty: past the budget the cache held
+/// only memory nobody was about to reuse (larson, 2 threads: peak 39 ->
+/// 27 MiB at level throughput).
+///
+/// # Safety
+/// The caller owns `segment`, a paged segment with no page in use, and
+/// gives it up.
+unsafe fn release_unowned(segment: *mut SegmentHeader) {
+    // SAFETY: forwarded.
+    unsafe {
+        if segment::cached_dirty_bytes() > UNOWNED_CACHE_DIRTY_BUDGET {
+            segment::purge_empty(segment);
+        }
+        segment::release_region(segment);
+    }
+}
+
 /// Put `segment`, which has live blocks and no owner any more, on its
 /// abandoned stack, counting its live blocks for [`on_abandoned_free`].
 ///
@@ -1321,7 +1347,7 @@ unsafe fn drain_abandoned(segment: *mut SegmentHeader, kind: u8) {
         take_over_count(segment, taken);
         purge_past_budget(segment);
         if (*segment).used_pages == 0 {
-            segment::release_region(segment);
+            release_unowned(segment);
         } else {
             abandon_counted(segment, false);
         }
@@ -1507,7 +1533,7 @@ unsafe fn release_or_abandon(segment: *mut SegmentHeader) {
         (*segment).heap_prev = ptr::null_mut();
         (*segment).heap_next = ptr::null_mut();
         if (*segment).used_pages == 0 {
-            segment::release_region(segment);
+            release_unowned(segment);
         } else {
             purge_past_budget(segment);
             // Release pairs with remote freers' Acquire load of `owner` after
