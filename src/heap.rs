@@ -1167,16 +1167,18 @@ unsafe fn purge_past_budget(segment: *mut SegmentHeader) {
 
 /// The cache's dirty bytes past which an empty segment nobody owns goes in
 /// purged (see [`release_unowned`]).
-const UNOWNED_CACHE_DIRTY_BUDGET: usize = 8 << 20;
+const UNOWNED_CACHE_DIRTY_BUDGET: usize = 2 << 20;
 
-/// Release an empty segment nobody owns now (an exit, a drain) to the
-/// cache: dirty while the cache holds at most [`UNOWNED_CACHE_DIRTY_BUDGET`]
-/// of dirty memory, purged past it. Threads that come and go (larson's
-/// generations, a pool that replaces its workers) leave their emptied
-/// segments behind faster than the region purge delay ages them, while
-/// their successors take a few back dirty: past the budget the cache held
-/// only memory nobody was about to reuse (larson, 2 threads: peak 39 ->
-/// 27 MiB at level throughput).
+/// Release an empty segment nobody owned a moment ago (an exit, a drain,
+/// an adoption that emptied it) to the cache: dirty while the cache holds
+/// at most [`UNOWNED_CACHE_DIRTY_BUDGET`] of dirty memory, purged past it.
+/// Threads that come and go (larson's generations, a pool that replaces
+/// its workers) leave their emptied segments behind faster than the region
+/// purge delay ages them, while their successors take a few back dirty:
+/// past the budget the cache held only memory nobody was about to reuse
+/// (larson, 2 threads: peak 39 -> 27 MiB with an 8 MiB budget, 24 MiB
+/// with 2 MiB, at level throughput; a thread-per-request program and
+/// mimalloc's stress test keep their speed: papers/evaluation.md).
 ///
 /// # Safety
 /// The caller owns `segment`, a paged segment with no page in use, and
@@ -1413,7 +1415,7 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
         take_over_count(segment, taken);
         if (*segment).used_pages == 0 && (!keep_needed || has_page_room(heap, segment)) {
             unlink_segment(heap, segment);
-            segment::release_region(segment);
+            release_unowned(segment);
         }
     }
 }

@@ -1,5 +1,5 @@
 //! Threads that come and go leave their emptied segments in the cache: past
-//! a budget of dirty memory there (8 MiB), an exiting thread's empty
+//! a budget of dirty memory there (2 MiB), an exiting thread's empty
 //! segment goes in purged, so the cache does not hold every generation's
 //! leftovers until the purge delay ages them. Larson's pattern, two
 //! lineages at once: each generation thread takes over its predecessor's
@@ -17,7 +17,7 @@ const BLOCKS: usize = 5000;
 const REPLACEMENTS: usize = 100_000;
 const GENERATIONS: usize = 30;
 const LINEAGES: usize = 2;
-const BUDGET: usize = 8 << 20;
+const BUDGET: usize = 2 << 20;
 const SEGMENT: usize = 4 << 20;
 
 fn next(state: &mut u64) -> usize {
