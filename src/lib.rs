@@ -65,6 +65,8 @@ mod thread;
 mod user_heap;
 mod zero;
 
+#[cfg(not(feature = "loom"))]
+pub use api::release_thread_heap;
 pub use api::{collect, usable_size};
 pub use config::Config;
 pub use global::TinyAlloc;

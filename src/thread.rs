@@ -363,6 +363,24 @@ fn exit_key() -> Option<libc::pthread_key_t> {
     }
 }
 
+/// Give up the calling thread's heap now, as its exit would (see
+/// `api::release_thread_heap`), and clear the exit key's value so that the
+/// exit does nothing more unless the thread takes a heap again.
+#[cfg(not(feature = "loom"))]
+pub fn release_current() {
+    let heap = current_heap();
+    if is_sentinel(heap) {
+        return;
+    }
+    set_current_heap(sentinel());
+    if let Some(key) = exit_key() {
+        // SAFETY: `key` is a live key; only our destructor reads the value.
+        unsafe { libc::pthread_setspecific(key, ptr::null_mut()) };
+    }
+    // SAFETY: the heap was this thread's and no longer is.
+    unsafe { exit_heap(heap) };
+}
+
 /// The pthread destructor: called at thread exit with the thread's heap.
 #[cfg(not(feature = "loom"))]
 extern "C" fn thread_exit(value: *mut libc::c_void) {

@@ -170,9 +170,21 @@ pub fn run_workload(w: Workload, threads: usize, warmup: Duration, measure: Dura
 /// makes the figure "RSS after a short idle".
 pub const END_RSS_IDLE: Duration = Duration::from_millis(100);
 
+/// The allocator's "this thread is done allocating" call, when the binary
+/// has one and `--thread-done 1` asked for it: larson's generation threads
+/// call it as their work ends (not a default: the peers get no such call).
+static THREAD_DONE: std::sync::OnceLock<fn()> = std::sync::OnceLock::new();
+
 /// Entry point of the `wl_<allocator>` binaries:
 /// `wl_<allocator> <workload> <threads> [--warmup-ms N] [--measure-ms N]`.
 pub fn child_main(allocator: &str) {
+    child_main_with(allocator, None);
+}
+
+/// [`child_main`] for an allocator with a call that gives up the calling
+/// thread's allocator state (`--thread-done 1` makes larson's generation
+/// threads call it at the end of their work).
+pub fn child_main_with(allocator: &str, thread_done: Option<fn()>) {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let usage = || -> ! {
         eprintln!(
@@ -197,6 +209,16 @@ pub fn child_main(allocator: &str) {
         match flag.as_str() {
             "--warmup-ms" => warmup = Duration::from_millis(value),
             "--measure-ms" => measure = Duration::from_millis(value),
+            "--thread-done" if value == 1 => match thread_done {
+                Some(call) => {
+                    let _ = THREAD_DONE.set(call);
+                }
+                None => {
+                    eprintln!("wl_{allocator} has no thread-done call");
+                    std::process::exit(2);
+                }
+            },
+            "--thread-done" if value == 0 => {}
             _ => usage(),
         }
     }
@@ -450,6 +472,9 @@ fn larson(threads: usize, warmup: Duration, measure: Duration) -> (u64, f64) {
                         done += PUBLISH_EVERY;
                         ops += PUBLISH_EVERY;
                         ctx.publish(ops);
+                    }
+                    if let Some(thread_done) = THREAD_DONE.get() {
+                        thread_done();
                     }
                 });
             });

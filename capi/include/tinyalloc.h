@@ -62,6 +62,11 @@ int tinyalloc_paged_stats(int kind, struct tinyalloc_paged_stats *out);
  * abandoned segments with nothing live, every cached region. */
 void tinyalloc_collect(void);
 
+/* Give up the calling thread's heap now, as its exit would: for a thread
+ * that is done allocating but does not exit yet (a worker that hands its
+ * data on and goes idle). Its blocks stay valid; it may allocate again. */
+void tinyalloc_release_thread_heap(void);
+
 /* Fix the bound, in bytes, of the cache of free regions (0: no caching).
  * The default follows the program: 8 MiB plus the memory in use. */
 void tinyalloc_set_cache_limit(size_t bytes);

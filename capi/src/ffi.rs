@@ -139,6 +139,13 @@ pub extern "C" fn tinyalloc_collect() {
     core_api::collect();
 }
 
+/// Give up the calling thread's heap now, as its exit would (see
+/// `tinyalloc::release_thread_heap`).
+#[no_mangle]
+pub extern "C" fn tinyalloc_release_thread_heap() {
+    core_api::release_thread_heap();
+}
+
 /// Fix the cache bound in bytes (0 disables caching).
 #[no_mangle]
 pub extern "C" fn tinyalloc_set_cache_limit(bytes: usize) {

@@ -5,5 +5,5 @@
 static GLOBAL: tinyalloc::TinyAlloc = tinyalloc::TinyAlloc;
 
 fn main() {
-    tinyalloc_bench::workload::child_main("tinyalloc");
+    tinyalloc_bench::workload::child_main_with("tinyalloc", Some(tinyalloc::release_thread_heap));
 }
