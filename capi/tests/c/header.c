@@ -1,6 +1,6 @@
-/* tinyalloc.h from C: stats, collect and the cache bound, linked against
- * libtinyalloc.so (capi/tests/header.rs). Exits non-zero with a message on
- * the first failed check. */
+/* tinyalloc.h from C: stats, collect, the cache bound and giving the
+ * thread's heap up, linked against libtinyalloc.so (capi/tests/header.rs).
+ * Exits non-zero with a message on the first failed check. */
 #include "tinyalloc.h"
 
 #include <stdio.h>
@@ -116,6 +116,28 @@ int main(void) {
     CHECK(tinyalloc_paged_stats(-1, &medium) == -1);
     CHECK(medium.segments == (size_t)0x5a5a5a5a5a5a5a5aULL);
     CHECK(tinyalloc_paged_stats(TINYALLOC_SMALL, NULL) == -1);
+
+    /* Giving the thread's heap up: a block allocated before stays valid
+     * and is freed into an abandoned segment; the next malloc takes a
+     * heap again. */
+    char *kept = malloc(100);
+    CHECK(kept != NULL);
+    memset(kept, 7, 100);
+    struct tinyalloc_stats before_release;
+    tinyalloc_stats(&before_release);
+    tinyalloc_release_thread_heap();
+    struct tinyalloc_stats released;
+    tinyalloc_stats(&released);
+    CHECK(released.live_heaps + 1 == before_release.live_heaps);
+    CHECK(released.abandoned_segments > before_release.abandoned_segments);
+    for (int i = 0; i < 100; i++) CHECK(kept[i] == 7);
+    free(kept);
+    char *again = malloc(100);
+    CHECK(again != NULL);
+    struct tinyalloc_stats retaken;
+    tinyalloc_stats(&retaken);
+    CHECK(retaken.live_heaps == before_release.live_heaps);
+    free(again);
     printf("tinyalloc.h checks passed\n");
     return 0;
 }
