@@ -1141,7 +1141,7 @@ pub fn collect() {
 /// (a thread's exit hook runs after `std::thread::scope` and `join` have
 /// returned, a few milliseconds later under load). In larson's thread
 /// generations at 2 threads, calling it at the end of each generation's
-/// work cut the peak RSS by a sixth and raised the throughput by a tenth
+/// work cut the peak RSS by 19% and raised the throughput by 15%
 /// (papers/evaluation.md, stop 25). Cheap enough for a pool worker going
 /// idle, but not for every task: each call gives up and takes back pages.
 ///
