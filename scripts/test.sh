@@ -55,12 +55,13 @@ else
 fi
 
 if rustup +nightly component list --installed 2>/dev/null | grep -q '^rust-src'; then
-    step "ThreadSanitizer: the multi-threaded stress test and the idle-owner reclaim"
+    step "ThreadSanitizer: the multi-threaded stress test, the idle-owner reclaim and heaps given up mid-life"
     host=$(rustc -vV | sed -n 's/^host: //p')
     RUSTFLAGS="-Zsanitizer=thread" TSAN_OPTIONS="halt_on_error=1" \
         TINYALLOC_STRESS_ROUNDS=3 TINYALLOC_STRESS_OPS=2000 \
         cargo +nightly test -Zbuild-std --target "$host" -p tinyalloc \
-        --target-dir target/tsan --test stress --test global --test idle_reclaim
+        --target-dir target/tsan --test stress --test global --test idle_reclaim \
+        --test release_thread_heap_churn
 else
     echo "SKIPPED ThreadSanitizer: the nightly rust-src component is not installed"
 fi
