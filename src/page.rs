@@ -25,21 +25,25 @@ use crate::ds::remote_list::{chain_tail_and_len, RemoteFreeList, Taken};
 use crate::sync::{PlainAtomicU64, StatOrdering};
 use core::ptr;
 
-/// Most bytes of blocks carved per [`extend`] call (at least one block).
-const EXTEND_BYTES: usize = 16 * 1024;
-/// Bytes carved by a fresh page's first [`extend`]: one OS page. Later calls
-/// carve as much as the page holds already, up to [`EXTEND_BYTES`]. A class
-/// that serves a few blocks per thread (most classes of most threads) then
-/// commits one OS page, not two.
-const FIRST_EXTEND_BYTES: usize = 4 * 1024;
-/// A page with at most this many bytes carved (its first carve) is
-/// *young*: when it runs dry with none of its own frees to reuse, the slow
-/// path's first step ([`refill_current`]) carves more at once, without the
-/// page search, which may adopt abandoned segments first. (A thread that
-/// searched on every young page's first run-out adopted more of its exited
-/// predecessors' segments: a thread-per-request C program peaked 600 KiB
-/// higher.)
-const YOUNG_MAX_BYTES: usize = FIRST_EXTEND_BYTES;
+/// The span of one [`extend`]: it carves the blocks whose headers (link
+/// word and freed mark, the 16 bytes a carve writes) lie in the OS page of
+/// the first uncarved block's header, at least one block. So each carve
+/// commits one OS page, and carved blocks never handed out cost at most
+/// part of one OS page per class. (Carves that doubled up to 16 KiB left
+/// up to 16 KiB of written, never used blocks in each class's page: swap
+/// at 2 to 8 threads peaked 0.5 to 1.1 MiB higher.) The extra slow paths
+/// are one per OS page of fresh blocks, beside the fault on that page.
+const CARVE_SPAN: usize = crate::os::PAGE_SIZE;
+/// Bytes of a block a carve writes: its link word and freed mark.
+const CARVED_HEADER: usize = 16;
+/// A page whose carved headers all lie in its first [`CARVE_SPAN`] (its
+/// first carve) is *young*: when it runs dry with none of its own frees to
+/// reuse, the slow path's first step ([`refill_current`]) carves more at
+/// once, without the page search, which may adopt abandoned segments
+/// first. (A thread that searched on every young page's first run-out
+/// adopted more of its exited predecessors' segments: a thread-per-request
+/// C program peaked 600 KiB higher.)
+const YOUNG_MAX_BYTES: usize = CARVE_SPAN;
 /// How many times a young page refills from its own frees before it grows
 /// instead: a page that cycles through its carve (an alloc/free loop) takes
 /// a slow path per cycle, about 32 instructions, and twice the blocks halve
@@ -325,9 +329,9 @@ pub unsafe fn extend(page: *mut Page) -> bool {
             return false;
         }
         let size = (*page).block_size;
-        let bytes = (capacity * size).clamp(FIRST_EXTEND_BYTES, EXTEND_BYTES);
-        let count = left.min((bytes / size).max(1));
         let first = (*page).start.add(capacity * size);
+        let span_end = (first.addr() + CARVED_HEADER).next_multiple_of(CARVE_SPAN);
+        let count = left.min((span_end - first.addr() - CARVED_HEADER) / size + 1);
         let mut block = first;
         for _ in 1..count {
             let next = block.add(size);
@@ -364,7 +368,9 @@ pub unsafe fn extend(page: *mut Page) -> bool {
 pub unsafe fn refill_current(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page.
     unsafe {
-        if ((*page).capacity as usize) * (*page).block_size <= YOUNG_MAX_BYTES {
+        // Young: the last carved block's header ends within the first span.
+        let size = (*page).block_size;
+        if ((*page).capacity as usize) * size + CARVED_HEADER <= YOUNG_MAX_BYTES + size {
             return refill_young(page);
         }
         if (*page).local_free.is_null() || !is_carved_enough(page) {
