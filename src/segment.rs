@@ -817,6 +817,29 @@ pub unsafe fn shrink_region(header: *mut SegmentHeader, slots: usize) {
     }
 }
 
+/// Cache lines a page's colour may skip: classes cycle through this many.
+const PAGE_COLORS: usize = 8;
+/// The largest block alignment (log2) that a colour of whole cache lines
+/// keeps: 64 bytes.
+const COLOR_MAX_ALIGN_SHIFT: u32 = 6;
+
+/// How far into its page a page of `class` starts its blocks: `class`
+/// modulo [`PAGE_COLORS`] cache lines, for block sizes whose alignment
+/// (their largest power-of-two divisor) is at most 64 bytes, so that every
+/// block keeps it; 0 for the others. Every heap lays its pages out alike,
+/// so without a colour the first blocks of all classes of all heaps agree
+/// in their low 16 address bits and share one set of each cache level. Two
+/// threads each incrementing 8 small objects of their own (`falseshare`)
+/// ran 15-20% slower at 2 and 4 threads without it (the mechanism is
+/// inferred: this VM has no hardware counters). At most 448 bytes a page.
+fn page_color(class: usize, block_size: usize) -> usize {
+    if block_size.trailing_zeros() <= COLOR_MAX_ALIGN_SHIFT {
+        (class % PAGE_COLORS) * 64
+    } else {
+        0
+    }
+}
+
 /// Claim an unused page of `segment` (which must have one) for blocks of
 /// `block_size` in `class`.
 ///
@@ -844,8 +867,9 @@ pub unsafe fn claim_page(
                     globals().free_dirty_bytes[k].fetch_sub(1 << shift, StatOrdering::Relaxed);
                 }
                 globals().pages_in_use_bytes[k].fetch_add(1 << shift, StatOrdering::Relaxed);
-                let start = segment.cast::<u8>().add(index << shift);
-                page::init(page, class, block_size, start, 1 << shift);
+                let color = page_color(class, block_size);
+                let start = segment.cast::<u8>().add((index << shift) + color);
+                page::init(page, class, block_size, start, (1 << shift) - color);
                 (*segment).used_pages += 1;
                 return page;
             }
@@ -907,7 +931,12 @@ pub unsafe fn give_back_reclaimed(segment: *mut SegmentHeader, page: *mut Page) 
     // SAFETY: the page is in use, so its segment and geometry stay as they
     // are; its memory holds only free blocks, all the caller's.
     unsafe {
-        zero_pages((*page).start, 1 << (*segment).page_shift);
+        // The page's memory starts before its first block (its colour).
+        let shift = (*segment).page_shift;
+        let base = (*page)
+            .start
+            .map_addr(|address| address & !((1 << shift) - 1));
+        zero_pages(base, 1 << shift);
         let size = (*page).block_size;
         crate::stats::on_page_free(size, (*page).capacity as usize * size);
     }
