@@ -830,7 +830,7 @@ const COLOR_MAX_ALIGN_SHIFT: u32 = 6;
 /// so without a colour the first blocks of all classes of all heaps agree
 /// in their low 16 address bits and share one set of each cache level. Two
 /// threads each incrementing 8 small objects of their own (`falseshare`)
-/// ran 15-20% slower at 2 and 4 threads without it (the mechanism is
+/// ran 11-18% slower at 2 to 8 threads without it (the mechanism is
 /// inferred: this VM has no hardware counters). At most 448 bytes a page.
 fn page_color(class: usize, block_size: usize) -> usize {
     if block_size.trailing_zeros() <= COLOR_MAX_ALIGN_SHIFT {
