@@ -828,10 +828,10 @@ const COLOR_MAX_ALIGN_SHIFT: u32 = 6;
 /// (their largest power-of-two divisor) is at most 64 bytes, so that every
 /// block keeps it; 0 for the others. Every heap lays its pages out alike,
 /// so without a colour the first blocks of all classes of all heaps agree
-/// in their low 16 address bits and share one set of each cache level. Two
-/// threads each incrementing 8 small objects of their own (`falseshare`)
-/// ran 11-18% slower at 2 to 8 threads without it (the mechanism is
-/// inferred: this VM has no hardware counters). At most 448 bytes a page.
+/// in their low 16 address bits and map to the same cache sets. Threads
+/// each incrementing 8 small objects of their own (`falseshare`) ran 11-18%
+/// slower at 2 to 8 threads without it (the mechanism is inferred: this VM
+/// has no hardware counters). At most 448 bytes a page.
 fn page_color(class: usize, block_size: usize) -> usize {
     if block_size.trailing_zeros() <= COLOR_MAX_ALIGN_SHIFT {
         (class % PAGE_COLORS) * 64
