@@ -36,20 +36,14 @@ use core::ptr;
 const CARVE_SPAN: usize = crate::os::PAGE_SIZE;
 /// Bytes of a block a carve writes: its link word and freed mark.
 const CARVED_HEADER: usize = 16;
-
-/// The end of the span a carve starting with the block header at `header`
-/// fills (see [`CARVE_SPAN`]). A page whose carved headers all lie in the
-/// span of its first block's header (its first carve) is *young*: when it
-/// runs dry with none of its own frees to reuse, the slow path's first step
-/// ([`refill_current`]) carves more at once, without the page search, which
-/// may adopt abandoned segments first. (A thread that searched on every
-/// young page's first run-out adopted more of its exited predecessors'
-/// segments: a thread-per-request C program peaked 600 KiB higher.)
-#[inline(always)]
-fn span_end(header: usize) -> usize {
-    (header + CARVED_HEADER).next_multiple_of(CARVE_SPAN)
-}
-
+/// A page whose carved headers all lie in its first [`CARVE_SPAN`] (its
+/// first carve) is *young*: when it runs dry with none of its own frees to
+/// reuse, the slow path's first step ([`refill_current`]) carves more at
+/// once, without the page search, which may adopt abandoned segments
+/// first. (A thread that searched on every young page's first run-out
+/// adopted more of its exited predecessors' segments: a thread-per-request
+/// C program peaked 600 KiB higher.)
+const YOUNG_MAX_BYTES: usize = CARVE_SPAN;
 /// How many times a young page refills from its own frees before it grows
 /// instead: a page that cycles through its carve (an alloc/free loop) takes
 /// a slow path per cycle, about 32 instructions, and twice the blocks halve
@@ -336,7 +330,8 @@ pub unsafe fn extend(page: *mut Page) -> bool {
         }
         let size = (*page).block_size;
         let first = (*page).start.add(capacity * size);
-        let count = left.min((span_end(first.addr()) - first.addr() - CARVED_HEADER) / size + 1);
+        let span_end = (first.addr() + CARVED_HEADER).next_multiple_of(CARVE_SPAN);
+        let count = left.min((span_end - first.addr() - CARVED_HEADER) / size + 1);
         let mut block = first;
         for _ in 1..count {
             let next = block.add(size);
@@ -357,7 +352,7 @@ pub unsafe fn extend(page: *mut Page) -> bool {
 }
 
 /// The allocation slow path's first step for `page`, its class's current
-/// page with nothing on `free`: a young page (see [`span_end`])
+/// page with nothing on `free`: a young page (see [`YOUNG_MAX_BYTES`])
 /// reuses its own frees or carves more; an older one, if its own frees
 /// (`local_free`) can refill it and [`refill`] would carve no more, moves
 /// them to `free`. Either way the slow path's other work (remote frees,
@@ -373,11 +368,9 @@ pub unsafe fn extend(page: *mut Page) -> bool {
 pub unsafe fn refill_current(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page.
     unsafe {
-        // Young: the last carved block's header ends within the span of
-        // the first block's (the page's first carve).
+        // Young: the last carved block's header ends within the first span.
         let size = (*page).block_size;
-        let start = (*page).start.addr();
-        if start + ((*page).capacity as usize) * size + CARVED_HEADER <= span_end(start) + size {
+        if ((*page).capacity as usize) * size + CARVED_HEADER <= YOUNG_MAX_BYTES + size {
             return refill_young(page);
         }
         if (*page).local_free.is_null() || !is_carved_enough(page) {
