@@ -369,6 +369,11 @@ pub unsafe fn refill_current(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page.
     unsafe {
         // Young: the last carved block's header ends within the first span.
+        // (Counted from the first block, not the page's base: a colour moves
+        // the first span up to 448 bytes in, but coloured classes are at
+        // most 960 bytes, so this still tells the first carve from later
+        // ones. Deriving the span from the address cost 0.1-0.8 more
+        // instructions per operation in callgrind's rows.)
         let size = (*page).block_size;
         if ((*page).capacity as usize) * size + CARVED_HEADER <= YOUNG_MAX_BYTES + size {
             return refill_young(page);
