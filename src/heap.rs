@@ -949,9 +949,10 @@ unsafe fn rescue_parked(heap: *mut Heap) {
 /// A page of `class` with a free block, made current; null if out of memory.
 ///
 /// In order: a queued page with freed blocks (the first
-/// [`COLLECT_VISITS`]); a segment abandoned by an exited thread (its pages
-/// join the queues, and the search starts again); a queued page that can
-/// carve more; an unused page of an owned segment or a new segment.
+/// [`COLLECT_VISITS`]); for a heap with no segment of the class's kind, a
+/// segment abandoned by an exited thread (its pages join the queues, and
+/// the search starts again); a queued page that can carve more; an unused
+/// page of an owned segment; an abandoned segment; a new segment.
 ///
 /// # Safety
 /// `heap` is the calling thread's heap (not the sentinel).
@@ -977,11 +978,19 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
                 page = (*page).next;
                 visited += 1;
             }
-            // Then memory abandoned by exited threads, before carving: a
-            // thread's successor (larson, thread pools) takes over its
+            // Then, for a heap with no segment of this kind yet (a new
+            // thread), memory abandoned by exited threads, before carving:
+            // a thread's successor (larson, thread pools) takes over its
             // predecessor's pages while their blocks are being freed,
-            // instead of carving a second working set beside them.
-            if adopted < ADOPT_PER_SLOW_PATH && !(*heap).user {
+            // instead of carving a second working set beside them. A heap
+            // with segments of its own adopts only instead of mapping a new
+            // one (below): when every heap adopted here, a running thread
+            // that merely needed a page took the segments an exited
+            // thread's successor was about to free into and allocate from.
+            if adopted < ADOPT_PER_SLOW_PATH
+                && !(*heap).user
+                && (*heap).segments[(kind - KIND_SMALL) as usize].is_null()
+            {
                 if let Some(segment) = segment::pop_abandoned(kind) {
                     adopt(heap, segment);
                     adopted += 1;
@@ -1004,9 +1013,10 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
                 }
             }
             set_current(heap, class, empty_page());
-            // No queued page has room: adopt an abandoned segment (it may hold
-            // pages of this class) or take a fresh page.
-            if adopted < ADOPT_PER_SLOW_PATH && !(*heap).user {
+            // No queued page has room: take an unused page of an owned
+            // segment, or else adopt an abandoned segment (it may hold pages
+            // of this class) before mapping a new one.
+            if adopted < ADOPT_PER_SLOW_PATH && !(*heap).user && !has_unused_page(heap, kind) {
                 if let Some(segment) = segment::pop_abandoned(kind) {
                     adopt(heap, segment);
                     adopted += 1;
@@ -1023,6 +1033,24 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
             make_current(heap, class, page);
             return page;
         }
+    }
+}
+
+/// Whether one of `heap`'s segments of `kind` has an unused page.
+///
+/// # Safety
+/// The caller owns `heap`.
+unsafe fn has_unused_page(heap: *mut Heap, kind: u8) -> bool {
+    // SAFETY: the caller owns the heap and its segments.
+    unsafe {
+        let mut segment = (*heap).segments[(kind - KIND_SMALL) as usize];
+        while !segment.is_null() {
+            if segment::has_free_page(segment) {
+                return true;
+            }
+            segment = (*segment).heap_next;
+        }
+        false
     }
 }
 
