@@ -1016,7 +1016,10 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
             // No queued page has room: take an unused page of an owned
             // segment, or else adopt an abandoned segment (it may hold pages
             // of this class) before mapping a new one.
-            if adopted < ADOPT_PER_SLOW_PATH && !(*heap).user && !has_unused_page(heap, kind) {
+            if adopted < ADOPT_PER_SLOW_PATH
+                && !(*heap).user
+                && !has_unused_page(heap, kind, ptr::null_mut())
+            {
                 if let Some(segment) = segment::pop_abandoned(kind) {
                     adopt(heap, segment);
                     adopted += 1;
@@ -1036,16 +1039,17 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
     }
 }
 
-/// Whether one of `heap`'s segments of `kind` has an unused page.
+/// Whether one of `heap`'s segments of `kind`, other than `except` (null
+/// for none), has an unused page.
 ///
 /// # Safety
 /// The caller owns `heap`.
-unsafe fn has_unused_page(heap: *mut Heap, kind: u8) -> bool {
+unsafe fn has_unused_page(heap: *mut Heap, kind: u8, except: *mut SegmentHeader) -> bool {
     // SAFETY: the caller owns the heap and its segments.
     unsafe {
         let mut segment = (*heap).segments[(kind - KIND_SMALL) as usize];
         while !segment.is_null() {
-            if segment::has_free_page(segment) {
+            if segment != except && segment::has_free_page(segment) {
                 return true;
             }
             segment = (*segment).heap_next;
@@ -1441,29 +1445,12 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
             }
         }
         take_over_count(segment, taken);
-        if (*segment).used_pages == 0 && (!keep_needed || has_page_room(heap, segment)) {
+        if (*segment).used_pages == 0
+            && (!keep_needed || has_unused_page(heap, (*segment).kind, segment))
+        {
             unlink_segment(heap, segment);
             release_unowned(segment);
         }
-    }
-}
-
-/// Whether one of the heap's segments of `segment`'s kind, other than
-/// `segment`, has an unused page.
-///
-/// # Safety
-/// The caller owns `heap` and `segment`, which is on the heap's list.
-unsafe fn has_page_room(heap: *mut Heap, segment: *mut SegmentHeader) -> bool {
-    // SAFETY: the caller owns the heap and its segments.
-    unsafe {
-        let mut other = (*heap).segments[segment_slot(segment)];
-        while !other.is_null() {
-            if other != segment && segment::has_free_page(other) {
-                return true;
-            }
-            other = (*other).heap_next;
-        }
-        false
     }
 }
 
