@@ -25,24 +25,25 @@ use crate::ds::remote_list::{chain_tail_and_len, RemoteFreeList, Taken};
 use crate::sync::{PlainAtomicU64, StatOrdering};
 use core::ptr;
 
-/// The span of one [`extend`]: it carves the blocks whose headers (link
-/// word and freed mark, the 16 bytes a carve writes) lie in the OS page of
-/// the first uncarved block's header, at least one block. So each carve
-/// commits one OS page, and carved blocks never handed out cost at most
-/// part of one OS page per class. (Carves that doubled up to 16 KiB left
-/// up to 16 KiB of written, never used blocks in each class's page: swap
-/// at 2 to 8 threads peaked 0.5 to 1.1 MiB higher.) The extra slow paths
-/// are one per OS page of fresh blocks, beside the fault on that page.
+/// The span of one [`extend`]: it carves the blocks that end by the first
+/// OS page boundary at or after the end of the first uncarved block, at
+/// least one block. So each carve commits whole OS pages and no carved
+/// block spills into a page the carve did not count: a class that never
+/// needs more than its first carve holds one OS page (with the header
+/// rule this replaced, under which the last block whose 16-byte header lay
+/// in the span was carved too, the last block of most first carves
+/// reached into a second OS page: `ini` at 8 threads held 3 OS pages in
+/// classes that carved 8,320 bytes). The extra slow paths are one per OS
+/// page of fresh blocks, beside the fault on that page.
 const CARVE_SPAN: usize = crate::os::PAGE_SIZE;
-/// Bytes of a block a carve writes: its link word and freed mark.
-const CARVED_HEADER: usize = 16;
-/// A page whose carved headers all lie in its first [`CARVE_SPAN`] (its
-/// first carve) is *young*: when it runs dry with none of its own frees to
-/// reuse, the slow path's first step ([`refill_current`]) carves more at
-/// once, without the page search, which may adopt abandoned segments
-/// first. (A thread that searched on every young page's first run-out
-/// adopted more of its exited predecessors' segments: a thread-per-request
-/// C program peaked 600 KiB higher.)
+/// A page whose carved blocks fit in its first [`CARVE_SPAN`] (its first
+/// carve; a page of blocks bigger than that: one block) is *young*: when
+/// it runs dry with none of its own frees to reuse, the slow path's first
+/// step ([`refill_current`]) carves more at once, without the page search,
+/// which may adopt abandoned segments first. (A thread that searched on
+/// every young page's first run-out adopted more of its exited
+/// predecessors' segments: a thread-per-request C program peaked 600 KiB
+/// higher.)
 const YOUNG_MAX_BYTES: usize = CARVE_SPAN;
 /// How many times a young page refills from its own frees before it grows
 /// instead: a page that cycles through its carve (an alloc/free loop) takes
@@ -330,8 +331,8 @@ pub unsafe fn extend(page: *mut Page) -> bool {
         }
         let size = (*page).block_size;
         let first = (*page).start.add(capacity * size);
-        let span_end = (first.addr() + CARVED_HEADER).next_multiple_of(CARVE_SPAN);
-        let count = left.min((span_end - first.addr() - CARVED_HEADER) / size + 1);
+        let span_end = (first.addr() + size).next_multiple_of(CARVE_SPAN);
+        let count = left.min((span_end - first.addr()) / size);
         let mut block = first;
         for _ in 1..count {
             let next = block.add(size);
@@ -368,14 +369,15 @@ pub unsafe fn extend(page: *mut Page) -> bool {
 pub unsafe fn refill_current(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page.
     unsafe {
-        // Young: the last carved block's header ends within the first span.
-        // (Counted from the first block, not the page's base: a colour moves
-        // the first span up to 448 bytes in, but coloured classes are at
-        // most 960 bytes, so this still tells the first carve from later
-        // ones. Deriving the span from the address cost 0.1-0.8 more
+        // Young: the carved blocks fit in one span, or there is one block
+        // bigger than that ([`is_young`]). (Counted from the first block,
+        // not the page's base: a colour moves the first span up to 448
+        // bytes in, but coloured classes are at most 960 bytes, and a
+        // second carve runs to the second span's end, so this still tells
+        // the first carve from later ones; the unit test checks every
+        // class. Deriving the span from the address cost 0.1-0.8 more
         // instructions per operation in callgrind's rows.)
-        let size = (*page).block_size;
-        if ((*page).capacity as usize) * size + CARVED_HEADER <= YOUNG_MAX_BYTES + size {
+        if is_young(page) {
             return refill_young(page);
         }
         if (*page).local_free.is_null() || !is_carved_enough(page) {
@@ -383,6 +385,19 @@ pub unsafe fn refill_current(page: *mut Page) -> bool {
         }
         take_local_frees(page);
         true
+    }
+}
+
+/// Whether `page` has carved once only (see [`YOUNG_MAX_BYTES`]).
+///
+/// # Safety
+/// The caller owns `page`.
+#[inline(always)]
+unsafe fn is_young(page: *mut Page) -> bool {
+    // SAFETY: the caller owns the page.
+    unsafe {
+        let size = (*page).block_size;
+        ((*page).capacity as usize) * size <= YOUNG_MAX_BYTES.max(size)
     }
 }
 
@@ -696,6 +711,56 @@ mod tests {
             assert_eq!((*record).young_reuses, 0);
             assert!((*record).remote.take_all().is_null());
             dealloc(record.cast(), layout);
+        }
+    }
+
+    /// Every carve of every class, from its coloured start, ends at an OS
+    /// page boundary or short of it by less than a block (so no carved
+    /// block reaches into an OS page the carve did not count), carves at
+    /// least one block, and only the first counts as young.
+    #[test]
+    fn carves_end_at_os_page_boundaries_and_only_the_first_is_young() {
+        use crate::segment::{page_color, MEDIUM_PAGE_SHIFT, SMALL_BLOCK_MAX, SMALL_PAGE_SHIFT};
+        use crate::size_class::{class_size, CLASS_COUNT};
+        for class in 1..CLASS_COUNT {
+            let size = class_size(class);
+            let page_size = if size <= SMALL_BLOCK_MAX {
+                1 << SMALL_PAGE_SHIFT
+            } else {
+                1 << MEDIUM_PAGE_SHIFT
+            };
+            let layout = Layout::from_size_align(page_size, CARVE_SPAN).unwrap();
+            let mut record = Page::empty();
+            let page = ptr::addr_of_mut!(record);
+            // SAFETY: `memory` is a live allocation of `page_size` bytes for
+            // the whole loop; `page` is a record this test owns.
+            unsafe {
+                let memory = alloc_zeroed(layout);
+                assert!(!memory.is_null());
+                let color = page_color(class, size);
+                init(page, class, size, memory.add(color), page_size - color);
+                let mut carves = 0;
+                let mut carved = 0;
+                while extend(page) {
+                    carves += 1;
+                    let capacity = (*page).capacity as usize;
+                    assert!(capacity > carved, "class {class}: an empty carve");
+                    carved = capacity;
+                    let end = color + capacity * size;
+                    let boundary = end.next_multiple_of(CARVE_SPAN);
+                    assert!(
+                        boundary - end < size || capacity == (*page).reserved as usize,
+                        "class {class} ({size} B), carve {carves}: ends {} bytes short of a boundary",
+                        boundary - end
+                    );
+                    assert_eq!(
+                        is_young(page),
+                        carves == 1,
+                        "class {class} ({size} B), carve {carves}"
+                    );
+                }
+                dealloc(memory, layout);
+            }
         }
     }
 }

@@ -832,7 +832,7 @@ const COLOR_MAX_ALIGN_SHIFT: u32 = 6;
 /// each incrementing 8 small objects of their own (`falseshare`) ran 11-18%
 /// slower at 2 to 8 threads without it (the mechanism is inferred: this VM
 /// has no hardware counters). At most 448 bytes a page.
-fn page_color(class: usize, block_size: usize) -> usize {
+pub(crate) fn page_color(class: usize, block_size: usize) -> usize {
     if block_size.trailing_zeros() <= COLOR_MAX_ALIGN_SHIFT {
         (class % PAGE_COLORS) * 64
     } else {
