@@ -46,6 +46,8 @@ pub(crate) struct OsState {
     move_calls: StatCounter,
     mapped_bytes: StatCounter,
     injected_failures: StatCounter,
+    /// [`cpu_count`] plus one, or 0 before its first call.
+    cpus: StatCounter,
     /// The mock clock (a tick per reading).
     #[cfg(any(miri, feature = "loom"))]
     ticks: StatCounter,
@@ -61,6 +63,7 @@ impl OsState {
             move_calls: StatCounter::new(0),
             mapped_bytes: StatCounter::new(0),
             injected_failures: StatCounter::new(0),
+            cpus: StatCounter::new(0),
             #[cfg(any(miri, feature = "loom"))]
             ticks: StatCounter::new(0),
         }
@@ -381,6 +384,30 @@ pub fn now_millis() -> u64 {
     backend::now_millis()
 }
 
+/// The CPUs the calling thread may run on (its affinity mask), as read by
+/// the first call in the process (later changes are not seen), or 0 where
+/// that is unknown: a failed call, or the Miri and loom stand-ins. One
+/// system call per process; then a relaxed load (two threads that race to
+/// the first call store the same value).
+///
+/// ```
+/// # #[cfg(not(feature = "loom"))] { // the loom build runs its models only
+/// let cpus = tinyalloc::os::cpu_count();
+/// assert_eq!(cpus, tinyalloc::os::cpu_count(), "read once");
+/// # #[cfg(not(miri))]
+/// assert!(cpus >= 1);
+/// # }
+/// ```
+pub fn cpu_count() -> usize {
+    let cached = state().cpus.load(StatOrdering::Relaxed);
+    if cached != 0 {
+        return cached - 1;
+    }
+    let cpus = backend::cpu_count();
+    state().cpus.store(cpus + 1, StatOrdering::Relaxed);
+    cpus
+}
+
 #[cfg(not(any(miri, feature = "loom")))]
 mod backend {
     use super::{state, AfterMove, MoveOutcome, StatOrdering, PAGE_SIZE};
@@ -502,6 +529,21 @@ mod backend {
         // SAFETY: `ts` is a valid out-pointer; the coarse clock is a vDSO read.
         unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC_COARSE, &mut ts) };
         ts.tv_sec as u64 * 1000 + ts.tv_nsec as u64 / 1_000_000
+    }
+
+    pub(super) fn cpu_count() -> usize {
+        // SAFETY: `cpu_set_t` is a plain bit array: all zeros is the empty set.
+        let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+        // SAFETY: `set` is writable and as big as the size passed; pid 0 is
+        // the calling thread.
+        let result = unsafe {
+            libc::sched_getaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &mut set)
+        };
+        if result != 0 {
+            return 0;
+        }
+        // SAFETY: `set` is an initialised set (the kernel filled it in).
+        unsafe { libc::CPU_COUNT(&set) as usize }
     }
 }
 
@@ -643,5 +685,10 @@ mod backend {
     pub(super) fn now_millis() -> u64 {
         // A tick per call: each purge pass sees time move on.
         state().ticks.fetch_add(1, StatOrdering::Relaxed) as u64
+    }
+
+    /// Unknown: the stand-ins model no CPUs.
+    pub(super) fn cpu_count() -> usize {
+        0
     }
 }

@@ -23,6 +23,7 @@
 use crate::checks;
 use crate::ds::remote_list::{chain_tail_and_len, RemoteFreeList, Taken};
 use crate::sync::{PlainAtomicU64, StatOrdering};
+use crate::thread::threads_outnumber_cpus;
 use core::ptr;
 
 /// The span of one [`extend`]: it carves the blocks that end by the first
@@ -51,6 +52,14 @@ const YOUNG_MAX_BYTES: usize = CARVE_SPAN;
 /// those (`malloc(64)`+`free` 0.5 instructions a pair, `calloc(1, 256)`+
 /// `free` 2; callgrind), while a class that serves a few blocks now and
 /// then stays at one OS page.
+///
+/// Not while threads outnumber CPUs ([`threads_outnumber_cpus`]): then a
+/// young page refills from its own frees whenever it has any, and grows
+/// only when the blocks in use need it. The growth is one OS page per
+/// class per thread (`ini` at 16 threads on 2 CPUs: eight of a parsing
+/// thread's ten classes, 32 KiB a thread, a ninth of the process's
+/// resident set), bought for slow paths saved in threads that are mostly
+/// waiting for a CPU.
 const YOUNG_REUSES: u8 = 4;
 /// A page with fewer blocks carved than this is topped up when it runs dry
 /// even if it has freed blocks to merge ([`refill`]), unless it holds
@@ -402,7 +411,8 @@ unsafe fn is_young(page: *mut Page) -> bool {
 }
 
 /// [`refill_current`] for a young page: its own frees, the first
-/// [`YOUNG_REUSES`] times there are enough of them, else the next carve.
+/// [`YOUNG_REUSES`] times there are enough of them (every time while
+/// threads outnumber CPUs), else the next carve.
 ///
 /// # Safety
 /// As [`refill_current`].
@@ -411,10 +421,10 @@ unsafe fn refill_young(page: *mut Page) -> bool {
     // SAFETY: the caller owns the page.
     unsafe {
         if !(*page).local_free.is_null()
-            && (*page).young_reuses < YOUNG_REUSES
-            && is_carved_enough(page)
+            && ((*page).young_reuses < YOUNG_REUSES && is_carved_enough(page)
+                || threads_outnumber_cpus())
         {
-            (*page).young_reuses += 1;
+            (*page).young_reuses = (*page).young_reuses.saturating_add(1);
             take_local_frees(page);
             return true;
         }

@@ -428,6 +428,17 @@ pub fn live_heaps() -> usize {
     globals().live_heaps.load(StatOrdering::Relaxed)
 }
 
+/// Whether more threads hold heaps than the process has CPUs to run them
+/// ([`os::cpu_count`](crate::os::cpu_count); never where that is
+/// unknown). Then at most a CPU's worth of them runs at a time while every
+/// one keeps its pages: what each thread commits beyond its live blocks is
+/// multiplied by threads that are mostly waiting. Two relaxed loads (a
+/// hint: a stale count only moves the moment a policy changes).
+pub fn threads_outnumber_cpus() -> bool {
+    let cpus = crate::os::cpu_count();
+    cpus != 0 && live_heaps() > cpus
+}
+
 /// An empty heap from the pool (or freshly carved), for a thread or for a
 /// `tinyalloc::Heap`; `None` when out of memory. Nothing is registered:
 /// the caller decides who uses it.
