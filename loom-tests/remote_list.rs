@@ -4,7 +4,9 @@
 //!
 //! Invariants checked:
 //! - every pushed block is taken exactly once, by the owner's `take_all`
-//!   while producers are still pushing or by the final drain;
+//!   while producers are still pushing or by the final drain, and each
+//!   take's count (kept in the list word by the pushes) is the length of
+//!   the chain it took;
 //! - a producer's writes to its block happen-before the owner's reads after
 //!   `take_all`: each block carries a loom `UnsafeCell` payload written before
 //!   the push and read by the owner, so a push or take without Release /
@@ -105,7 +107,22 @@ impl World {
     /// Owner side: take everything pending and check each block's payload.
     /// Returns the indices taken.
     fn take_all(&self, who: &str) -> Vec<usize> {
-        self.walk(self.list.take_all(), who)
+        match self.list.take() {
+            Taken::Chain(chain, count) => self.walk_counted(chain, count, who),
+            other => panic!("{who} found {other:?} on a list that is never parked"),
+        }
+    }
+
+    /// [`walk`](Self::walk), checking the count the take reported.
+    fn walk_counted(&self, chain: *mut u8, count: usize, who: &str) -> Vec<usize> {
+        let taken = self.walk(chain, who);
+        assert_eq!(
+            count,
+            taken.len(),
+            "{who}'s take counted {count} blocks on a chain of {}",
+            taken.len()
+        );
+        taken
     }
 
     /// Walk a chain the owner took, checking each block's payload against
@@ -354,7 +371,10 @@ impl World {
             self.list.take()
         };
         match taken {
-            Taken::Chain(chain) => view.taken.extend(self.walk(chain, "the owner")),
+            Taken::Chain(chain, count) => {
+                view.taken
+                    .extend(self.walk_counted(chain, count, "the owner"))
+            }
             Taken::Reclaiming => {}
             Taken::Reclaimed => {
                 for (index, block) in self.blocks.iter().enumerate() {
@@ -416,7 +436,7 @@ fn reclaim_model(abandon: bool) {
         assert_each_taken_once(2, &[&view.taken]);
     }
     assert!(
-        matches!(world.list.take(), Taken::Chain(chain) if chain.is_null()),
+        matches!(world.list.take(), Taken::Chain(chain, 0) if chain.is_null()),
         "the list is not empty after the owner's last take"
     );
 }

@@ -20,9 +20,12 @@
 //! pushers as frees into an abandoned segment: the count of live blocks
 //! that `heap::on_abandoned_free` keeps needs nothing else to be exact.
 //!
-//! A parked page has handed out every block, so the pushes onto its parked
-//! list are counted (in the word's top bits, [`COUNT_SHIFT`]): the push
-//! that brings the count to the page's block count is the last live block
+//! Every push also counts its block in the word's top bits
+//! ([`COUNT_SHIFT`]), so a take knows how many blocks it took without
+//! walking the chain (whose links other cores wrote). A parked page has
+//! handed out every block and its list counts from zero (it parks only
+//! when empty): the push that brings the count to the page's block count
+//! is the last live block
 //! coming back, and instead of linking it, its CAS takes the whole list and
 //! leaves [`RECLAIM`] with a count of one: the *reclaiming* state. That
 //! pusher now owns every block of the page and gives its memory back (even
@@ -67,7 +70,7 @@ pub const FULL: usize = 1;
 /// assert_eq!(ABANDONED, 2);
 /// let mut block = [0usize; 2];
 /// let list = RemoteFreeList::new();
-/// assert!(matches!(list.take_and_abandon(), Taken::Chain(c) if c.is_null())); // nothing was pending
+/// assert!(matches!(list.take_and_abandon(), Taken::Chain(c, 0) if c.is_null())); // nothing was pending
 /// // SAFETY: the block is 8-aligned, writable, and given up here (a page
 /// // that is never reclaimed: 0 blocks).
 /// let pushed = unsafe { list.push_counting(block.as_mut_ptr().cast(), 0, || false) };
@@ -97,15 +100,16 @@ pub const ABANDONED: usize = 2;
 /// list.finish_reclaim(); // the pusher gave the page's memory back
 /// assert!(list.needs_owner());
 /// assert!(matches!(list.take(), Taken::Reclaimed), "the owner finds it empty");
-/// assert!(matches!(list.take(), Taken::Chain(c) if c.is_null()));
+/// assert!(matches!(list.take(), Taken::Chain(c, 0) if c.is_null()));
 /// # }
 /// ```
 pub const RECLAIM: usize = 4;
 
 /// Every flag.
 const FLAGS: usize = FULL | ABANDONED | RECLAIM;
-/// Where the count of pushes onto a parked list starts in the word: user
-/// addresses fit in 47 bits (the segment map covers no more).
+/// Where the count of blocks on the list starts in the word (every push
+/// adds one, a take clears it): user addresses fit in 47 bits (the segment
+/// map covers no more).
 pub const COUNT_SHIFT: u32 = 48;
 /// One push, counted.
 const COUNT_ONE: usize = 1 << COUNT_SHIFT;
@@ -121,8 +125,9 @@ const RECLAIMED: usize = FULL | RECLAIM;
 /// What the owner's take found ([`RemoteFreeList::take`]).
 #[derive(Clone, Copy, Debug)]
 pub enum Taken {
-    /// The pushed blocks (a null-terminated chain, null if none).
-    Chain(*mut u8),
+    /// The pushed blocks (a null-terminated chain, null if none) and how
+    /// many there are (counted by the pushes: no walk needed).
+    Chain(*mut u8, usize),
     /// A pusher completed the parked page and is giving its memory back:
     /// the list is left as it was, and the page must be left alone.
     Reclaiming,
@@ -166,7 +171,7 @@ impl Pushed {
 }
 
 /// The head of a remote-free list: a block pointer with the flags in its low
-/// bits and, while parked, the count of pushes in its top bits.
+/// bits and the count of blocks on the list in its top bits.
 /// A pointer, not an integer, so that the blocks it leads to keep their
 /// provenance (flag bits go in and out with `map_addr`; Miri checks this
 /// under `-Zmiri-strict-provenance`).
@@ -199,6 +204,12 @@ impl Pushed {
 #[repr(transparent)]
 pub struct RemoteFreeList {
     head: AtomicPtr<u8>,
+}
+
+/// The chain and count a taken (unflagged-link) word holds.
+fn chain_of(word: *mut u8) -> Taken {
+    let count = word.addr() >> COUNT_SHIFT;
+    Taken::Chain(word.map_addr(|address| address & LINK_MASK), count)
 }
 
 /// The flag alone: a parked, empty list.
@@ -285,8 +296,8 @@ impl RemoteFreeList {
                     reclaims: false,
                 };
             }
-            // Counted only while parked (not abandoned: the flags are
-            // exclusive, so FULL alone).
+            // Every push is counted; only a parked list (not abandoned: the
+            // flags are exclusive, so FULL alone) can complete its page.
             let parked = word & FLAGS == FULL;
             let count = (word >> COUNT_SHIFT) as u64 + 1;
             let reclaims = parked && count == page_blocks && reclaim();
@@ -296,12 +307,9 @@ impl RemoteFreeList {
                 let next = current.map_addr(|address| address & LINK_MASK);
                 // SAFETY: the caller owns `block` until the CAS publishes it.
                 unsafe { block.cast::<*mut u8>().write(next) };
-                let counted = if parked {
-                    (count as usize) << COUNT_SHIFT
-                } else {
-                    0
-                };
-                block.map_addr(|address| address | (word & FLAGS) | counted)
+                block.map_addr(|address| {
+                    address | (word & FLAGS) | ((count as usize) << COUNT_SHIFT)
+                })
             };
             // AcqRel: Release publishes the block's link (and the pusher's
             // writes to the block) to the owner's Acquire take; Acquire sees
@@ -339,19 +347,19 @@ impl RemoteFreeList {
     fn take_leaving(&self, leave: usize, order: Ordering) -> Taken {
         let mut current = self.head.load(Ordering::Relaxed);
         if current.addr() == leave {
-            return Taken::Chain(ptr::null_mut());
+            return Taken::Chain(ptr::null_mut(), 0);
         }
         if current.addr() & FULL == 0 {
             // Not parked, and only the owner (the caller) parks: no push can
             // start a reclaim, so one swap takes the list (wait-free, as a
             // take of a busy page's list should be).
             let taken = self.head.swap(ptr::without_provenance_mut(leave), order);
-            return Taken::Chain(taken.map_addr(|address| address & LINK_MASK));
+            return chain_of(taken);
         }
         loop {
             let word = current.addr();
             if word == leave {
-                return Taken::Chain(ptr::null_mut());
+                return Taken::Chain(ptr::null_mut(), 0);
             }
             if word == RECLAIMING {
                 return Taken::Reclaiming;
@@ -363,7 +371,7 @@ impl RemoteFreeList {
                 Ordering::Relaxed,
             ) {
                 Ok(_) if word == RECLAIMED => return Taken::Reclaimed,
-                Ok(_) => return Taken::Chain(current.map_addr(|address| address & LINK_MASK)),
+                Ok(_) => return chain_of(current),
                 Err(now) => current = now,
             }
         }
@@ -415,7 +423,7 @@ impl RemoteFreeList {
     #[inline]
     pub fn take_all(&self) -> *mut u8 {
         match self.take() {
-            Taken::Chain(chain) => chain,
+            Taken::Chain(chain, _) => chain,
             // Pages that are never reclaimed never get here.
             Taken::Reclaiming | Taken::Reclaimed => ptr::null_mut(),
         }
@@ -584,7 +592,7 @@ mod tests {
         assert!(!first.abandoned());
         let before_mark = list.take_and_abandon();
         assert!(
-            matches!(before_mark, Taken::Chain(c) if c == blocks[0].as_mut_ptr().cast()),
+            matches!(before_mark, Taken::Chain(c, 1) if c == blocks[0].as_mut_ptr().cast()),
             "the mark takes what was pending: {before_mark:?}"
         );
         for b in blocks[1..].iter_mut() {
@@ -614,19 +622,20 @@ mod tests {
             assert!(!pushed.reclaims() && !pushed.page_was_free());
         }
         match list.take() {
-            Taken::Chain(chain) => {
+            Taken::Chain(chain, count) => {
                 // SAFETY: the chain is ours.
                 let (_, len) = unsafe { chain_tail_and_len(chain) };
                 assert_eq!(len, 3, "a declined reclaim must leave every block linked");
+                assert_eq!(count, 3, "the take's count is the chain's length");
             }
             other => panic!("expected the blocks, got {other:?}"),
         }
-        // Not parked: nothing is counted, so nothing completes.
+        // Not parked: counted, but only a parked list completes its page.
         for b in blocks.iter_mut() {
             // SAFETY: taken back above; given up again.
             assert!(!unsafe { list.push_counting(ptr(b), 3, || true) }.reclaims());
         }
-        assert!(matches!(list.take(), Taken::Chain(c) if !c.is_null()));
+        assert!(matches!(list.take(), Taken::Chain(c, 3) if !c.is_null()));
         // Parked again, counting from zero: the third push completes it.
         assert!(list.try_park());
         for (i, b) in blocks.iter_mut().enumerate() {
