@@ -166,9 +166,10 @@ pub struct Heap {
     shrink_mark: u32,
     /// Pages emptied (retired) since the last allocation slow path.
     emptied_run: u32,
-    /// Bytes of live blocks in this heap's pages, per paged kind, as last
-    /// added to `stats()`'s figures ([`publish_live`]).
-    published_live: [usize; 2],
+    /// Bytes of live blocks in this heap's pages, and of those the ones
+    /// waiting on remote lists, per paged kind, as last added to `stats()`'s
+    /// figures ([`publish_live`]).
+    published_live: [LiveBytes; 2],
     /// The clock (`os::now_millis`) at the heap's last allocation slow
     /// path, for other threads: a remote free that brings back the
     /// last block of a parked page of an idle heap reclaims it ([`is_idle`]).
@@ -215,7 +216,7 @@ impl Heap {
             large_region: ptr::null_mut(),
             shrink_mark: 0,
             emptied_run: 0,
-            published_live: [0; 2],
+            published_live: [LiveBytes { live: 0, pending: 0 }; 2],
             active_at: ClockAtomicU64::new(0),
             full_has_remote: RemoteHint(AtomicBool::new(false)),
             user: false,
@@ -819,13 +820,25 @@ unsafe fn purge_pages(heap: *mut Heap, cutoff: u64) {
 ///
 /// # Safety
 /// The caller owns `segment`.
-unsafe fn live_bytes(segment: *mut SegmentHeader) -> usize {
+unsafe fn live_bytes(segment: *mut SegmentHeader) -> LiveBytes {
     // SAFETY: forwarded; the page records are the owner's.
     unsafe {
-        in_use_pages(segment)
-            .map(|page| (*page).used as usize * (*page).block_size)
-            .sum()
+        in_use_pages(segment).fold(LiveBytes::default(), |total, page| {
+            let size = (*page).block_size;
+            LiveBytes {
+                live: total.live + (*page).used as usize * size,
+                pending: total.pending + (*page).remote.pending() * size,
+            }
+        })
     }
+}
+
+/// A heap's live bytes of one kind, and how many of them wait on remote
+/// lists ([`publish_live`]).
+#[derive(Clone, Copy, Default)]
+struct LiveBytes {
+    live: usize,
+    pending: usize,
 }
 
 /// Count the live blocks of the heap's pages and publish them to
@@ -841,11 +854,13 @@ unsafe fn live_bytes(segment: *mut SegmentHeader) -> usize {
 pub unsafe fn publish_live(heap: *mut Heap) {
     // SAFETY: the caller owns the heap and its segments.
     unsafe {
-        let mut bytes = [0; 2];
+        let mut bytes = [LiveBytes::default(); 2];
         for (kind, total) in bytes.iter_mut().enumerate() {
             let mut segment = (*heap).segments[kind];
             while !segment.is_null() {
-                *total += live_bytes(segment);
+                let counted = live_bytes(segment);
+                total.live += counted.live;
+                total.pending += counted.pending;
                 segment = (*segment).heap_next;
             }
         }
@@ -853,15 +868,16 @@ pub unsafe fn publish_live(heap: *mut Heap) {
     }
 }
 
-/// Replace the heap's published live bytes with `bytes`.
+/// Replace the heap's published live (and remote-pending) bytes with `bytes`.
 ///
 /// # Safety
 /// The caller owns `heap`.
-unsafe fn publish(heap: *mut Heap, bytes: [usize; 2]) {
+unsafe fn publish(heap: *mut Heap, bytes: [LiveBytes; 2]) {
     // SAFETY: an owner-only field.
     unsafe {
-        for (kind, (&old, &new)) in (*heap).published_live.iter().zip(&bytes).enumerate() {
-            crate::stats::on_live(kind, old, new);
+        for (kind, (old, new)) in (*heap).published_live.iter().zip(&bytes).enumerate() {
+            crate::stats::on_live(kind, old.live, new.live);
+            crate::stats::on_pending(kind, old.pending, new.pending);
         }
         (*heap).published_live = bytes;
     }
@@ -1264,7 +1280,7 @@ unsafe fn abandon_counted(segment: *mut SegmentHeader, drain_if_freed: bool) {
         // Taken back, by the same sum, by whoever takes the segment over
         // (page counts do not change while it is abandoned: frees go to
         // the remote lists).
-        crate::stats::on_abandoned_live(segment_slot(segment), live_bytes(segment), true);
+        crate::stats::on_abandoned_live(segment_slot(segment), live_bytes(segment).live, true);
         segment::abandon(segment);
         // AcqRel: Acquire pairs with the count-downs already done (their
         // blocks were pushed before them), for the drain below; Release
@@ -1369,7 +1385,7 @@ unsafe fn drain_abandoned(segment: *mut SegmentHeader, kind: u8) {
     // SAFETY: popping the segment made it ours; its previous holder's writes
     // happen-before (stack Release/Acquire).
     unsafe {
-        crate::stats::on_abandoned_live(segment_slot(segment), live_bytes(segment), false);
+        crate::stats::on_abandoned_live(segment_slot(segment), live_bytes(segment).live, false);
         let mut taken = 0;
         for page in in_use_pages(segment) {
             let merged = page::merge_remote(page);
@@ -1419,7 +1435,7 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
         (*segment).owner.store(heap as usize, Ordering::Relaxed);
         link_segment(heap, segment);
         // The adopter's next publication counts these blocks as its own.
-        crate::stats::on_abandoned_live(segment_slot(segment), live_bytes(segment), false);
+        crate::stats::on_abandoned_live(segment_slot(segment), live_bytes(segment).live, false);
         let mut taken = 0;
         for page in in_use_pages(segment) {
             // Remote frees only: `local_free` is taken by `collect` when the
@@ -1521,7 +1537,7 @@ unsafe fn reset(heap: *mut Heap) {
     // SAFETY: the caller owns the heap.
     unsafe {
         // Its pages are gone (released, or abandoned and counted there).
-        publish(heap, [0; 2]);
+        publish(heap, [LiveBytes::default(); 2]);
         (*heap).current = [empty_page(); CLASS_COUNT];
         (*heap).malloc_pages = [empty_page(); SMALL_SLOTS];
         (*heap).queues = [PageQueue::EMPTY; CLASS_COUNT];

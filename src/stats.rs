@@ -42,14 +42,28 @@ static LIVE_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)]
 /// when each was abandoned.
 static ABANDONED_LIVE_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
 
+/// Bytes of `LIVE_BYTES` freed by other threads and waiting on their pages'
+/// remote lists, as each heap last counted them.
+static PENDING_BYTES: [StatCounter; 2] = [StatCounter::new(0), StatCounter::new(0)];
+
 /// A heap's live bytes of kind `slot` (0 small, 1 medium) went from `old`
 /// (what it published last) to `new`.
 #[inline]
 pub(crate) fn on_live(slot: usize, old: usize, new: usize) {
+    move_counter(&LIVE_BYTES[slot], old, new);
+}
+
+/// A heap's remote-pending bytes of kind `slot` went from `old` to `new`.
+#[inline]
+pub(crate) fn on_pending(slot: usize, old: usize, new: usize) {
+    move_counter(&PENDING_BYTES[slot], old, new);
+}
+
+fn move_counter(counter: &StatCounter, old: usize, new: usize) {
     if new >= old {
-        LIVE_BYTES[slot].fetch_add(new - old, StatOrdering::Relaxed);
+        counter.fetch_add(new - old, StatOrdering::Relaxed);
     } else {
-        LIVE_BYTES[slot].fetch_sub(old - new, StatOrdering::Relaxed);
+        counter.fetch_sub(old - new, StatOrdering::Relaxed);
     }
 }
 
@@ -93,6 +107,11 @@ pub struct PagedStats {
     /// on a fast path; [`stats()`] counts the calling thread's heap afresh. A
     /// thread's share is therefore as of its last slow path.
     pub live: usize,
+    /// Bytes of `live` that other threads have freed and the page's owner
+    /// has not taken back yet (its pages' remote lists, counted as `live`
+    /// is): memory the owner reuses when it next needs those classes, and
+    /// that waits while it does not (a thread that is not running).
+    pub remote_pending: usize,
     /// Bytes of live blocks in abandoned segments, as counted when each was
     /// abandoned (frees since then count once it is adopted or drained).
     pub abandoned_live: usize,
@@ -158,6 +177,9 @@ fn paged(kind: u8, pages: usize) -> PagedStats {
     let slot = usize::from(kind == KIND_MEDIUM);
     let carved = CARVED_BYTES[slot].load(StatOrdering::Relaxed);
     let live = LIVE_BYTES[slot].load(StatOrdering::Relaxed);
+    // Counted with `live` by the same walk; of different moments across
+    // heaps, so never above it.
+    let remote_pending = PENDING_BYTES[slot].load(StatOrdering::Relaxed).min(live);
     let abandoned_live = ABANDONED_LIVE_BYTES[slot].load(StatOrdering::Relaxed);
     let page_bytes = segment::SEGMENT_SIZE_BYTES / pages;
     let usable = segments * (pages - 1) * page_bytes;
@@ -172,6 +194,7 @@ fn paged(kind: u8, pages: usize) -> PagedStats {
         free_purged: usable.saturating_sub(in_pages + free_dirty),
         abandoned_segments,
         live,
+        remote_pending,
         abandoned_live,
         // The counts are of different moments: never below zero.
         free_in_pages: carved.saturating_sub(live + abandoned_live),

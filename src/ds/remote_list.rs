@@ -483,6 +483,33 @@ impl RemoteFreeList {
         word & LINK_MASK != 0 || word == RECLAIMED
     }
 
+    /// How many blocks are on the list (a snapshot, from the count the
+    /// pushes keep); 0 while the page is reclaiming or reclaimed (its
+    /// blocks are the reclaimer's, not waiting for the owner).
+    ///
+    /// ```
+    /// # #[cfg(not(feature = "loom"))] {
+    /// use tinyalloc::ds::remote_list::RemoteFreeList;
+    ///
+    /// let mut blocks = [[0usize; 2]; 2];
+    /// let list = RemoteFreeList::new();
+    /// for b in blocks.iter_mut() {
+    ///     // SAFETY: 8-aligned, writable, given up here.
+    ///     unsafe { list.push(b.as_mut_ptr().cast()) };
+    /// }
+    /// assert_eq!(list.pending(), 2);
+    /// list.take_all();
+    /// assert_eq!(list.pending(), 0);
+    /// # }
+    /// ```
+    pub fn pending(&self) -> usize {
+        let word = self.head.load(Ordering::Relaxed).addr();
+        if word & RECLAIM != 0 {
+            return 0;
+        }
+        word >> COUNT_SHIFT
+    }
+
     /// Whether the list is parked (a snapshot).
     ///
     /// ```

@@ -41,10 +41,11 @@ fn main() {
     let kib = |bytes: usize| bytes >> 10;
     let paged = |name: &str, p: &tinyalloc::PagedStats| {
         format!(
-            "{name}: segments={} carved={} live={} abandoned_live={} free_in_pages={} free_dirty={}",
+            "{name}: segments={} carved={} live={} remote_pending={} abandoned_live={} free_in_pages={} free_dirty={}",
             p.segments,
             kib(p.carved),
             kib(p.live),
+            kib(p.remote_pending),
             kib(p.abandoned_live),
             kib(p.free_in_pages),
             kib(p.free_dirty),
