@@ -825,10 +825,11 @@ unsafe fn live_bytes(segment: *mut SegmentHeader) -> LiveBytes {
     unsafe {
         in_use_pages(segment).fold(LiveBytes::default(), |total, page| {
             let size = (*page).block_size;
-            LiveBytes {
-                live: total.live + (*page).used as usize * size,
-                pending: total.pending + (*page).remote.pending() * size,
-            }
+            total
+                + LiveBytes {
+                    live: (*page).used as usize * size,
+                    pending: (*page).remote.pending() * size,
+                }
         })
     }
 }
@@ -839,6 +840,17 @@ unsafe fn live_bytes(segment: *mut SegmentHeader) -> LiveBytes {
 struct LiveBytes {
     live: usize,
     pending: usize,
+}
+
+impl core::ops::Add for LiveBytes {
+    type Output = LiveBytes;
+
+    fn add(self, other: LiveBytes) -> LiveBytes {
+        LiveBytes {
+            live: self.live + other.live,
+            pending: self.pending + other.pending,
+        }
+    }
 }
 
 /// Count the live blocks of the heap's pages and publish them to
@@ -858,9 +870,7 @@ pub unsafe fn publish_live(heap: *mut Heap) {
         for (kind, total) in bytes.iter_mut().enumerate() {
             let mut segment = (*heap).segments[kind];
             while !segment.is_null() {
-                let counted = live_bytes(segment);
-                total.live += counted.live;
-                total.pending += counted.pending;
+                *total = *total + live_bytes(segment);
                 segment = (*segment).heap_next;
             }
         }
