@@ -17,12 +17,13 @@
 //!   the abandoned stack (`heap::release_or_abandon`, `segment::abandon`);
 //! - the remote thread frees two blocks: writes each, pushes it and, when the
 //!   push reports the park flag, loads the owner with Acquire and sets that
-//!   heap's `full_has_remote` with Release (`api::free_remote`);
+//!   heap's hint for the page's class with Release (`api::free_remote`,
+//!   `heap::ParkedHints::note`; one flag here, for the model's one class);
 //! - the adopter (heap 2) pops the segment (spinning until the owner has
 //!   abandoned it), stores owner = 2, takes the remote list, parks the still
 //!   exhausted page or, if a block arrived, keeps it queued, then runs one
-//!   rescue pass: if its `full_has_remote` was set it takes the list
-//!   (`heap::adopt`, `heap::rescue_parked`).
+//!   rescue pass: if its hint was set it takes the list (`heap::adopt`,
+//!   `heap::unpark_one`).
 //!
 //! Invariants checked:
 //! - every block pushed is taken exactly once, by whoever owned the segment
@@ -32,8 +33,8 @@
 //!   the abandoned stack (loom `UnsafeCell`: a missing happens-before is a
 //!   causality error);
 //! - no block is stranded: if at the end the page is parked with blocks
-//!   pending, its current owner's `full_has_remote` is set, so its next slow
-//!   path will rescue the page.
+//!   pending, its current owner's hint is set, so its next slow path of the
+//!   class will unpark the page.
 //!
 //! Not covered here: the real heap/page/segment code (page queues, `used`
 //! counts, `in_full`, retiring pages and releasing empty segments, the heap

@@ -9,7 +9,7 @@
 //!   it arrived, else parks the page and carves another), then exits (its
 //!   thread-local's destructor abandons the segment with live blocks);
 //! - remote: frees the handed block (`api::free_remote`: push, and if the page
-//!   was parked, set the owner's `full_has_remote`);
+//!   was parked, set the owner's hint for the class (`parked_hints`));
 //! - adopter (started once the owner exited, racing the remote free):
 //!   allocates a 1 KiB block (its slow path pops and adopts the abandoned
 //!   segment), frees the owner's other blocks (local frees now), and exits.

@@ -8,7 +8,7 @@
 //!   is abandoned; its heap goes back to the pool);
 //! - freer: frees the handed block into the first thread's old segment
 //!   (`api::free_remote`: a push, and if the page is parked a load of the
-//!   segment's `owner` and a store to that heap's `full_has_remote`);
+//!   segment's `owner` and a `fetch_or` on that heap's `parked_hints`);
 //! - second (racing the first thread's exit and the freer): takes a heap
 //!   from the pool (the first thread's own heap memory if it is back
 //!   already, else a fresh one), allocates a 64 B block (adopting the

@@ -22,7 +22,11 @@
 //!   the owner's takes or with the one pusher that completed the page, never
 //!   both; the owner never takes a reclaiming page, sees every reclaimer's
 //!   write to the page once it takes it reclaimed, and a reclaimed page is
-//!   taken as such exactly once.
+//!   taken as such exactly once;
+//! - the owner as a pusher (`heap::free_onto_parked`): its counted push onto
+//!   its own parked page never reclaims; if it completes the page its take
+//!   gets every block, else the other freer's push may reclaim, and never
+//!   both.
 //!
 //! Blocks are real heap memory the model owns (8-aligned, first word is the
 //! link the list writes), never touched by anyone else while on the list.
@@ -449,4 +453,63 @@ fn a_parked_page_is_reclaimed_by_its_last_free_or_taken_by_its_owner_never_both(
     support::check("remote_list/reclaim_vs_exit", PREEMPTION_BOUND, || {
         reclaim_model(true)
     });
+}
+
+/// A parked page of two blocks, both handed out. Another thread frees one
+/// (a counted push that may reclaim: the owner looks idle); the owner frees
+/// the other onto the same list (`heap::free_onto_parked`: a counted push
+/// that never reclaims) and, if its push was the page's last block back,
+/// takes the list at once (unparks). A final take stands for the owner's
+/// later slow path.
+fn owner_free_model() {
+    let world = Arc::new(World::new(2));
+    assert!(world.list.try_park());
+    let freer = {
+        let world = Arc::clone(&world);
+        thread::spawn(move || world.free_counted(0))
+    };
+    let mut view = OwnerView::default();
+    world.blocks[1]
+        .payload
+        // SAFETY: the block is the owner's until its push publishes it.
+        .with_mut(|payload| unsafe { *payload = payload_of(1) });
+    // SAFETY: block 1 is 8-aligned, valid for a usize write, pushed once.
+    let pushed = unsafe { world.list.push_counting(world.address(1), 2, || false) };
+    assert!(
+        !pushed.page_was_free() && !pushed.reclaims(),
+        "the owner's push of a live block found the page free, or reclaimed it"
+    );
+    let completed = pushed.blocks_now() == 2;
+    if completed {
+        world.owner_take(false, &mut view);
+        assert_eq!(
+            view.taken.len(),
+            2,
+            "the owner's push completed the page, but its take got {:?}",
+            view.taken
+        );
+    }
+    let reclaimed = freer.join().unwrap();
+    world.owner_take(false, &mut view);
+    if reclaimed {
+        assert!(!completed, "both pushes completed the page");
+        assert!(
+            view.taken.is_empty() && view.reclaimed == 1,
+            "the page was reclaimed, yet the owner took {:?} and found it reclaimed {} times",
+            view.taken,
+            view.reclaimed
+        );
+    } else {
+        assert_eq!(view.reclaimed, 0, "the owner found a reclaim nobody did");
+        assert_each_taken_once(2, &[&view.taken]);
+    }
+}
+
+#[test]
+fn an_owner_freeing_onto_its_parked_page_and_a_reclaiming_freer_never_both_take_it() {
+    support::check(
+        "remote_list/owner_free_vs_reclaim",
+        PREEMPTION_BOUND,
+        owner_free_model,
+    );
 }

@@ -724,6 +724,7 @@ unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, p
         // the push below).
         let in_arena = matches!((*segment).origin, segment::Origin::Arena(_));
         let kind = (*segment).kind;
+        let class = usize::from((*page).class);
         // A parked page counts its pushes; the last block back reclaims the
         // page if its owner is idle (arena pages only: the page stays mapped
         // while the reclaimer works, and after it). A parked page has every
@@ -757,7 +758,7 @@ unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, p
             // Acquire: as below; the owner that parked (or a later one).
             let owner = (*segment).owner.load(Ordering::Acquire) as *mut heap::Heap;
             if !owner.is_null() {
-                (*owner).full_has_remote.store(true, Ordering::Release);
+                (*owner).parked_hints.note(class);
             }
             return;
         }
@@ -776,7 +777,7 @@ unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, p
             // parked pages for nothing.
             let owner = (*segment).owner.load(Ordering::Acquire) as *mut heap::Heap;
             if !owner.is_null() {
-                (*owner).full_has_remote.store(true, Ordering::Release);
+                (*owner).parked_hints.note(class);
             }
         }
     }

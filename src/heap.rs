@@ -13,10 +13,19 @@
 //! that every `malloc` and `calloc` misses its fast path and is counted on
 //! the slow one, which allocates through `current`.
 //!
-//! Pages with no block to hand out are *parked* on the heap's `full` list
-//! (their remote list carries the FULL flag, see `ds::remote_list`). A remote
-//! free onto a parked page sets `full_has_remote`, and the next slow path
-//! moves such pages back. A local free onto a parked page moves it back at once.
+//! Pages with no block to hand out are *parked* on their class's `full` list
+//! (their remote list carries the FULL flag, see `ds::remote_list`): a slow
+//! path parks the class's dry current page. The first free onto an empty
+//! parked page sets the class's bit in `parked_hints`, and the next slow
+//! path of that class that finds no queued page with frees unparks one such
+//! page ([`unpark_one`]); the others stay parked, so that their blocks keep
+//! coming back through the remote list while this thread is away
+//! (descheduled, or waiting). A local free onto a parked page moves it back
+//! at once, unless other threads' frees are already waiting on it: then the
+//! block joins them on the remote list and the page stays parked
+//! ([`free_onto_parked`]; a thread that runs briefly among many, as in
+//! `swap` at 16 threads on 2 CPUs, otherwise unparked most of its pages
+//! just before it was descheduled, and none could be given back).
 //! A heap that takes no allocation slow path for [`IDLE_AFTER_MS`] never
 //! would: the remote free that brings back the last block of one of its
 //! parked pages gives the page's memory back itself (`ds::remote_list`'s
@@ -37,7 +46,7 @@
 //! this file, from [`make_user`] on): such a heap adopts nothing and owns its
 //! large regions too.
 //!
-//! Invariants (all fields owner-only except `full_has_remote`, `large_freed`
+//! Invariants (all fields owner-only except `parked_hints`, `large_freed`
 //! and `pool_link`):
 //! - every page in `queues[c]` or `full` is in use, of class `c`, in a segment
 //!   this heap owns; `in_full` is true exactly for pages on `full`;
@@ -52,7 +61,9 @@ use crate::page::{self, next_block, Page};
 use crate::segment::{self, SegmentHeader, KIND_MEDIUM, KIND_SMALL, SMALL_BLOCK_MAX};
 use crate::segment_map;
 use crate::size_class::{class_size, CLASS_COUNT};
-use crate::sync::{AtomicBool, AtomicPtr, ClockAtomicU64, Ordering, PlainAtomicBool, StatOrdering};
+use crate::sync::{
+    AtomicBool, AtomicPtr, AtomicU64, ClockAtomicU64, Ordering, PlainAtomicBool, StatOrdering,
+};
 use crate::thread;
 use core::ptr;
 
@@ -148,8 +159,8 @@ pub struct Heap {
     malloc_pages: [*mut Page; SMALL_SLOTS],
     /// Pages of each class that may have room.
     queues: [PageQueue; CLASS_COUNT],
-    /// Parked pages, all classes.
-    full: PageQueue,
+    /// Parked pages, per class.
+    full: [PageQueue; CLASS_COUNT],
     /// Owned segments by kind (small, medium), linked through `heap_prev/next`.
     segments: [*mut SegmentHeader; 2],
     /// Link word for the heap pool (see `thread`).
@@ -174,9 +185,10 @@ pub struct Heap {
     /// path, for other threads: a remote free that brings back the
     /// last block of a parked page of an idle heap reclaims it ([`is_idle`]).
     active_at: ClockAtomicU64,
-    /// Set by a remote free onto a parked page of this heap. Written by other
-    /// threads: on a cache line of its own, away from owner-only fields.
-    pub full_has_remote: RemoteHint,
+    /// Per class, set by a free onto an empty parked page of this heap (see
+    /// [`ParkedHints`]). Written by other threads: on a cache line of its
+    /// own, away from owner-only fields.
+    pub parked_hints: ParkedHints,
     /// A `tinyalloc::Heap` (see `user_heap`): it adopts no abandoned
     /// segment (its destroy frees everything it owns, and only its own
     /// blocks may go) and owns its large regions ([`own_large`]).
@@ -189,14 +201,45 @@ pub struct Heap {
     large_freed: AtomicBool,
 }
 
-/// A flag on its own cache line.
-#[repr(C, align(64))]
-pub struct RemoteHint(AtomicBool);
+/// Words of [`ParkedHints`].
+const HINT_WORDS: usize = CLASS_COUNT.div_ceil(64);
 
-impl core::ops::Deref for RemoteHint {
-    type Target = AtomicBool;
-    fn deref(&self) -> &AtomicBool {
-        &self.0
+/// One bit per class, on a cache line of its own: set by the free that
+/// finds a parked page of the class empty (its owner must be told), taken
+/// by the owner's next slow path of that class.
+#[repr(C, align(64))]
+pub struct ParkedHints([AtomicU64; HINT_WORDS]);
+
+impl ParkedHints {
+    crate::sync::maybe_const_fn! {
+    fn new() -> ParkedHints {
+        ParkedHints(crate::sync::atomic_array!(AtomicU64, 0, HINT_WORDS))
+    }
+    }
+
+    /// A parked page of `class` has blocks (or was reclaimed).
+    pub fn note(&self, class: usize) {
+        // Release pairs with the owner's Acquire in `take`: the push that
+        // preceded this note is visible to the owner's walk.
+        self.0[class / 64].fetch_or(1 << (class % 64), Ordering::Release);
+    }
+
+    /// Whether `class`'s bit was set; clears it.
+    fn take(&self, class: usize) -> bool {
+        let word = &self.0[class / 64];
+        let bit = 1 << (class % 64);
+        // Relaxed: a pre-check; the fetch_and below is the synchronising read.
+        if word.load(Ordering::Relaxed) & bit == 0 {
+            return false;
+        }
+        // Acquire pairs with `note`'s Release.
+        word.fetch_and(!bit, Ordering::Acquire) & bit != 0
+    }
+
+    fn clear(&self) {
+        for word in &self.0 {
+            word.store(0, Ordering::Relaxed);
+        }
     }
 }
 
@@ -208,7 +251,7 @@ impl Heap {
             current: [empty_page(); CLASS_COUNT],
             malloc_pages: [empty_page(); SMALL_SLOTS],
             queues: [PageQueue::EMPTY; CLASS_COUNT],
-            full: PageQueue::EMPTY,
+            full: [PageQueue::EMPTY; CLASS_COUNT],
             segments: [ptr::null_mut(); 2],
             pool_link: AtomicPtr::new(ptr::null_mut()),
             slow_paths: 0,
@@ -218,7 +261,7 @@ impl Heap {
             emptied_run: 0,
             published_live: [LiveBytes { live: 0, pending: 0 }; 2],
             active_at: ClockAtomicU64::new(0),
-            full_has_remote: RemoteHint(AtomicBool::new(false)),
+            parked_hints: ParkedHints::new(),
             user: false,
             large: ptr::null_mut(),
             large_freed: AtomicBool::new(false),
@@ -461,7 +504,11 @@ unsafe extern "C" fn free_local_slow(heap: *mut Heap, page: *mut Page) {
     // SAFETY: the caller owns `page` and `heap`.
     unsafe {
         if (*page).in_full {
-            unpark_freed(heap, page);
+            if (*page).remote.has_blocks() {
+                free_onto_parked(heap, page);
+            } else {
+                unpark_freed(heap, page);
+            }
         } else if (*page).used == 0 {
             retire(heap, page, false);
         } else if !is_shrinking(heap) {
@@ -486,7 +533,39 @@ unsafe fn is_shrinking(heap: *mut Heap) -> bool {
     }
 }
 
-/// A local free landed on a parked page: unpark it (and retire it if that
+/// A local free landed on a parked page: the block goes on the page's
+/// remote list, as another thread's free would, so that the page stays
+/// parked (and can be given back whole while this thread is away). If it
+/// was the page's last block out, the page is unparked and retired.
+///
+/// # Safety
+/// The caller owns `heap` and `page`, which is on the heap's `full` list,
+/// and has just pushed a block onto its `local_free`.
+#[inline(never)]
+unsafe fn free_onto_parked(heap: *mut Heap, page: *mut Page) {
+    // SAFETY: forwarded from the caller; the block is ours to give up.
+    unsafe {
+        let block = (*page).local_free;
+        (*page).local_free = next_block(block);
+        (*page).used += 1;
+        let pushed = (*page)
+            .remote
+            .push_counting(block, u64::from((*page).reserved), || false);
+        if pushed.page_was_free() {
+            checks::fatal(
+                "double free (or free of a pointer into freed memory) of",
+                block,
+            );
+        }
+        if pushed.blocks_now() == u64::from((*page).reserved) {
+            unpark_freed(heap, page);
+        } else if pushed.parked_empty() {
+            (*heap).parked_hints.note(usize::from((*page).class));
+        }
+    }
+}
+
+/// A parked page's blocks all came back: unpark it (and retire it if that
 /// emptied it). Out of line, so that `free_local_slow` needs no frame.
 ///
 /// # Safety
@@ -548,12 +627,12 @@ unsafe fn unpark(heap: *mut Heap, page: *mut Page) -> bool {
         if page::collect_all(page).busy {
             return false;
         }
-        (*heap).full.remove(page);
+        (*heap).full[usize::from((*page).class)].remove(page);
         (*page).in_full = false;
         let class = usize::from((*page).class);
         (*heap).queues[class].push_front(page);
         if (*(*heap).current[class]).free.is_null() && !(*page).free.is_null() {
-            (*heap).current[class] = page;
+            set_current(heap, class, page);
         }
         true
     }
@@ -725,9 +804,6 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
             if thread::is_sentinel(heap) {
                 return ptr::null_mut();
             }
-        }
-        if (*heap).full_has_remote.load(Ordering::Relaxed) {
-            rescue_parked(heap);
         }
         (*heap).slow_paths = (*heap).slow_paths.wrapping_add(1);
         // Relaxed: a timing hint (see `is_idle`). The clock read is a vDSO
@@ -949,26 +1025,38 @@ unsafe fn release_large_region(heap: *mut Heap) {
     }
 }
 
-/// Move parked pages that received remote frees back to their queues.
+/// Unpark one parked page of `class` that has frees (or was reclaimed) and
+/// can hand out a block; null if none. Parked pages stay parked until their
+/// class needs one: a parked page is one whose blocks can come back while
+/// its owner is away (descheduled, waiting), and the free that brings back
+/// its last block gives its memory back then (see `free_remote`).
 ///
 /// # Safety
 /// `heap` is the calling thread's heap (not the sentinel).
-unsafe fn rescue_parked(heap: *mut Heap) {
+unsafe fn unpark_one(heap: *mut Heap, class: usize) -> *mut Page {
     // SAFETY: the caller owns `heap` and its pages.
     unsafe {
-        // Acquire pairs with the Release store of the remote freer that set
-        // the flag (after its push, which `collect_all` then sees).
-        if !(*heap).full_has_remote.swap(false, Ordering::Acquire) {
-            return;
+        if !(*heap).parked_hints.take(class) {
+            return ptr::null_mut();
         }
-        let mut page = (*heap).full.first;
+        let mut page = (*heap).full[class].first;
         while !page.is_null() {
             let next = (*page).next;
-            if (*page).remote.needs_owner() && unpark(heap, page) && (*page).used == 0 {
-                retire(heap, page, false);
+            if (*page).remote.needs_owner() && unpark(heap, page) {
+                if page::refill(page) {
+                    if !next.is_null() {
+                        // Others may have frees too: look again next time.
+                        (*heap).parked_hints.note(class);
+                    }
+                    return page;
+                }
+                if (*page).used == 0 {
+                    retire(heap, page, false);
+                }
             }
             page = next;
         }
+        ptr::null_mut()
     }
 }
 
@@ -987,6 +1075,7 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
     unsafe {
         let mut adopted = 0;
         let kind = kind_of_class(class);
+        park_if_exhausted(heap, class, current_page(heap, class));
         loop {
             // Freed blocks first: a queued page with blocks to merge is used
             // before any page carves more, so a class's carved memory stays
@@ -1003,6 +1092,11 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
                 }
                 page = (*page).next;
                 visited += 1;
+            }
+            let page = unpark_one(heap, class);
+            if !page.is_null() {
+                make_current(heap, class, page);
+                return page;
             }
             // Then, for a heap with no segment of this kind yet (a new
             // thread), memory abandoned by exited threads, before carving:
@@ -1034,7 +1128,7 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
                     let next = (*page).next;
                     (*heap).queues[class].remove(page);
                     (*page).in_full = true;
-                    (*heap).full.push_front(page);
+                    (*heap).full[class].push_front(page);
                     page = next;
                 }
             }
@@ -1062,6 +1156,27 @@ unsafe fn find_page(heap: *mut Heap, class: usize) -> *mut Page {
             make_current(heap, class, page);
             return page;
         }
+    }
+}
+
+/// Park `page` (of `class`, this heap's, or the empty page) if it has nothing
+/// left to hand out and no frees pending: the class's dry current page, as a
+/// slow path leaves it. Parked, its blocks come back through its remote
+/// list, and the free of its last one can give the page back while this
+/// thread is away.
+///
+/// # Safety
+/// The caller owns `heap`; `page` is the empty page or queued in `heap`.
+unsafe fn park_if_exhausted(heap: *mut Heap, class: usize, page: *mut Page) {
+    // SAFETY: the caller owns `heap` and `page`.
+    unsafe {
+        if page == empty_page() || !page::is_exhausted(page) || !(*page).remote.try_park() {
+            return;
+        }
+        (*heap).queues[class].remove(page);
+        (*page).in_full = true;
+        (*heap).full[class].push_front(page);
+        set_current(heap, class, empty_page());
     }
 }
 
@@ -1460,14 +1575,14 @@ unsafe fn adopt_with(heap: *mut Heap, segment: *mut SegmentHeader, keep_needed: 
                 // Being reclaimed: parked here until its reclaimer is done
                 // (it tells the segment's owner, now this heap).
                 (*page).in_full = true;
-                (*heap).full.push_front(page);
+                (*heap).full[usize::from((*page).class)].push_front(page);
             } else if (*page).used == 0 {
                 segment::free_page(segment, page);
             } else if !page::is_exhausted(page) || !(*page).remote.try_park() {
                 (*heap).queues[usize::from((*page).class)].push_front(page);
             } else {
                 (*page).in_full = true;
-                (*heap).full.push_front(page);
+                (*heap).full[usize::from((*page).class)].push_front(page);
             }
         }
         take_over_count(segment, taken);
@@ -1497,8 +1612,8 @@ pub unsafe fn abandon_all(heap: *mut Heap) {
         release_large_region(heap);
         for class in 0..CLASS_COUNT {
             give_up_pages((*heap).queues[class].first);
+            give_up_pages((*heap).full[class].first);
         }
-        give_up_pages((*heap).full.first);
         for kind in 0..2 {
             let mut segment = (*heap).segments[kind];
             while !segment.is_null() {
@@ -1551,9 +1666,9 @@ unsafe fn reset(heap: *mut Heap) {
         (*heap).current = [empty_page(); CLASS_COUNT];
         (*heap).malloc_pages = [empty_page(); SMALL_SLOTS];
         (*heap).queues = [PageQueue::EMPTY; CLASS_COUNT];
-        (*heap).full = PageQueue::EMPTY;
+        (*heap).full = [PageQueue::EMPTY; CLASS_COUNT];
         (*heap).segments = [ptr::null_mut(); 2];
-        (*heap).full_has_remote.store(false, Ordering::Relaxed);
+        (*heap).parked_hints.clear();
         (*heap).slow_paths = 0;
         (*heap).next_page_purge = 0;
         (*heap).large_region = ptr::null_mut();
@@ -1604,14 +1719,16 @@ pub unsafe fn collect(heap: *mut Heap, adopt_abandoned: bool) {
                 }
             }
         }
-        let mut page = (*heap).full.first;
-        while !page.is_null() {
-            let next = (*page).next;
-            if (*page).remote.needs_owner() {
-                // A page still reclaiming stays parked: nothing to do yet.
-                let _ = unpark(heap, page);
+        for class in 0..CLASS_COUNT {
+            let mut page = (*heap).full[class].first;
+            while !page.is_null() {
+                let next = (*page).next;
+                if (*page).remote.needs_owner() {
+                    // A page still reclaiming stays parked: nothing to do yet.
+                    let _ = unpark(heap, page);
+                }
+                page = next;
             }
-            page = next;
         }
         for class in 0..CLASS_COUNT {
             let mut page = (*heap).queues[class].first;

@@ -168,6 +168,12 @@ impl Pushed {
     pub fn page_was_free(self) -> bool {
         self.previous & RECLAIM != 0
     }
+
+    /// How many blocks the list holds with this one (the push linked it:
+    /// not [`reclaims`](Pushed::reclaims) nor [`page_was_free`](Pushed::page_was_free)).
+    pub fn blocks_now(self) -> u64 {
+        (self.previous >> COUNT_SHIFT) as u64 + 1
+    }
 }
 
 /// The head of a remote-free list: a block pointer with the flags in its low
