@@ -759,6 +759,7 @@ unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, p
             let owner = (*segment).owner.load(Ordering::Acquire) as *mut heap::Heap;
             if !owner.is_null() {
                 (*owner).parked_hints.note(class);
+                (*owner).parked_hints.note(heap::EMPTIED_HINT);
             }
             return;
         }
@@ -769,15 +770,21 @@ unsafe extern "C" fn free_remote(segment: *mut SegmentHeader, page: *mut Page, p
             if in_arena {
                 heap::on_abandoned_free(segment, kind);
             }
-        } else if pushed.parked_empty() {
-            // The owner parked this page and ours is the first block since:
-            // tell it. The push's Acquire saw the park's Release, so this load
-            // sees the owner that parked (or a later one). Heap memory is
-            // never unmapped, so a stale owner is harmless: it only scans its
+        } else if pushed.parked_empty() || pushed.completed(page_blocks) {
+            // The owner parked this page and ours is the first block since,
+            // or the last one back (the owner is busy: no reclaim): tell it.
+            // The push's Acquire saw the park's Release, so this load sees
+            // the owner that parked (or a later one). Heap memory is never
+            // unmapped, so a stale owner is harmless: it only scans its
             // parked pages for nothing.
             let owner = (*segment).owner.load(Ordering::Acquire) as *mut heap::Heap;
             if !owner.is_null() {
-                (*owner).parked_hints.note(class);
+                if pushed.parked_empty() {
+                    (*owner).parked_hints.note(class);
+                }
+                if pushed.completed(page_blocks) {
+                    (*owner).parked_hints.note(heap::EMPTIED_HINT);
+                }
             }
         }
     }

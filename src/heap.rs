@@ -128,6 +128,22 @@ impl PageQueue {
     }
 
     /// # Safety
+    /// `page` is owned by the caller and on no queue.
+    unsafe fn push_back(&mut self, page: *mut Page) {
+        // SAFETY: the caller owns `page` and every page on the queue.
+        unsafe {
+            (*page).next = ptr::null_mut();
+            (*page).prev = self.last;
+            if self.last.is_null() {
+                self.first = page;
+            } else {
+                (*self.last).next = page;
+            }
+        }
+        self.last = page;
+    }
+
+    /// # Safety
     /// `page` is on this queue.
     unsafe fn remove(&mut self, page: *mut Page) {
         // SAFETY: the caller owns `page` and every page on the queue.
@@ -202,11 +218,17 @@ pub struct Heap {
 }
 
 /// Words of [`ParkedHints`].
-const HINT_WORDS: usize = CLASS_COUNT.div_ceil(64);
+const HINT_WORDS: usize = (CLASS_COUNT + 1).div_ceil(64);
+
+/// The bit of [`ParkedHints`] after the classes': a parked page (any class)
+/// got every block back, or was reclaimed. The owner's next slow path gives
+/// such pages back ([`release_emptied_parked`]), so that a class the thread
+/// no longer allocates does not keep freed pages resident.
+pub const EMPTIED_HINT: usize = CLASS_COUNT;
 
 /// One bit per class, on a cache line of its own: set by the free that
 /// finds a parked page of the class empty (its owner must be told), taken
-/// by the owner's next slow path of that class.
+/// by the owner's next slow path of that class; and [`EMPTIED_HINT`].
 #[repr(C, align(64))]
 pub struct ParkedHints([AtomicU64; HINT_WORDS]);
 
@@ -217,7 +239,8 @@ impl ParkedHints {
     }
     }
 
-    /// A parked page of `class` has blocks (or was reclaimed).
+    /// A parked page of `class` has blocks (or was reclaimed); or, for
+    /// [`EMPTIED_HINT`], a parked page has every block back.
     pub fn note(&self, class: usize) {
         // Release pairs with the owner's Acquire in `take`: the push that
         // preceded this note is visible to the owner's walk.
@@ -805,6 +828,9 @@ unsafe fn alloc_slow(heap: *mut Heap, class: usize) -> *mut u8 {
                 return ptr::null_mut();
             }
         }
+        if (*heap).parked_hints.take(EMPTIED_HINT) {
+            release_emptied_parked(heap);
+        }
         (*heap).slow_paths = (*heap).slow_paths.wrapping_add(1);
         // Relaxed: a timing hint (see `is_idle`). The clock read is a vDSO
         // call (about 5 ns); `segment::tick_clock` would also publish it to
@@ -1025,6 +1051,34 @@ unsafe fn release_large_region(heap: *mut Heap) {
     }
 }
 
+/// Give back every parked page whose blocks all came back (or that was
+/// reclaimed), whatever its class.
+///
+/// # Safety
+/// `heap` is the calling thread's heap (not the sentinel).
+#[cold]
+#[inline(never)]
+unsafe fn release_emptied_parked(heap: *mut Heap) {
+    // SAFETY: the caller owns `heap` and its pages.
+    unsafe {
+        for class in 0..CLASS_COUNT {
+            let mut page = (*heap).full[class].first;
+            while !page.is_null() {
+                let next = (*page).next;
+                let remote = &(*page).remote;
+                let pending = remote.pending();
+                // Every block on the list, or reclaimed (nothing pending).
+                let emptied =
+                    remote.needs_owner() && (pending == 0 || pending == (*page).reserved as usize);
+                if emptied && unpark(heap, page) && (*page).used == 0 {
+                    retire(heap, page, false);
+                }
+                page = next;
+            }
+        }
+    }
+}
+
 /// Unpark one parked page of `class` that has frees (or was reclaimed) and
 /// can hand out a block; null if none. Parked pages stay parked until their
 /// class needs one: a parked page is one whose blocks can come back while
@@ -1039,12 +1093,19 @@ unsafe fn unpark_one(heap: *mut Heap, class: usize) -> *mut Page {
         if !(*heap).parked_hints.take(class) {
             return ptr::null_mut();
         }
-        let mut page = (*heap).full[class].first;
+        // One pass at most; pages passed over go to the back, so that the
+        // next pass starts with pages this one did not look at (a heap with
+        // many parked pages, a few with frees, visits each about once per
+        // pass, not once per page found).
+        let full = &mut (*heap).full[class];
+        let last = full.last;
+        let mut page = full.first;
         while !page.is_null() {
             let next = (*page).next;
+            let was_last = page == last;
             if (*page).remote.needs_owner() && unpark(heap, page) {
                 if page::refill(page) {
-                    if !next.is_null() {
+                    if !was_last {
                         // Others may have frees too: look again next time.
                         (*heap).parked_hints.note(class);
                     }
@@ -1053,6 +1114,13 @@ unsafe fn unpark_one(heap: *mut Heap, class: usize) -> *mut Page {
                 if (*page).used == 0 {
                     retire(heap, page, false);
                 }
+            } else if !was_last {
+                let full = &mut (*heap).full[class];
+                full.remove(page);
+                full.push_back(page);
+            }
+            if was_last {
+                break;
             }
             page = next;
         }

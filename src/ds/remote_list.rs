@@ -174,6 +174,13 @@ impl Pushed {
     pub fn blocks_now(self) -> u64 {
         (self.previous >> COUNT_SHIFT) as u64 + 1
     }
+
+    /// The push linked the last block of a parked page of `page_blocks`
+    /// blocks without reclaiming it: every block is free, on the list,
+    /// and the owner should take the page back.
+    pub fn completed(self, page_blocks: u64) -> bool {
+        self.previous & FLAGS == FULL && self.blocks_now() == page_blocks
+    }
 }
 
 /// The head of a remote-free list: a block pointer with the flags in its low
