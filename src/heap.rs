@@ -260,6 +260,8 @@ impl ParkedHints {
     }
 
     fn clear(&self) {
+        // Relaxed: the owner resets its heap; a stale freer's note on it
+        // later only costs the next owner a walk of its parked pages.
         for word in &self.0 {
             word.store(0, Ordering::Relaxed);
         }
@@ -580,7 +582,7 @@ unsafe fn free_onto_parked(heap: *mut Heap, page: *mut Page) {
                 block,
             );
         }
-        if pushed.blocks_now() == u64::from((*page).reserved) {
+        if pushed.completed(u64::from((*page).reserved)) {
             unpark_freed(heap, page);
         } else if pushed.parked_empty() {
             (*heap).parked_hints.note(usize::from((*page).class));
